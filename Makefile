@@ -1,0 +1,39 @@
+# vitscope: the two commands of the README, and a few more.
+#   make run    install what is missing, build (Release), open the app
+#   make test   install what is missing, build, run the whole test suite (GUI offscreen)
+BUILD ?= build
+BUILD_TYPE ?= Release
+GUI ?= ON
+JOBS ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all deps configure build run test test-fast cli clean
+
+all: build
+
+deps:
+	@packaging/install-deps.sh $(if $(filter OFF,$(GUI)),--no-gui,--gui)
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DVITSCOPE_BUILD_GUI=$(GUI) $(CMAKE_ARGS)
+
+configure: deps $(BUILD)/build.ninja
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@if [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ] && [ -z "$$QT_QPA_PLATFORM" ]; then \
+	  echo "make run: no display found (DISPLAY / WAYLAND_DISPLAY unset)."; \
+	  echo "  On a desktop, run it from a graphical session; on a server: xvfb-run -a make run"; \
+	  exit 1; fi
+	$(BUILD)/bin/vitscope
+
+test: build
+	cd $(BUILD) && QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j $(JOBS) --timeout 1500
+
+test-fast: build
+	cd $(BUILD) && QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j $(JOBS) -L fast
+
+clean:
+	rm -rf $(BUILD)

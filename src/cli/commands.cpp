@@ -1,0 +1,107 @@
+#include "src/cli/commands.h"
+
+#include <algorithm>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include <torch/torch.h>
+
+#include "models/bench.h"
+#include "models/device.h"
+#include "trainer/datasets.h"
+#include "trainer/idx.h"
+#include "vitscope/version.h"
+
+namespace vitscope::cli {
+namespace {
+
+using nlohmann::json;
+
+void printJson(const json &j)
+{
+    std::cout << j.dump(2) << std::endl;
+}
+
+int dataInfo(Args &args)
+{
+    const std::string spec = args.value("data", "fashion-mnist");
+    args.finish();
+    const std::string dir = data::resolveFashionMnistDir(spec);
+
+    json out;
+    out["dataset"] = "fashion-mnist";
+    out["path"] = dir;
+    json splits = json::object();
+    std::int64_t height = 0, width = 0;
+    for (data::Split split : {data::Split::Train, data::Split::Test}) {
+        const data::ImageSet set = data::loadFashionMnist(dir, split);
+        const data::IdxPair files = data::fashionMnistFiles(dir, split);
+        std::vector<std::int64_t> perClass(set.classNames.size(), 0);
+        for (auto label : set.labels)
+            ++perClass[static_cast<std::size_t>(label)];
+        splits[data::splitName(split)] = {
+            {"count", set.count}, {"images", files.images}, {"labels", files.labels}, {"per_class", perClass}};
+        height = set.height;
+        width = set.width;
+    }
+    out["splits"] = splits;
+    out["image"] = {{"height", height}, {"width", width}, {"channels", 1}};
+    out["classes"] = data::fashionMnistClassNames();
+    printJson(out);
+    return 0;
+}
+
+// Matrix product throughput: tells at once whether LibTorch found a fast BLAS (OpenBLAS:
+// ~100 GFLOP/s for 1024 x 1024 on this project's 2-core machines; reference BLAS: ~6).
+int benchMatmul(Args &args)
+{
+    const auto n = args.integer("size", 1024);
+    const auto repeats = args.integer("repeats", 10);
+    const std::string deviceSpec = args.value("device", "auto");
+    args.finish();
+    if (n <= 0 || n > 16384 || repeats <= 0)
+        throw UsageError("--size must be in 1..16384 and --repeats positive");
+    const torch::Device device = parseDevice(deviceSpec);
+    auto a = torch::randn({n, n}, torch::TensorOptions().device(device));
+    auto b = torch::randn({n, n}, torch::TensorOptions().device(device));
+    const auto t = bench::time([&] { (void)torch::matmul(a, b); }, 2, static_cast<int>(repeats), device.is_cuda());
+    const double flops = 2.0 * double(n) * double(n) * double(n);
+    printJson({{"bench", "matmul"},
+               {"size", n},
+               {"dtype", "float32"},
+               {"device", device.str()},
+               {"threads", at::get_num_threads()},
+               {"repeats", repeats},
+               {"median_s", t.median()},
+               {"gflops_median", flops / t.median() / 1e9},
+               {"gflops_best", flops / t.min() / 1e9}});
+    return 0;
+}
+
+} // namespace
+
+std::string versionText()
+{
+    return std::string("vitscope-cli ") + VITSCOPE_VERSION + "\nLibTorch " + torchVersion() +
+           (torchHasCuda() ? " (CUDA)" : " (CPU only)") + "\ndevice: " + deviceDescription() + "\n";
+}
+
+const std::vector<Command> &commands()
+{
+    static const std::vector<Command> table = {
+        {{"data", "info"},
+         "[--data fashion-mnist|DIR]",
+         "split sizes, image size and class names of a dataset, read from its files",
+         {},
+         dataInfo},
+        {{"bench", "matmul"},
+         "[--size N] [--repeats N] [--device auto|cpu|cuda]",
+         "float32 N x N matrix product throughput (checks that a fast BLAS is in use)",
+         {},
+         benchMatmul},
+    };
+    return table;
+}
+
+} // namespace vitscope::cli

@@ -1,0 +1,28 @@
+#pragma once
+// vitscope-cli's commands. Each prints JSON on stdout and returns the exit status;
+// failures throw (vitscope::Error or UsageError), and main() turns them into one line
+// on stderr.
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "src/cli/args.h"
+
+namespace vitscope::cli {
+
+struct Command {
+    std::vector<std::string> words; // e.g. {"data", "info"}
+    std::string options;            // usage text after the words
+    std::string summary;
+    std::set<std::string> flags;    // options that take no value
+    std::function<int(Args &)> run;
+};
+
+const std::vector<Command> &commands();
+
+// "vitscope-cli 0.1.0" plus the LibTorch version and device, one per line.
+std::string versionText();
+
+} // namespace vitscope::cli
