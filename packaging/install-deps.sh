@@ -16,7 +16,7 @@ core_pkgs=(
   zlib1g-dev
 )
 gui_pkgs=(
-  qt6-base-dev qt6-base-dev-tools libqt6svg6-dev
+  qt6-base-dev qt6-base-dev-tools qt6-svg-dev
   libqcustomplot-dev libqcustomplot2.1-qt6
   xvfb xauth
 )

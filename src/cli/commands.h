@@ -22,6 +22,11 @@ struct Command {
 
 const std::vector<Command> &commands();
 
+// MAE commands (mae_commands.cpp).
+int infoCommand(Args &args);
+int reconstructCommand(Args &args);
+int benchMaeTrainCommand(Args &args);
+
 // "vitscope-cli 0.1.0" plus the LibTorch version and device, one per line.
 std::string versionText();
 

@@ -9,6 +9,9 @@
 #include <sys/wait.h>
 
 #include "common/temp_dir.h"
+#include "models/hf_folder.h"
+#include "models/safetensors.h"
+#include "trainer/images.h"
 #include "vitscope/version.h"
 
 namespace {
@@ -91,4 +94,107 @@ TEST(Cli, UsageErrorsExit2WithUsage)
         EXPECT_EQ(r.status, 2) << args << ": " << r.err;
         EXPECT_FALSE(r.err.empty()) << args;
     }
+}
+
+namespace {
+
+// A small MAE folder (Fashion-MNIST geometry: 32 x 32, patch 4, grey) and a test image.
+struct MaeFixture {
+    vitscope::test::TempDir dir;
+    std::string model, image;
+    MaeFixture()
+    {
+        vitscope::MaeConfig c = vitscope::MaeConfig::preset("fmnist");
+        c.hiddenSize = 32, c.numHiddenLayers = 1, c.numAttentionHeads = 2, c.intermediateSize = 64;
+        c.decoderHiddenSize = 16, c.decoderNumHiddenLayers = 1, c.decoderNumAttentionHeads = 2;
+        c.decoderIntermediateSize = 32;
+        vitscope::Mae mae(c);
+        vitscope::ImageProcessorConfig p;
+        p.size = p.cropSize = 32;
+        p.imageMean = {0.286f};
+        p.imageStd = {0.353f};
+        model = dir.file("mae");
+        vitscope::saveMaeFolder(mae, p, model);
+        vitscope::data::RgbImage img;
+        img.width = 40, img.height = 30; // not square: resized and center-cropped
+        for (int i = 0; i < img.width * img.height; ++i)
+            for (int ch = 0; ch < 3; ++ch)
+                img.rgb.push_back(static_cast<std::uint8_t>((i * 7 + ch * 50) % 256));
+        image = dir.file("in.png");
+        vitscope::data::saveImageRgb(image, img);
+    }
+};
+
+} // namespace
+
+TEST(CliMae, InfoDescribesTheFolder)
+{
+    MaeFixture f;
+    const CliRun r = runCli("info --model '" + f.model + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["type"], "vit_mae");
+    EXPECT_EQ(j["patches"], 64);
+    EXPECT_EQ(j["config"]["hidden_size"], 32);
+    EXPECT_GT(j["parameters"].get<long>(), j["encoder_parameters"].get<long>());
+}
+
+TEST(CliMae, ReconstructWritesPanelsAndTensors)
+{
+    MaeFixture f;
+    const std::string png = f.dir.file("panel.png"), st = f.dir.file("t.safetensors");
+    const CliRun r = runCli("reconstruct --model '" + f.model + "' --image '" + f.image +
+                            "' --mask block --ratio 0.5 --seed 3 --out '" + png + "' --save-tensors '" + st + "'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["kept"], 32);
+    EXPECT_EQ(j["removed"], 32);
+    const auto panel = vitscope::data::loadImageRgb(png);
+    const int scale = 224 / 32;
+    EXPECT_EQ(panel.height, 32 * scale);
+    EXPECT_EQ(panel.width, 4 * 32 * scale + 3 * 4 * scale);
+    const auto t = vitscope::readSafetensors(st);
+    EXPECT_EQ(t.at("pred").sizes(), (std::vector<int64_t>{1, 64, 16}));
+    EXPECT_EQ(t.at("mask").sum().item<float>(), 32.0f);
+    EXPECT_NEAR(t.at("loss").item<double>(), j["loss"].get<double>(), 1e-6);
+}
+
+TEST(CliMae, CustomKeepListAndSeedsReproduce)
+{
+    MaeFixture f;
+    const std::string png = f.dir.file("p.png");
+    const CliRun a = runCli("reconstruct --model '" + f.model + "' --image '" + f.image + "' --keep 0,9,63 --out '" + png + "'");
+    ASSERT_EQ(a.status, 0) << a.err;
+    EXPECT_EQ(nlohmann::json::parse(a.out)["kept"], 3);
+    const std::string args = "reconstruct --model '" + f.model + "' --image '" + f.image + "' --seed 5 --out '" + png + "'";
+    const CliRun b = runCli(args), c = runCli(args);
+    ASSERT_EQ(b.status, 0) << b.err;
+    EXPECT_EQ(nlohmann::json::parse(b.out)["loss"], nlohmann::json::parse(c.out)["loss"]);
+}
+
+TEST(CliMae, BadInputsNameTheFile)
+{
+    MaeFixture f;
+    const std::string notImage = f.dir.file("notes.png");
+    vitscope::test::writeBytes(notImage, "this is text");
+    const CliRun a = runCli("reconstruct --model '" + f.model + "' --image '" + notImage + "' --out '" + f.dir.file("o.png") + "'");
+    EXPECT_EQ(a.status, 1);
+    EXPECT_NE(a.err.find(notImage + ": not an image"), std::string::npos) << a.err;
+    const CliRun b = runCli("info --model '" + f.dir.file("nope") + "'");
+    EXPECT_EQ(b.status, 1);
+    EXPECT_NE(b.err.find("nope: missing"), std::string::npos) << b.err;
+    const CliRun c = runCli("reconstruct --model '" + f.model + "' --image '" + f.image + "' --ratio 0.99 --out '" + f.dir.file("o.png") + "'");
+    EXPECT_EQ(c.status, 1);
+    EXPECT_NE(c.err.find("outside [0, 0.95]"), std::string::npos) << c.err;
+}
+
+TEST(CliMae, BenchPrintsThroughput)
+{
+    const CliRun r = runCli("bench mae-train --preset fmnist --batch 4 --steps 2 --warmup 1");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_GT(j["images_per_s"].get<double>(), 0.0);
+    EXPECT_EQ(j["encoder_tokens"], 17);
+    EXPECT_EQ(j["step_s"].size(), 2u);
+    EXPECT_EQ(j["config"]["patch_size"], 4);
 }

@@ -1,0 +1,225 @@
+#include "models/hf_folder.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "models/error.h"
+
+namespace fs = std::filesystem;
+
+namespace vitscope {
+
+using nlohmann::json;
+
+json readJsonFile(const std::string &path)
+{
+    std::ifstream in(path);
+    if (!in)
+        throw FileError(path, fs::exists(path) ? std::string("cannot open: ") + std::strerror(errno) : "missing");
+    try {
+        return json::parse(in);
+    } catch (const json::parse_error &e) {
+        throw FileError(path, std::string("not valid JSON: ") + e.what());
+    }
+}
+
+void writeJsonFile(const std::string &path, const json &j)
+{
+    const std::string tmp = path + ".partial";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        if (!out)
+            throw FileError(path, std::string("cannot create: ") + std::strerror(errno));
+        out << j.dump(2) << "\n";
+        out.flush();
+        if (!out)
+            throw FileError(path, "write failed (disk full?)");
+    }
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec)
+        throw FileError(path, "cannot replace: " + ec.message());
+}
+
+json ImageProcessorConfig::toJson() const
+{
+    return json{{"image_processor_type", processorType},
+                {"do_resize", true},
+                {"size", {{"height", size}, {"width", size}}},
+                {"resample", resample},
+                {"do_normalize", doNormalize},
+                {"image_mean", imageMean},
+                {"image_std", imageStd},
+                {"do_rescale", true},
+                {"rescale_factor", 1.0 / 255.0}};
+}
+
+ImageProcessorConfig ImageProcessorConfig::fromJson(const json &j, const std::string &source)
+{
+    ImageProcessorConfig c;
+    try {
+        auto readSize = [&](const json &s) -> int64_t {
+            if (s.is_number_integer())
+                return s.get<int64_t>();
+            if (s.is_object() && s.contains("shortest_edge"))
+                return s["shortest_edge"].get<int64_t>();
+            if (s.is_object() && s.contains("height")) {
+                if (s.contains("width") && s["width"] != s["height"])
+                    throw FileError(source, "non-square size " + s.dump() + " is not supported");
+                return s["height"].get<int64_t>();
+            }
+            throw FileError(source, "cannot read size " + s.dump());
+        };
+        if (j.contains("size"))
+            c.size = readSize(j["size"]);
+        c.cropSize = j.contains("crop_size") ? readSize(j["crop_size"]) : c.size;
+        if (j.contains("image_mean"))
+            c.imageMean = j["image_mean"].get<std::vector<float>>();
+        if (j.contains("image_std"))
+            c.imageStd = j["image_std"].get<std::vector<float>>();
+        if (j.contains("do_normalize"))
+            c.doNormalize = j["do_normalize"].get<bool>();
+        if (j.contains("resample"))
+            c.resample = j["resample"].get<int>();
+        if (j.contains("image_processor_type"))
+            c.processorType = j["image_processor_type"].get<std::string>();
+        else if (j.contains("feature_extractor_type"))
+            c.processorType = j["feature_extractor_type"].get<std::string>();
+    } catch (const json::exception &e) {
+        throw FileError(source, std::string("unexpected field type: ") + e.what());
+    }
+    if (c.size <= 0 || c.cropSize <= 0 || c.size > 8192 || c.cropSize > 8192)
+        throw FileError(source, "image size " + std::to_string(c.size) + " is outside 1..8192");
+    if (c.imageMean.size() != c.imageStd.size() || c.imageMean.empty())
+        throw FileError(source, "image_mean and image_std must have one value per channel");
+    for (float s : c.imageStd)
+        if (!(s > 0))
+            throw FileError(source, "image_std values must be positive");
+    return c;
+}
+
+std::string readModelType(const std::string &dir)
+{
+    const std::string path = (fs::path(dir) / "config.json").string();
+    if (!fs::is_directory(dir))
+        throw FileError(dir, fs::exists(dir) ? "not a folder: a model is a folder holding config.json" : "missing");
+    const json j = readJsonFile(path);
+    if (!j.is_object() || !j.contains("model_type") || !j["model_type"].is_string())
+        throw FileError(path, "no model_type field: is this a Hugging Face model folder?");
+    return j["model_type"];
+}
+
+void loadTensors(torch::nn::Module &module, const TensorMap &tensors,
+                 const std::function<std::string(const std::string &)> &fileName,
+                 const std::set<std::string> &optional, const std::string &source)
+{
+    std::vector<std::string> problems;
+    std::set<std::string> used;
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+    auto shapeText = [](torch::IntArrayRef s) {
+        std::ostringstream os;
+        os << s;
+        return os.str();
+    };
+    auto visit = [&](const std::string &ours, torch::Tensor &target) {
+        const std::string theirs = fileName(ours);
+        auto it = tensors.find(theirs);
+        if (it == tensors.end()) {
+            if (!optional.count(ours))
+                problems.push_back("missing `" + theirs + "` expected " + shapeText(target.sizes()));
+            return;
+        }
+        used.insert(theirs);
+        if (it->second.sizes() != target.sizes()) {
+            problems.push_back("`" + theirs + "` expected " + shapeText(target.sizes()) + " found " +
+                               shapeText(it->second.sizes()));
+            return;
+        }
+        if (!it->second.is_floating_point()) {
+            problems.push_back("`" + theirs + "` has integer dtype " + std::string(c10::toString(it->second.scalar_type())));
+            return;
+        }
+        copies.emplace_back(target, it->second);
+    };
+    for (auto &p : module.named_parameters(true))
+        visit(p.key(), p.value());
+    for (auto &b : module.named_buffers(true))
+        visit(b.key(), b.value());
+    for (const auto &[name, t] : tensors)
+        if (!used.count(name))
+            problems.push_back("unexpected `" + name + "` " + shapeText(t.sizes()));
+    if (!problems.empty()) {
+        std::string msg = std::to_string(problems.size()) + " tensor problem(s): ";
+        const std::size_t shown = std::min<std::size_t>(problems.size(), 12);
+        for (std::size_t i = 0; i < shown; ++i)
+            msg += (i ? "; " : "") + problems[i];
+        if (shown < problems.size())
+            msg += "; and " + std::to_string(problems.size() - shown) + " more";
+        msg += ". Is config.json from another model?";
+        throw FileError(source, msg);
+    }
+    torch::NoGradGuard noGrad;
+    for (auto &[target, value] : copies)
+        target.copy_(value.to(target.device(), target.scalar_type()));
+}
+
+LoadedMae loadMaeFolder(const std::string &dir, torch::Device device)
+{
+    const std::string type = readModelType(dir);
+    const std::string configPath = (fs::path(dir) / "config.json").string();
+    if (type != "vit_mae")
+        throw FileError(configPath, "model_type is \"" + type + "\", expected \"vit_mae\" (an MAE model)");
+    LoadedMae out;
+    out.dir = dir;
+    const MaeConfig config = MaeConfig::fromJson(readJsonFile(configPath), configPath);
+    const std::string procPath = (fs::path(dir) / "preprocessor_config.json").string();
+    if (fs::exists(procPath))
+        out.processor = ImageProcessorConfig::fromJson(readJsonFile(procPath), procPath);
+    else
+        out.processor.size = out.processor.cropSize = config.imageSize; // transformers' ViT defaults
+    if (int64_t(out.processor.imageMean.size()) != config.numChannels)
+        throw FileError(procPath, "image_mean has " + std::to_string(out.processor.imageMean.size()) +
+                                      " values for a " + std::to_string(config.numChannels) + "-channel model");
+
+    const std::string weights = (fs::path(dir) / "model.safetensors").string();
+    if (!fs::exists(weights)) {
+        const bool pickled = fs::exists(fs::path(dir) / "pytorch_model.bin");
+        throw FileError(weights, pickled ? "missing: this folder only has pytorch_model.bin (a pickle, never "
+                                           "loaded here); convert it to safetensors"
+                                         : "missing");
+    }
+    TensorMap tensors = readSafetensors(weights);
+    // Encoder-only checkpoints (ViTMAEModel) lack the "vit." prefix and the decoder.
+    if (!tensors.count("vit.embeddings.cls_token") && tensors.count("embeddings.cls_token"))
+        throw FileError(weights, "holds an encoder only (ViTMAEModel): reconstruction needs "
+                                 "ViTMAEForPreTraining weights with the decoder");
+    out.model = Mae(config);
+    loadTensors(*out.model, tensors, &MaeImpl::hfName, {"pos_embed", "decoder_pos_embed"}, weights);
+    out.model->to(device);
+    out.model->eval();
+    return out;
+}
+
+void saveMaeFolder(Mae &model, const ImageProcessorConfig &processor, const std::string &dir)
+{
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec)
+        throw FileError(dir, "cannot create folder: " + ec.message());
+    TensorMap tensors;
+    for (auto &p : model->named_parameters(true))
+        if (p.key() != "encoder_mask_token")
+            tensors[MaeImpl::hfName(p.key())] = p.value();
+    for (auto &b : model->named_buffers(true))
+        tensors[MaeImpl::hfName(b.key())] = b.value();
+    writeSafetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
+    writeJsonFile((fs::path(dir) / "config.json").string(), model->config.toJson());
+    writeJsonFile((fs::path(dir) / "preprocessor_config.json").string(), processor.toJson());
+}
+
+} // namespace vitscope

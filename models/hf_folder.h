@@ -1,0 +1,62 @@
+#pragma once
+// Hugging Face model folders, both ways: config.json + model.safetensors +
+// preprocessor_config.json (+ vocab.json / merges.txt for CLIP). Folders from the hub
+// (facebook/vit-mae-base) load here; folders saved here load in transformers
+// (ViTMAEForPreTraining.from_pretrained).
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+#include <torch/torch.h>
+
+#include "models/mae.h"
+#include "models/safetensors.h"
+
+namespace vitscope {
+
+// preprocessor_config.json: what an image goes through before the model.
+struct ImageProcessorConfig {
+    int64_t size = 224;            // "size": int, {"height", "width"} or {"shortest_edge"}
+    int64_t cropSize = 224;        // "crop_size" (CLIP); equals size for ViT processors
+    std::vector<float> imageMean = {0.485f, 0.456f, 0.406f};
+    std::vector<float> imageStd = {0.229f, 0.224f, 0.225f};
+    bool doNormalize = true;
+    int resample = 3;              // PIL's bicubic
+    std::string processorType = "ViTImageProcessor";
+
+    nlohmann::json toJson() const;
+    static ImageProcessorConfig fromJson(const nlohmann::json &j, const std::string &source);
+};
+
+// Reads and parses a JSON file; FileError naming it when missing or malformed.
+nlohmann::json readJsonFile(const std::string &path);
+// Writes JSON (indented) atomically: a temporary file renamed over the target.
+void writeJsonFile(const std::string &path, const nlohmann::json &j);
+
+// config.json's model_type ("vit_mae", "clip", ...); FileError when it cannot be told.
+std::string readModelType(const std::string &dir);
+
+// Copies `tensors` into the module's parameters and buffers, whose names are mapped to
+// file names by `fileName`. Names in `optional` (ours) may be absent from the file (they
+// keep their values). Missing, unexpected or wrongly shaped tensors: one FileError
+// naming `source` and listing each key with expected and found shapes. Float tensors of
+// other dtypes (F16, BF16) are converted to the parameter's dtype.
+void loadTensors(torch::nn::Module &module, const TensorMap &tensors,
+                 const std::function<std::string(const std::string &)> &fileName,
+                 const std::set<std::string> &optional, const std::string &source);
+
+struct LoadedMae {
+    Mae model{nullptr};
+    ImageProcessorConfig processor;
+    std::string dir;
+};
+
+// Loads a vit_mae folder (ViTMAEForPreTraining weights) onto `device`, in eval mode.
+LoadedMae loadMaeFolder(const std::string &dir, torch::Device device = torch::kCPU);
+// Saves in the same layout (creates `dir`); files are replaced atomically.
+void saveMaeFolder(Mae &model, const ImageProcessorConfig &processor, const std::string &dir);
+
+} // namespace vitscope

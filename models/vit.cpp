@@ -1,0 +1,127 @@
+#include "models/vit.h"
+
+#include <cmath>
+
+#include "models/error.h"
+
+namespace vitscope {
+
+Activation parseActivation(const std::string &name)
+{
+    if (name == "gelu")
+        return Activation::Gelu;
+    if (name == "quick_gelu")
+        return Activation::QuickGelu;
+    if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast")
+        return Activation::GeluTanh;
+    if (name == "relu")
+        return Activation::Relu;
+    throw Error("unsupported hidden_act '" + name + "': expected gelu, quick_gelu, gelu_new or relu");
+}
+
+std::string activationName(Activation act)
+{
+    switch (act) {
+    case Activation::Gelu: return "gelu";
+    case Activation::QuickGelu: return "quick_gelu";
+    case Activation::GeluTanh: return "gelu_new";
+    case Activation::Relu: return "relu";
+    }
+    return "gelu";
+}
+
+torch::Tensor applyActivation(const torch::Tensor &x, Activation act)
+{
+    switch (act) {
+    case Activation::Gelu: return torch::gelu(x);
+    case Activation::QuickGelu: return x * torch::sigmoid(1.702 * x);
+    case Activation::GeluTanh: return torch::gelu(x, "tanh");
+    case Activation::Relu: return torch::relu(x);
+    }
+    return x;
+}
+
+TransformerBlockImpl::TransformerBlockImpl(const BlockConfig &cfg) : config(cfg)
+{
+    if (cfg.dim % cfg.heads != 0)
+        throw Error("hidden size " + std::to_string(cfg.dim) + " is not divisible by " + std::to_string(cfg.heads) +
+                    " attention heads");
+    auto ln = torch::nn::LayerNormOptions({cfg.dim}).eps(cfg.layerNormEps);
+    norm1 = register_module("norm1", torch::nn::LayerNorm(ln));
+    q = register_module("q", torch::nn::Linear(torch::nn::LinearOptions(cfg.dim, cfg.dim).bias(cfg.qkvBias)));
+    k = register_module("k", torch::nn::Linear(torch::nn::LinearOptions(cfg.dim, cfg.dim).bias(cfg.qkvBias)));
+    v = register_module("v", torch::nn::Linear(torch::nn::LinearOptions(cfg.dim, cfg.dim).bias(cfg.qkvBias)));
+    proj = register_module("proj", torch::nn::Linear(cfg.dim, cfg.dim));
+    norm2 = register_module("norm2", torch::nn::LayerNorm(ln));
+    fc1 = register_module("fc1", torch::nn::Linear(cfg.dim, cfg.mlpDim));
+    fc2 = register_module("fc2", torch::nn::Linear(cfg.mlpDim, cfg.dim));
+}
+
+torch::Tensor TransformerBlockImpl::forward(const torch::Tensor &x, const torch::Tensor &attnMask)
+{
+    const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
+    const int64_t H = config.heads, hd = D / H;
+    auto h = norm1(x);
+    // (B, N, D) -> (B, H, N, hd)
+    auto split = [&](const torch::Tensor &t) { return t.view({B, N, H, hd}).transpose(1, 2); };
+    auto qh = split(q(h)), kh = split(k(h)), vh = split(v(h));
+    auto scores = torch::matmul(qh, kh.transpose(-2, -1)) * (1.0 / std::sqrt(double(hd))); // (B, H, N, N)
+    if (attnMask.defined())
+        scores = scores + attnMask;
+    auto attn = torch::softmax(scores, -1);
+    auto out = torch::matmul(attn, vh).transpose(1, 2).reshape({B, N, D}); // (B, N, D)
+    auto y = x + proj(out);
+    return y + fc2(applyActivation(fc1(norm2(y)), config.activation));
+}
+
+torch::Tensor sincos2dPositionEmbedding(int64_t dim, int64_t gridH, int64_t gridW, bool withClassRow)
+{
+    if (dim % 4 != 0)
+        throw Error("sin-cos position embedding needs a width divisible by 4, got " + std::to_string(dim));
+    const int64_t quarter = dim / 4;
+    // omega_k = 1 / 10000^(k / quarter), in double for accuracy then float32.
+    auto omega = 1.0 / torch::pow(10000.0, torch::arange(quarter, torch::kFloat64) / double(quarter)); // (D/4)
+    auto rows = torch::arange(gridH, torch::kFloat64).repeat_interleave(gridW); // h of patch i
+    auto cols = torch::arange(gridW, torch::kFloat64).repeat({gridH});          // w of patch i
+    auto encode = [&](const torch::Tensor &pos) {
+        auto angles = pos.unsqueeze(1) * omega.unsqueeze(0); // (L, D/4)
+        return torch::cat({torch::sin(angles), torch::cos(angles)}, 1); // (L, D/2)
+    };
+    auto emb = torch::cat({encode(cols), encode(rows)}, 1).to(torch::kFloat32); // (L, D)
+    if (withClassRow)
+        emb = torch::cat({torch::zeros({1, dim}), emb}, 0); // (1 + L, D)
+    return emb;
+}
+
+torch::Tensor patchify(const torch::Tensor &imgs, int64_t p)
+{
+    TORCH_CHECK(imgs.dim() == 4, "patchify expects (B, C, H, W), got ", imgs.sizes());
+    const int64_t B = imgs.size(0), C = imgs.size(1), H = imgs.size(2), W = imgs.size(3);
+    if (H % p != 0 || W % p != 0)
+        throw Error("image " + std::to_string(H) + "x" + std::to_string(W) + " does not divide into " +
+                    std::to_string(p) + "x" + std::to_string(p) + " patches");
+    const int64_t h = H / p, w = W / p;
+    auto x = imgs.reshape({B, C, h, p, w, p});
+    x = x.permute({0, 2, 4, 3, 5, 1}); // (B, h, w, p_row, p_col, C)
+    return x.reshape({B, h * w, p * p * C});
+}
+
+torch::Tensor unpatchify(const torch::Tensor &x, int64_t p, int64_t C, int64_t h, int64_t w)
+{
+    TORCH_CHECK(x.dim() == 3 && x.size(1) == h * w && x.size(2) == p * p * C, "unpatchify: got ", x.sizes(),
+                " for a ", h, "x", w, " grid of ", p, "x", p, "x", C, " patches");
+    const int64_t B = x.size(0);
+    auto y = x.reshape({B, h, w, p, p, C}).permute({0, 5, 1, 3, 2, 4}); // (B, C, h, p_row, w, p_col)
+    return y.reshape({B, C, h * p, w * p});
+}
+
+std::string renameBlockParameter(const std::string &name,
+                                 const std::vector<std::pair<std::string, std::string>> &table)
+{
+    for (const auto &[ours, theirs] : table)
+        if (name.rfind(ours + ".", 0) == 0)
+            return theirs + name.substr(ours.size());
+    return name;
+}
+
+} // namespace vitscope

@@ -1,0 +1,66 @@
+#pragma once
+// Vision Transformer building blocks shared by MAE and CLIP: activations, pre-LN
+// transformer block, patch embedding, fixed 2D sin-cos position embeddings, and
+// patchify / unpatchify. Registered child names are generic (norm1, q, k, v, proj,
+// norm2, fc1, fc2); each model family maps them to its Hugging Face names in one table
+// (see mae.cpp, hf_folder.cpp).
+
+#include <string>
+
+#include <torch/torch.h>
+
+namespace vitscope {
+
+// "gelu" (exact, erf), "quick_gelu" (x * sigmoid(1.702 x), OpenAI CLIP), "gelu_new" /
+// "gelu_pytorch_tanh" (tanh approximation), "relu". Unknown names throw vitscope::Error.
+enum class Activation { Gelu, QuickGelu, GeluTanh, Relu };
+Activation parseActivation(const std::string &name);
+std::string activationName(Activation act);
+torch::Tensor applyActivation(const torch::Tensor &x, Activation act);
+
+struct BlockConfig {
+    int64_t dim = 768;
+    int64_t heads = 12;
+    int64_t mlpDim = 3072;
+    double layerNormEps = 1e-6;
+    bool qkvBias = true;
+    Activation activation = Activation::Gelu;
+};
+
+// Pre-LN transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)).
+// Attention is written out explicitly (softmax(q k^T / sqrt(d)) v) so that it is the
+// same on every LibTorch version and serves as the reference for fused kernels.
+struct TransformerBlockImpl : torch::nn::Module {
+    explicit TransformerBlockImpl(const BlockConfig &config);
+
+    // x: (B, N, D). attnMask: empty, or additive (N, N) / (B, 1, N, N) with -inf where
+    // attention is not allowed (CLIP's causal text mask).
+    torch::Tensor forward(const torch::Tensor &x, const torch::Tensor &attnMask = {});
+
+    BlockConfig config;
+    torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+    torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, proj{nullptr};
+    torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(TransformerBlock);
+
+// Fixed 2D sin-cos position embedding (MAE): (1 + gridH * gridW, dim) when withClassRow
+// (a zero first row for the class token), else (gridH * gridW, dim). Per patch at
+// (row h, column w): the first dim/2 values encode w, the second dim/2 encode h; each
+// half is [sin(pos * omega_k) for k < dim/4, cos(pos * omega_k) for k < dim/4] with
+// omega_k = 1 / 10000^(k / (dim/4)). dim must be divisible by 4. float32, CPU.
+torch::Tensor sincos2dPositionEmbedding(int64_t dim, int64_t gridH, int64_t gridW, bool withClassRow);
+
+// imgs: (B, C, H, W) -> (B, L, p*p*C) with L = (H/p) * (W/p), patches row-major, inside a
+// patch the order is (row, col, channel): channels fastest. H and W must divide by p.
+torch::Tensor patchify(const torch::Tensor &imgs, int64_t patchSize);
+// x: (B, L, p*p*C) -> (B, C, gridH*p, gridW*p); the exact inverse of patchify.
+torch::Tensor unpatchify(const torch::Tensor &x, int64_t patchSize, int64_t channels, int64_t gridH,
+                         int64_t gridW);
+
+// Applies the block-name table of a family: "norm1" -> "layernorm_before" etc. Returns
+// the name unchanged when no entry matches. `table` pairs (our child prefix, HF prefix).
+std::string renameBlockParameter(const std::string &name,
+                                 const std::vector<std::pair<std::string, std::string>> &table);
+
+} // namespace vitscope

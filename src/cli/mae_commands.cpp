@@ -1,0 +1,210 @@
+// vitscope-cli's MAE commands: info, reconstruct, bench mae-train.
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "models/bench.h"
+#include "models/device.h"
+#include "models/error.h"
+#include "models/hf_folder.h"
+#include "models/mae.h"
+#include "src/cli/commands.h"
+#include "trainer/images.h"
+
+namespace vitscope::cli {
+namespace {
+
+using nlohmann::json;
+
+int64_t parameterCount(torch::nn::Module &m)
+{
+    int64_t n = 0;
+    for (const auto &p : m.parameters())
+        n += p.numel();
+    return n;
+}
+
+std::vector<int64_t> parseIndexList(const std::string &text)
+{
+    std::vector<int64_t> out;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (item.empty())
+            continue;
+        char *end = nullptr;
+        const long long v = std::strtoll(item.c_str(), &end, 10);
+        if (*end != '\0')
+            throw UsageError("--keep expects comma-separated patch indices, got '" + item + "'");
+        out.push_back(v);
+    }
+    return out;
+}
+
+} // namespace
+
+int infoCommand(Args &args)
+{
+    const std::string dir = args.required("model");
+    args.finish();
+    const std::string type = readModelType(dir);
+    if (type != "vit_mae")
+        throw FileError((std::filesystem::path(dir) / "config.json").string(),
+                        "model_type \"" + type + "\" is not supported yet (supported: vit_mae)");
+    LoadedMae loaded = loadMaeFolder(dir);
+    const int64_t params = parameterCount(*loaded.model);
+    int64_t encoder = 0;
+    for (const auto &p : loaded.model->named_parameters(true))
+        if (p.key().rfind("decoder", 0) != 0 && p.key() != "mask_token")
+            encoder += p.value().numel();
+    std::cout << json{{"model", dir},
+                      {"type", type},
+                      {"config", loaded.model->config.toJson()},
+                      {"preprocessor", loaded.processor.toJson()},
+                      {"parameters", params},
+                      {"encoder_parameters", encoder},
+                      {"patch_grid", loaded.model->config.gridSize()},
+                      {"patches", loaded.model->config.patchCount()}}
+                     .dump(2)
+              << std::endl;
+    return 0;
+}
+
+int reconstructCommand(Args &args)
+{
+    const std::string dir = args.required("model");
+    const std::string imagePath = args.required("image");
+    const std::string outPath = args.required("out");
+    const auto keepText = args.value("keep");
+    const std::string strategyName = args.value("mask", keepText ? "custom" : "random");
+    const auto ratioArg = args.value("ratio");
+    const auto seed = args.integer("seed", 0);
+    const auto gridCell = args.integer("grid-cell", 2);
+    const std::string statsName = args.value("patch-stats", "true");
+    const auto tensorsPath = args.value("save-tensors");
+    const std::string deviceSpec = args.value("device", "cpu");
+    args.finish();
+    if (statsName != "true" && statsName != "visible")
+        throw UsageError("--patch-stats expects true or visible");
+    if (seed < 0)
+        throw UsageError("--seed must be >= 0");
+
+    const torch::Device device = parseDevice(deviceSpec);
+    LoadedMae loaded = loadMaeFolder(dir, device);
+    const MaeConfig &c = loaded.model->config;
+    const auto image = data::loadImageRgb(imagePath);
+
+    MaskSpec spec;
+    spec.strategy = parseMaskStrategy(strategyName);
+    spec.ratio = ratioArg ? std::stod(*ratioArg) : c.maskRatio;
+    spec.seed = static_cast<std::uint64_t>(seed);
+    spec.gridCell = gridCell;
+    if (keepText) {
+        if (spec.strategy != MaskStrategy::Custom)
+            throw UsageError("--keep gives a custom mask; it cannot be combined with --mask " + strategyName);
+        spec.keep = parseIndexList(*keepText);
+    }
+    const Masking masking = makeMasking(spec, 1, c.gridSize(), c.gridSize(), device);
+
+    const auto &proc = loaded.processor;
+    auto x = data::preprocess(image, c.imageSize, c.imageSize, c.numChannels, proc.imageMean, proc.imageStd)
+                 .unsqueeze(0)
+                 .to(device);
+    const MaeVisuals v = visualize(loaded.model, x, masking, proc.imageMean, proc.imageStd,
+                                   statsName == "true" ? PatchStats::True : PatchStats::Visible);
+    const int scale = std::max<int>(1, int(224 / c.imageSize));
+    std::vector<data::RgbImage> panels;
+    for (const auto &t : {v.original, v.masked, v.reconstruction, v.pasted})
+        panels.push_back(data::scaleNearest(data::tensorToRgb(t[0]), scale));
+    data::saveImageRgb(outPath, data::hconcat(panels, 4 * scale));
+
+    // The raw model output, for checking against other implementations.
+    torch::Tensor pred, loss;
+    {
+        torch::NoGradGuard g;
+        auto out = loaded.model->forward(x, masking);
+        pred = out.pred;
+        loss = out.loss;
+    }
+    if (tensorsPath)
+        writeSafetensors(*tensorsPath, {{"pred", pred}, {"mask", masking.mask}, {"loss", loss.reshape({})}},
+                         {{"model", dir}, {"image", imagePath}, {"strategy", maskStrategyName(spec.strategy)}});
+    json out = {{"model", dir},
+                {"image", imagePath},
+                {"strategy", maskStrategyName(spec.strategy)},
+                {"ratio_requested", spec.ratio},
+                {"patches", masking.length()},
+                {"kept", masking.keepCount},
+                {"removed", masking.length() - masking.keepCount},
+                {"loss", loss.item<double>()},
+                {"panels", {"original", "masked", "reconstruction", "reconstruction+visible"}},
+                {"out", outPath}};
+    if (c.normPixLoss)
+        out["patch_stats"] = statsName == "true" ? "true (each removed patch's own mean and variance: flatters)"
+                                                 : "visible (pooled over visible patches: no leak)";
+    if (tensorsPath)
+        out["tensors"] = *tensorsPath;
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+}
+
+int benchMaeTrainCommand(Args &args)
+{
+    const std::string preset = args.value("preset", "fmnist");
+    const auto batch = args.integer("batch", preset == "fmnist" ? 64 : 8);
+    const auto steps = args.integer("steps", 10);
+    const auto warmup = args.integer("warmup", 2);
+    const double ratio = args.number("ratio", 0.75);
+    const bool tokensInEncoder = args.flag("mask-tokens-in-encoder");
+    const std::string deviceSpec = args.value("device", "auto");
+    args.finish();
+    if (batch <= 0 || steps <= 0 || warmup < 0)
+        throw UsageError("--batch and --steps must be positive, --warmup >= 0");
+
+    const torch::Device device = parseDevice(deviceSpec);
+    torch::manual_seed(0);
+    const MaeConfig config = MaeConfig::preset(preset);
+    Mae model(config, tokensInEncoder);
+    model->to(device);
+    model->train();
+    torch::optim::AdamW opt(model->parameters(),
+                            torch::optim::AdamWOptions(1.5e-4 * double(batch) / 256).betas({0.9, 0.95}).weight_decay(0.05));
+    auto imgs = torch::randn({batch, config.numChannels, config.imageSize, config.imageSize},
+                             torch::TensorOptions().device(device));
+    std::uint64_t seed = 0;
+    auto step = [&] {
+        MaskSpec spec;
+        spec.ratio = ratio;
+        spec.seed = seed++;
+        const Masking m = makeMasking(spec, batch, config.gridSize(), config.gridSize(), device);
+        opt.zero_grad();
+        auto loss = model->forward(imgs, m).loss;
+        loss.backward();
+        opt.step();
+    };
+    const auto t = bench::time(step, int(warmup), int(steps), device.is_cuda());
+    std::cout << json{{"bench", "mae-train"},
+                      {"preset", preset},
+                      {"config", config.toJson()},
+                      {"variant", tokensInEncoder ? "mask tokens in encoder (Table 1c)" : "encoder on visible patches"},
+                      {"mask_ratio", ratio},
+                      {"encoder_tokens", tokensInEncoder ? config.patchCount() + 1
+                                                         : keepCountFor(config.patchCount(), ratio) + 1},
+                      {"batch", batch},
+                      {"steps", steps},
+                      {"warmup", warmup},
+                      {"device", device.str()},
+                      {"threads", at::get_num_threads()},
+                      {"parameters", parameterCount(*model)},
+                      {"step_s_median", t.median()},
+                      {"step_s", t.seconds},
+                      {"images_per_s", double(batch) / t.median()}}
+                     .dump(2)
+              << std::endl;
+    return 0;
+}
+
+} // namespace vitscope::cli

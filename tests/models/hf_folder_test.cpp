@@ -1,0 +1,179 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/temp_dir.h"
+#include "models/error.h"
+#include "models/hf_folder.h"
+
+using namespace vitscope;
+using vitscope::test::TempDir;
+
+namespace {
+
+MaeConfig tiny()
+{
+    MaeConfig c = MaeConfig::preset("fmnist");
+    c.hiddenSize = 32, c.numHiddenLayers = 2, c.numAttentionHeads = 4, c.intermediateSize = 64;
+    c.decoderHiddenSize = 16, c.decoderNumHiddenLayers = 2, c.decoderNumAttentionHeads = 2;
+    c.decoderIntermediateSize = 32;
+    c.layerNormEps = 1e-12;
+    return c;
+}
+
+ImageProcessorConfig greyProcessor()
+{
+    ImageProcessorConfig p;
+    p.size = p.cropSize = 32;
+    p.imageMean = {0.286f};
+    p.imageStd = {0.353f};
+    return p;
+}
+
+torch::Tensor predict(Mae &model, std::uint64_t seed)
+{
+    torch::NoGradGuard g;
+    torch::manual_seed(99);
+    auto imgs = torch::randn({2, 1, 32, 32});
+    MaskSpec s;
+    s.seed = seed;
+    return model->forward(imgs, makeMasking(s, 2, 8, 8)).pred;
+}
+
+std::string errorOf(const std::function<void()> &f)
+{
+    try {
+        f();
+    } catch (const std::exception &e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+} // namespace
+
+TEST(HfFolder, SaveThenLoadIsBitIdentical)
+{
+    TempDir dir;
+    torch::manual_seed(1);
+    Mae model(tiny());
+    saveMaeFolder(model, greyProcessor(), dir.path().string());
+    auto loaded = loadMaeFolder(dir.path().string());
+    const auto a = model->named_parameters(true), b = loaded.model->named_parameters(true);
+    ASSERT_EQ(a.size(), b.size());
+    for (const auto &p : a)
+        EXPECT_TRUE(torch::equal(p.value(), b[p.key()])) << p.key();
+    EXPECT_TRUE(torch::equal(predict(model, 3), predict(loaded.model, 3)));
+    EXPECT_EQ(loaded.processor.imageMean, greyProcessor().imageMean);
+    EXPECT_EQ(loaded.model->config.layerNormEps, 1e-12);
+    EXPECT_EQ(readModelType(dir.path().string()), "vit_mae");
+}
+
+// A folder written by hand with the Hugging Face names of REFERENCE.md (not through
+// hfName) loads and gives the in-memory model's output.
+TEST(HfFolder, LoadsTensorsUnderHuggingFaceNames)
+{
+    TempDir dir;
+    torch::manual_seed(2);
+    Mae model(tiny());
+    TensorMap t;
+    t["vit.embeddings.cls_token"] = model->clsToken;
+    t["vit.embeddings.position_embeddings"] = model->posEmbed;
+    t["vit.embeddings.patch_embeddings.projection.weight"] = model->patchEmbed->weight;
+    t["vit.embeddings.patch_embeddings.projection.bias"] = model->patchEmbed->bias;
+    auto blockTensors = [&](const std::string &prefix, torch::nn::ModuleList &list) {
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            auto *b = list[i]->as<TransformerBlockImpl>();
+            const std::string p = prefix + std::to_string(i) + ".";
+            const std::pair<const char *, torch::nn::Linear *> linears[] = {
+                {"attention.attention.query", &b->q}, {"attention.attention.key", &b->k},
+                {"attention.attention.value", &b->v}, {"attention.output.dense", &b->proj},
+                {"intermediate.dense", &b->fc1},      {"output.dense", &b->fc2}};
+            for (auto &[n, l] : linears) {
+                t[p + n + ".weight"] = (*l)->weight;
+                t[p + n + ".bias"] = (*l)->bias;
+            }
+            t[p + "layernorm_before.weight"] = b->norm1->weight;
+            t[p + "layernorm_before.bias"] = b->norm1->bias;
+            t[p + "layernorm_after.weight"] = b->norm2->weight;
+            t[p + "layernorm_after.bias"] = b->norm2->bias;
+        }
+    };
+    blockTensors("vit.encoder.layer.", model->blocks);
+    blockTensors("decoder.decoder_layers.", model->decoderBlocks);
+    t["vit.layernorm.weight"] = model->norm->weight;
+    t["vit.layernorm.bias"] = model->norm->bias;
+    t["decoder.decoder_embed.weight"] = model->decoderEmbed->weight;
+    t["decoder.decoder_embed.bias"] = model->decoderEmbed->bias;
+    t["decoder.mask_token"] = model->maskToken;
+    t["decoder.decoder_pos_embed"] = model->decoderPosEmbed;
+    t["decoder.decoder_norm.weight"] = model->decoderNorm->weight;
+    t["decoder.decoder_norm.bias"] = model->decoderNorm->bias;
+    t["decoder.decoder_pred.weight"] = model->decoderPred->weight;
+    t["decoder.decoder_pred.bias"] = model->decoderPred->bias;
+    writeSafetensors(dir.file("model.safetensors"), t);
+    writeJsonFile(dir.file("config.json"), tiny().toJson());
+    // No preprocessor_config.json: transformers' defaults apply, except the channel
+    // count, which must match; give one.
+    writeJsonFile(dir.file("preprocessor_config.json"),
+                  {{"image_mean", {0.5}}, {"image_std", {0.5}}, {"size", 32}, {"feature_extractor_type", "ViTFeatureExtractor"}});
+    auto loaded = loadMaeFolder(dir.path().string());
+    EXPECT_LT((predict(model, 4) - predict(loaded.model, 4)).abs().max().item<float>(), 1e-6f);
+    EXPECT_EQ(loaded.processor.size, 32);
+}
+
+TEST(HfFolder, WrongShapesListEveryKey)
+{
+    TempDir dir;
+    Mae model(tiny());
+    saveMaeFolder(model, greyProcessor(), dir.path().string());
+    auto cfg = tiny().toJson();
+    cfg["intermediate_size"] = 128; // as if config.json came from another model
+    writeJsonFile(dir.file("config.json"), cfg);
+    const std::string msg = errorOf([&] { loadMaeFolder(dir.path().string()); });
+    EXPECT_NE(msg.find("model.safetensors: 6 tensor problem(s)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("`vit.encoder.layer.0.intermediate.dense.weight` expected [128, 32] found [64, 32]"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("Is config.json from another model?"), std::string::npos) << msg;
+}
+
+TEST(HfFolder, MissingAndUnexpectedTensorsAreListed)
+{
+    TempDir dir;
+    Mae model(tiny());
+    saveMaeFolder(model, greyProcessor(), dir.path().string());
+    auto t = readSafetensors(dir.file("model.safetensors"));
+    t.erase("decoder.mask_token");
+    t["classifier.weight"] = torch::zeros({10, 32});
+    writeSafetensors(dir.file("model.safetensors"), t);
+    const std::string msg = errorOf([&] { loadMaeFolder(dir.path().string()); });
+    EXPECT_NE(msg.find("missing `decoder.mask_token` expected [1, 1, 16]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("unexpected `classifier.weight` [10, 32]"), std::string::npos) << msg;
+}
+
+TEST(HfFolder, WrongFoldersSayWhatTheyAre)
+{
+    TempDir dir;
+    EXPECT_NE(errorOf([&] { loadMaeFolder(dir.file("nothing")); }).find("nothing: missing"), std::string::npos);
+    writeJsonFile(dir.file("config.json"), {{"model_type", "clip"}});
+    EXPECT_NE(errorOf([&] { loadMaeFolder(dir.path().string()); }).find("expected \"vit_mae\""), std::string::npos);
+    writeJsonFile(dir.file("config.json"), tiny().toJson());
+    writeJsonFile(dir.file("preprocessor_config.json"), greyProcessor().toJson());
+    vitscope::test::writeBytes(dir.file("pytorch_model.bin"), "PK");
+    EXPECT_NE(errorOf([&] { loadMaeFolder(dir.path().string()); }).find("a pickle, never loaded here"),
+              std::string::npos);
+    auto bad = tiny().toJson();
+    bad["hidden_size"] = 30; // not divisible by 4 heads
+    writeJsonFile(dir.file("config.json"), bad);
+    EXPECT_NE(errorOf([&] { loadMaeFolder(dir.path().string()); }).find("config.json: MAE config: hidden_size 30"),
+              std::string::npos);
+}
+
+TEST(HfFolder, ConfigRoundTripsThroughJson)
+{
+    const MaeConfig a = MaeConfig::preset("vit-l16");
+    const MaeConfig b = MaeConfig::fromJson(a.toJson(), "mem");
+    EXPECT_EQ(b.toJson(), a.toJson());
+    EXPECT_EQ(a.toJson()["model_type"], "vit_mae");
+}

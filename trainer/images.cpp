@@ -1,0 +1,134 @@
+#include "trainer/images.h"
+
+#include <cstring>
+#include <filesystem>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "models/error.h"
+
+namespace vitscope::data {
+
+RgbImage loadImageRgb(const std::string &path)
+{
+    if (!std::filesystem::exists(path))
+        throw FileError(path, "missing");
+    cv::Mat m;
+    try {
+        m = cv::imread(path, cv::IMREAD_UNCHANGED);
+    } catch (const cv::Exception &e) {
+        throw FileError(path, std::string("cannot decode image: ") + e.what());
+    }
+    if (m.empty())
+        throw FileError(path, "not an image this build can read (PNG, JPEG, BMP, WebP, TIFF, ...)");
+    if (m.depth() == CV_16U)
+        m.convertTo(m, CV_8U, 1.0 / 257.0);
+    else if (m.depth() != CV_8U) {
+        double lo, hi;
+        cv::minMaxLoc(m.reshape(1), &lo, &hi);
+        m.convertTo(m, CV_8U, hi > lo ? 255.0 / (hi - lo) : 1.0, hi > lo ? -lo * 255.0 / (hi - lo) : 0.0);
+    }
+    cv::Mat rgb;
+    switch (m.channels()) {
+    case 1: cv::cvtColor(m, rgb, cv::COLOR_GRAY2RGB); break;
+    case 3: cv::cvtColor(m, rgb, cv::COLOR_BGR2RGB); break;
+    case 4: cv::cvtColor(m, rgb, cv::COLOR_BGRA2RGB); break;
+    default: throw FileError(path, "unsupported channel count " + std::to_string(m.channels()));
+    }
+    RgbImage out;
+    out.width = rgb.cols;
+    out.height = rgb.rows;
+    out.rgb.resize(static_cast<std::size_t>(rgb.cols) * rgb.rows * 3);
+    for (int y = 0; y < rgb.rows; ++y)
+        std::memcpy(out.rgb.data() + static_cast<std::size_t>(y) * rgb.cols * 3, rgb.ptr(y),
+                    static_cast<std::size_t>(rgb.cols) * 3);
+    return out;
+}
+
+void saveImageRgb(const std::string &path, const RgbImage &image)
+{
+    cv::Mat rgb(image.height, image.width, CV_8UC3, const_cast<std::uint8_t *>(image.rgb.data()));
+    cv::Mat bgr;
+    cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+    bool ok = false;
+    try {
+        ok = cv::imwrite(path, bgr);
+    } catch (const cv::Exception &e) {
+        throw FileError(path, std::string("cannot write image: ") + e.what());
+    }
+    if (!ok)
+        throw FileError(path, "cannot write image (unknown extension or unwritable folder)");
+}
+
+torch::Tensor preprocess(const RgbImage &image, int64_t size, int64_t crop, int64_t channels,
+                         const std::vector<float> &mean, const std::vector<float> &stdev)
+{
+    TORCH_CHECK(channels == 1 || channels == 3, "preprocess: 1 or 3 channels, got ", channels);
+    TORCH_CHECK(int64_t(mean.size()) == channels && int64_t(stdev.size()) == channels,
+                "preprocess: mean/std need one value per channel");
+    cv::Mat rgb(image.height, image.width, CV_8UC3, const_cast<std::uint8_t *>(image.rgb.data()));
+    const double scale = double(size) / std::min(image.width, image.height);
+    const int w = std::max<int>(int(crop), int(std::lround(image.width * scale)));
+    const int h = std::max<int>(int(crop), int(std::lround(image.height * scale)));
+    cv::Mat resized;
+    cv::resize(rgb, resized, cv::Size(w, h), 0, 0, cv::INTER_CUBIC);
+    const int top = (h - int(crop)) / 2, left = (w - int(crop)) / 2;
+    cv::Mat cropped = resized(cv::Rect(left, top, int(crop), int(crop))).clone();
+    auto t = torch::from_blob(cropped.data, {crop, crop, 3}, torch::kUInt8).to(torch::kFloat32).div(255.0);
+    t = t.permute({2, 0, 1}).contiguous(); // (3, crop, crop)
+    if (channels == 1)
+        t = (0.299 * t[0] + 0.587 * t[1] + 0.114 * t[2]).unsqueeze(0); // (1, crop, crop)
+    auto m = torch::tensor(mean).view({channels, 1, 1});
+    auto s = torch::tensor(stdev).view({channels, 1, 1});
+    return (t - m) / s;
+}
+
+RgbImage tensorToRgb(const torch::Tensor &chw)
+{
+    TORCH_CHECK(chw.dim() == 3 && (chw.size(0) == 1 || chw.size(0) == 3), "tensorToRgb expects (1|3, H, W)");
+    auto t = chw.detach().to(torch::kCPU, torch::kFloat32).clamp(0, 1).mul(255).round().to(torch::kUInt8);
+    if (t.size(0) == 1)
+        t = t.expand({3, t.size(1), t.size(2)});
+    t = t.permute({1, 2, 0}).contiguous();
+    RgbImage out;
+    out.height = int(t.size(0));
+    out.width = int(t.size(1));
+    out.rgb.assign(t.data_ptr<std::uint8_t>(), t.data_ptr<std::uint8_t>() + t.numel());
+    return out;
+}
+
+RgbImage hconcat(const std::vector<RgbImage> &images, int gap, std::uint8_t background)
+{
+    RgbImage out;
+    for (const auto &im : images) {
+        out.width += im.width;
+        out.height = std::max(out.height, im.height);
+    }
+    out.width += gap * std::max<int>(0, int(images.size()) - 1);
+    out.rgb.assign(static_cast<std::size_t>(out.width) * out.height * 3, background);
+    int x0 = 0;
+    for (const auto &im : images) {
+        for (int y = 0; y < im.height; ++y)
+            std::memcpy(out.rgb.data() + (static_cast<std::size_t>(y) * out.width + x0) * 3,
+                        im.rgb.data() + static_cast<std::size_t>(y) * im.width * 3, static_cast<std::size_t>(im.width) * 3);
+        x0 += im.width + gap;
+    }
+    return out;
+}
+
+RgbImage scaleNearest(const RgbImage &image, int f)
+{
+    RgbImage out;
+    out.width = image.width * f;
+    out.height = image.height * f;
+    out.rgb.resize(static_cast<std::size_t>(out.width) * out.height * 3);
+    for (int y = 0; y < out.height; ++y)
+        for (int x = 0; x < out.width; ++x)
+            for (int c = 0; c < 3; ++c)
+                out.rgb[(static_cast<std::size_t>(y) * out.width + x) * 3 + c] =
+                    image.rgb[(static_cast<std::size_t>(y / f) * image.width + x / f) * 3 + c];
+    return out;
+}
+
+} // namespace vitscope::data

@@ -1,0 +1,43 @@
+#pragma once
+// Image files in, model tensors out (OpenCV). Every image becomes RGB: grey is
+// replicated, alpha dropped, 16-bit scaled to 8. Errors name the file.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "models/hf_folder.h"
+
+namespace vitscope::data {
+
+struct RgbImage {
+    int width = 0;
+    int height = 0;
+    std::vector<std::uint8_t> rgb; // width * height * 3, rows top to bottom
+};
+
+// Reads PNG, JPEG, BMP, WebP, TIFF, ... Throws vitscope::FileError when the file is
+// missing or is not an image OpenCV can decode.
+RgbImage loadImageRgb(const std::string &path);
+
+// Writes an RGB image (PNG by the extension); FileError when it cannot.
+void saveImageRgb(const std::string &path, const RgbImage &image);
+
+// Resize so the shorter side is `size` (bicubic), center crop `crop` x `crop`, scale to
+// [0, 1], reduce to `channels` (1: ITU-R 601 luma; 3: RGB), normalize with the
+// processor's mean and std: (channels, crop, crop) float32.
+torch::Tensor preprocess(const RgbImage &image, int64_t size, int64_t crop, int64_t channels,
+                         const std::vector<float> &mean, const std::vector<float> &std);
+
+// (C, H, W) float in [0, 1] (C = 1 or 3) -> RGB8.
+RgbImage tensorToRgb(const torch::Tensor &chw);
+
+// Images side by side, top-aligned, with `gap` pixels of `background` between them.
+RgbImage hconcat(const std::vector<RgbImage> &images, int gap = 4, std::uint8_t background = 255);
+
+// Nearest-neighbour enlargement by an integer factor (keeps patches crisp).
+RgbImage scaleNearest(const RgbImage &image, int factor);
+
+} // namespace vitscope::data
