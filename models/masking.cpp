@@ -103,7 +103,6 @@ Masking maskingFromMask(const torch::Tensor &maskIn)
     m.keepCount = L - removed;
     m.idsKeep = m.idsShuffle.narrow(1, 0, m.keepCount);
     m.mask = mask.contiguous();
-    (void)B;
     return m;
 }
 

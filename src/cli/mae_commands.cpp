@@ -1,4 +1,5 @@
 // vitscope-cli's MAE commands: info, reconstruct, bench mae-train.
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -80,7 +81,7 @@ int reconstructCommand(Args &args)
     const std::string outPath = args.required("out");
     const auto keepText = args.value("keep");
     const std::string strategyName = args.value("mask", keepText ? "custom" : "random");
-    const auto ratioArg = args.value("ratio");
+    const double ratioArg = args.number("ratio", std::nan("")); // NaN: the config's mask_ratio
     const auto seed = args.integer("seed", 0);
     const auto gridCell = args.integer("grid-cell", 2);
     const std::string statsName = args.value("patch-stats", "true");
@@ -99,7 +100,7 @@ int reconstructCommand(Args &args)
 
     MaskSpec spec;
     spec.strategy = parseMaskStrategy(strategyName);
-    spec.ratio = ratioArg ? std::stod(*ratioArg) : c.maskRatio;
+    spec.ratio = std::isnan(ratioArg) ? c.maskRatio : ratioArg;
     spec.seed = static_cast<std::uint64_t>(seed);
     spec.gridCell = gridCell;
     if (keepText) {

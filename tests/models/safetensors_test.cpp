@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "common/expect_error.h"
 #include "common/temp_dir.h"
 #include "models/error.h"
 #include "models/safetensors.h"
@@ -29,14 +30,7 @@ std::string floats(std::initializer_list<float> v)
 
 void expectError(const std::string &path, const std::string &needle)
 {
-    try {
-        readSafetensors(path);
-        ADD_FAILURE() << "no error for " << path;
-    } catch (const FileError &e) {
-        const std::string msg = e.what();
-        EXPECT_EQ(msg.rfind(path + ": ", 0), 0u) << msg;
-        EXPECT_NE(msg.find(needle), std::string::npos) << "expected '" << needle << "' in: " << msg;
-    }
+    vitscope::test::expectFileError([&] { readSafetensors(path); }, path, needle);
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include "common/expect_error.h"
 #include "common/temp_dir.h"
 #include "models/error.h"
 #include "trainer/idx.h"
@@ -37,14 +38,7 @@ std::string gzipBytes(const std::string &raw, const std::string &path)
 // Expects readIdx(path) to throw a FileError whose message names the file and contains `needle`.
 void expectIdxError(const std::string &path, const std::string &needle)
 {
-    try {
-        readIdx(path);
-        ADD_FAILURE() << "no error for " << path;
-    } catch (const FileError &e) {
-        const std::string msg = e.what();
-        EXPECT_EQ(msg.rfind(path + ": ", 0), 0u) << msg;
-        EXPECT_NE(msg.find(needle), std::string::npos) << "expected '" << needle << "' in: " << msg;
-    }
+    vitscope::test::expectFileError([&] { readIdx(path); }, path, needle);
 }
 
 } // namespace
