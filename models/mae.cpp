@@ -296,14 +296,23 @@ torch::Tensor MaeImpl::target(const torch::Tensor &imgs) const
     return t;
 }
 
-torch::Tensor MaeImpl::loss(const torch::Tensor &imgs, const torch::Tensor &pred, const torch::Tensor &mask) const
+namespace {
+
+// perPatch: (B, L) squared errors; mean over removed patches only. A ratio of 0 removes
+// nothing and has zero loss.
+torch::Tensor meanOverRemoved(const torch::Tensor &perPatch, const torch::Tensor &mask)
 {
-    auto perPatch = (pred - target(imgs)).pow(2).mean(-1); // (B, L)
-    // Removed patches only; a ratio of 0 removes nothing and has zero loss.
     return (perPatch * mask).sum() / mask.sum().clamp_min(1.0);
 }
 
-MaeOutput MaeImpl::forward(const torch::Tensor &imgs, const Masking &masking)
+} // namespace
+
+torch::Tensor MaeImpl::loss(const torch::Tensor &imgs, const torch::Tensor &pred, const torch::Tensor &mask) const
+{
+    return meanOverRemoved((pred - target(imgs)).pow(2).mean(-1), mask);
+}
+
+void MaeImpl::checkInput(const torch::Tensor &imgs, const Masking &masking) const
 {
     TORCH_CHECK(imgs.dim() == 4 && imgs.size(1) == config.numChannels && imgs.size(2) == config.imageSize &&
                     imgs.size(3) == config.imageSize,
@@ -311,6 +320,11 @@ MaeOutput MaeImpl::forward(const torch::Tensor &imgs, const Masking &masking)
                 imgs.sizes());
     TORCH_CHECK(masking.length() == config.patchCount(), "masking covers ", masking.length(), " patches, model has ",
                 config.patchCount());
+}
+
+MaeOutput MaeImpl::forward(const torch::Tensor &imgs, const Masking &masking)
+{
+    checkInput(imgs, masking);
     MaeOutput out;
     out.latent = forwardEncoder(imgs, masking);
     out.pred = forwardDecoder(out.latent, masking);
@@ -322,15 +336,8 @@ MaeOutput MaeImpl::forward(const torch::Tensor &imgs, const Masking &masking)
 
 torch::Tensor MaeImpl::encodeAll(const torch::Tensor &imgs)
 {
-    const int64_t B = imgs.size(0), L = config.patchCount();
-    auto ids = torch::arange(L, torch::TensorOptions().dtype(torch::kLong).device(imgs.device())).expand({B, L});
-    Masking all;
-    all.idsShuffle = ids;
-    all.idsRestore = ids;
-    all.idsKeep = ids;
-    all.keepCount = L;
-    all.mask = torch::zeros({B, L}, imgs.options());
-    return forwardEncoder(imgs, all);
+    // Nothing removed: every patch kept, in order.
+    return forwardEncoder(imgs, maskingFromMask(torch::zeros({imgs.size(0), config.patchCount()}, imgs.options())));
 }
 
 // ---------------------------------------------------------------------------- views
@@ -347,10 +354,14 @@ MaeVisuals visualize(Mae &model, const torch::Tensor &imgs, const Masking &maski
     auto s = torch::tensor(stdev, opts).view({1, C, 1, 1});
     auto toPixels = [&](const torch::Tensor &x) { return (x * s + m).clamp(0.0, 1.0); };
 
-    MaeOutput out = model->forward(imgs, masking);
+    // One pass through the model; the target is computed once for the loss and the error map.
+    model->checkInput(imgs, masking);
+    const auto target = model->target(imgs);
+    const auto raw = model->forwardDecoder(model->forwardEncoder(imgs, masking), masking);
+    const auto perPatch = (raw - target).pow(2).mean(-1); // (B, L)
     auto maskP = masking.mask.unsqueeze(-1).to(imgs.dtype()); // (B, L, 1)
     auto patches = patchify(imgs, p);                         // (B, L, P) normalized-image space
-    auto pred = out.pred;
+    auto pred = raw;
     if (c.normPixLoss) {
         auto pm = patches.mean(-1, true), pv = patches.var(-1, true, true); // (B, L, 1)
         if (stats == PatchStats::Visible) {
@@ -362,7 +373,9 @@ MaeVisuals visualize(Mae &model, const torch::Tensor &imgs, const Masking &maski
     }
     MaeVisuals v;
     v.mask = masking.mask;
-    v.patchError = (out.pred - model->target(imgs)).pow(2).mean(-1);
+    v.patchError = perPatch;
+    v.pred = raw;
+    v.loss = meanOverRemoved(perPatch, masking.mask);
     v.original = toPixels(imgs);
     v.reconstruction = toPixels(unpatchify(pred, p, C, g, g));
     v.pasted = toPixels(unpatchify(patches * (1 - maskP) + pred * maskP, p, C, g, g));

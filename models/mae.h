@@ -83,6 +83,8 @@ struct MaeImpl : torch::nn::Module {
     // The training target: patchify(imgs), normalized per patch when normPixLoss.
     torch::Tensor target(const torch::Tensor &imgs) const;
     torch::Tensor loss(const torch::Tensor &imgs, const torch::Tensor &pred, const torch::Tensor &mask) const;
+    // Throws (c10::Error) unless imgs is (B, C, S, S) for this config and masking covers L.
+    void checkInput(const torch::Tensor &imgs, const Masking &masking) const;
     // Encoder on every patch, no masking: (B, 1 + L, D); features for probes.
     torch::Tensor encodeAll(const torch::Tensor &imgs);
 
@@ -124,6 +126,8 @@ struct MaeVisuals {
     torch::Tensor original, masked, reconstruction, pasted;
     torch::Tensor patchError; // (B, L): MSE per patch in target space
     torch::Tensor mask;       // (B, L)
+    torch::Tensor pred;       // (B, L, p*p*C): the model's raw output (before un-normalization)
+    torch::Tensor loss;       // scalar: the training loss for this masking
 };
 
 // Everything the MAE views draw. imgs are normalized with mean/std (per channel);

@@ -88,11 +88,13 @@ std::vector<std::uint8_t> blockMask(int64_t h, int64_t w, int64_t removeCount, s
 Masking maskingFromMask(const torch::Tensor &maskIn)
 {
     TORCH_CHECK(maskIn.dim() == 2, "mask must be (B, L), got ", maskIn.sizes());
+    if (maskIn.size(0) < 1 || maskIn.size(1) < 1)
+        throw Error("a mask needs at least one sample and one patch");
     auto mask = maskIn.to(torch::kFloat32);
-    const int64_t B = mask.size(0), L = mask.size(1);
+    const int64_t L = mask.size(1);
     auto removedPerRow = mask.sum(1);
     const int64_t removed = static_cast<int64_t>(removedPerRow[0].item<float>());
-    if (B > 0 && !torch::all(removedPerRow == double(removed)).item<bool>())
+    if (!torch::all(removedPerRow == double(removed)).item<bool>())
         throw Error("masks in one batch must remove the same number of patches");
     // Kept first, each group in original order: sort key = mask * L + index (stable, exact).
     auto index = torch::arange(L, torch::TensorOptions().dtype(torch::kFloat64).device(mask.device()));
@@ -176,7 +178,13 @@ Masking makeMasking(const MaskSpec &spec, int64_t batch, int64_t gridH, int64_t 
     }
     case MaskStrategy::Random: break;
     }
-    return maskingFromMask(mask.to(device));
+    // Sorted where the mask was built (CPU, no device sync), then moved.
+    Masking m = maskingFromMask(mask);
+    m.idsShuffle = m.idsShuffle.to(device);
+    m.idsRestore = m.idsRestore.to(device);
+    m.idsKeep = m.idsKeep.to(device);
+    m.mask = m.mask.to(device);
+    return m;
 }
 
 } // namespace vitscope

@@ -9,14 +9,9 @@
 #include <torch/torch.h>
 
 #include "models/hf_folder.h"
+#include "trainer/rgb_image.h"
 
 namespace vitscope::data {
-
-struct RgbImage {
-    int width = 0;
-    int height = 0;
-    std::vector<std::uint8_t> rgb; // width * height * 3, rows top to bottom
-};
 
 // Reads PNG, JPEG, BMP, WebP, TIFF, ... Throws vitscope::FileError when the file is
 // missing or is not an image OpenCV can decode.

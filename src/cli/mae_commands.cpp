@@ -123,15 +123,8 @@ int reconstructCommand(Args &args)
     data::saveImageRgb(outPath, data::hconcat(panels, 4 * scale));
 
     // The raw model output, for checking against other implementations.
-    torch::Tensor pred, loss;
-    {
-        torch::NoGradGuard g;
-        auto out = loaded.model->forward(x, masking);
-        pred = out.pred;
-        loss = out.loss;
-    }
     if (tensorsPath)
-        writeSafetensors(*tensorsPath, {{"pred", pred}, {"mask", masking.mask}, {"loss", loss.reshape({})}},
+        writeSafetensors(*tensorsPath, {{"pred", v.pred}, {"mask", masking.mask}, {"loss", v.loss.reshape({})}},
                          {{"model", dir}, {"image", imagePath}, {"strategy", maskStrategyName(spec.strategy)}});
     json out = {{"model", dir},
                 {"image", imagePath},
@@ -140,7 +133,7 @@ int reconstructCommand(Args &args)
                 {"patches", masking.length()},
                 {"kept", masking.keepCount},
                 {"removed", masking.length() - masking.keepCount},
-                {"loss", loss.item<double>()},
+                {"loss", v.loss.item<double>()},
                 {"panels", {"original", "masked", "reconstruction", "reconstruction+visible"}},
                 {"out", outPath}};
     if (c.normPixLoss)

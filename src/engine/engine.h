@@ -8,14 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "trainer/rgb_image.h"
+
 namespace vitscope::engine {
 
 // An 8-bit RGB image, rows top to bottom, 3 bytes per pixel, no padding.
-struct RgbImage {
-    int width = 0;
-    int height = 0;
-    std::vector<std::uint8_t> rgb; // width * height * 3
-};
+using RgbImage = data::RgbImage;
 
 struct LabeledImage {
     RgbImage image;
