@@ -46,8 +46,38 @@ void writeJsonFile(const std::string &path, const json &j)
         throw FileError(path, "cannot replace: " + ec.message());
 }
 
+ImageProcessorConfig ImageProcessorConfig::clip(int64_t imageSize, int64_t channels)
+{
+    ImageProcessorConfig c;
+    c.size = c.cropSize = imageSize;
+    c.doCenterCrop = true;
+    c.processorType = "CLIPImageProcessor";
+    if (channels == 1) {
+        // The luma of OpenAI's RGB mean and std (ITU-R 601 weights).
+        c.imageMean = {0.299f * 0.48145466f + 0.587f * 0.4578275f + 0.114f * 0.40821073f};
+        c.imageStd = {0.299f * 0.26862954f + 0.587f * 0.26130258f + 0.114f * 0.27577711f};
+    } else {
+        c.imageMean = {0.48145466f, 0.4578275f, 0.40821073f};
+        c.imageStd = {0.26862954f, 0.26130258f, 0.27577711f};
+    }
+    return c;
+}
+
 json ImageProcessorConfig::toJson() const
 {
+    if (doCenterCrop)
+        return json{{"image_processor_type", processorType},
+                    {"do_resize", true},
+                    {"size", {{"shortest_edge", size}}},
+                    {"do_center_crop", true},
+                    {"crop_size", {{"height", cropSize}, {"width", cropSize}}},
+                    {"resample", resample},
+                    {"do_normalize", doNormalize},
+                    {"image_mean", imageMean},
+                    {"image_std", imageStd},
+                    {"do_rescale", true},
+                    {"rescale_factor", 1.0 / 255.0},
+                    {"do_convert_rgb", true}};
     return json{{"image_processor_type", processorType},
                 {"do_resize", true},
                 {"size", {{"height", size}, {"width", size}}},
@@ -78,6 +108,7 @@ ImageProcessorConfig ImageProcessorConfig::fromJson(const json &j, const std::st
         if (j.contains("size"))
             c.size = readSize(j["size"]);
         c.cropSize = j.contains("crop_size") ? readSize(j["crop_size"]) : c.size;
+        c.doCenterCrop = j.contains("do_center_crop") ? j["do_center_crop"].get<bool>() : j.contains("crop_size");
         if (j.contains("image_mean"))
             c.imageMean = j["image_mean"].get<std::vector<float>>();
         if (j.contains("image_std"))
@@ -168,12 +199,36 @@ void loadTensors(torch::nn::Module &module, const TensorMap &tensors,
         target.copy_(value.to(target.device(), target.scalar_type()));
 }
 
-LoadedMae loadMaeFolder(const std::string &dir, torch::Device device)
+namespace {
+
+// config.json's path, after checking that its model_type is `expected`.
+std::string requireModelType(const std::string &dir, const std::string &expected, const std::string &what)
 {
     const std::string type = readModelType(dir);
     const std::string configPath = (fs::path(dir) / "config.json").string();
-    if (type != "vit_mae")
-        throw FileError(configPath, "model_type is \"" + type + "\", expected \"vit_mae\" (an MAE model)");
+    if (type != expected)
+        throw FileError(configPath, "model_type is \"" + type + "\", expected \"" + expected + "\" (" + what + ")");
+    return configPath;
+}
+
+// model.safetensors of a folder. A pickle (pytorch_model.bin) is never loaded.
+TensorMap readWeights(const std::string &dir)
+{
+    const std::string weights = (fs::path(dir) / "model.safetensors").string();
+    if (!fs::exists(weights)) {
+        const bool pickled = fs::exists(fs::path(dir) / "pytorch_model.bin");
+        throw FileError(weights, pickled ? "missing: this folder only has pytorch_model.bin (a pickle, never "
+                                           "loaded here); convert it to safetensors"
+                                         : "missing");
+    }
+    return readSafetensors(weights);
+}
+
+} // namespace
+
+LoadedMae loadMaeFolder(const std::string &dir, torch::Device device)
+{
+    const std::string configPath = requireModelType(dir, "vit_mae", "an MAE model");
     LoadedMae out;
     out.dir = dir;
     const MaeConfig config = MaeConfig::fromJson(readJsonFile(configPath), configPath);
@@ -187,13 +242,7 @@ LoadedMae loadMaeFolder(const std::string &dir, torch::Device device)
                                       " values for a " + std::to_string(config.numChannels) + "-channel model");
 
     const std::string weights = (fs::path(dir) / "model.safetensors").string();
-    if (!fs::exists(weights)) {
-        const bool pickled = fs::exists(fs::path(dir) / "pytorch_model.bin");
-        throw FileError(weights, pickled ? "missing: this folder only has pytorch_model.bin (a pickle, never "
-                                           "loaded here); convert it to safetensors"
-                                         : "missing");
-    }
-    TensorMap tensors = readSafetensors(weights);
+    TensorMap tensors = readWeights(dir);
     // Encoder-only checkpoints (ViTMAEModel) lack the "vit." prefix and the decoder.
     if (!tensors.count("vit.embeddings.cls_token") && tensors.count("embeddings.cls_token"))
         throw FileError(weights, "holds an encoder only (ViTMAEModel): reconstruction needs "
@@ -220,6 +269,86 @@ void saveMaeFolder(Mae &model, const ImageProcessorConfig &processor, const std:
     writeSafetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
     writeJsonFile((fs::path(dir) / "config.json").string(), model->config.toJson());
     writeJsonFile((fs::path(dir) / "preprocessor_config.json").string(), processor.toJson());
+}
+
+
+LoadedClip loadClipFolder(const std::string &dir, torch::Device device)
+{
+    const std::string configPath = requireModelType(dir, "clip", "a CLIP model");
+    LoadedClip out;
+    out.dir = dir;
+    const ClipConfig config = ClipConfig::fromJson(readJsonFile(configPath), configPath);
+
+    const std::string procPath = (fs::path(dir) / "preprocessor_config.json").string();
+    if (fs::exists(procPath)) {
+        out.processor = ImageProcessorConfig::fromJson(readJsonFile(procPath), procPath);
+        out.processor.doCenterCrop = true;
+    } else {
+        out.processor = ImageProcessorConfig::clip(config.vision.imageSize, config.vision.numChannels);
+    }
+    if (out.processor.cropSize != config.vision.imageSize)
+        throw FileError(procPath, "crop_size " + std::to_string(out.processor.cropSize) +
+                                      " differs from the model's image_size " +
+                                      std::to_string(config.vision.imageSize));
+    if (int64_t(out.processor.imageMean.size()) != config.vision.numChannels)
+        throw FileError(procPath, "image_mean has " + std::to_string(out.processor.imageMean.size()) +
+                                      " values for a " + std::to_string(config.vision.numChannels) +
+                                      "-channel model");
+
+    const std::string vocab = (fs::path(dir) / "vocab.json").string();
+    const std::string merges = (fs::path(dir) / "merges.txt").string();
+    auto tokenizer = std::make_shared<ClipTokenizer>(
+        ClipTokenizer::fromFiles(vocab, merges, config.text.maxPositionEmbeddings));
+    if (tokenizer->vocabSize() > config.text.vocabSize)
+        throw FileError(vocab, "holds ids up to " + std::to_string(tokenizer->vocabSize() - 1) +
+                                   " but the model's vocab_size is " + std::to_string(config.text.vocabSize));
+    if (config.text.eosTokenId != 2 && config.text.eosTokenId != tokenizer->endId())
+        throw FileError(configPath, "text_config.eos_token_id " + std::to_string(config.text.eosTokenId) +
+                                        " is not the id of <|endoftext|> in vocab.json (" +
+                                        std::to_string(tokenizer->endId()) + ")");
+    if (config.text.eosTokenId == 2 && tokenizer->endId() != tokenizer->vocabSize() - 1)
+        throw FileError(configPath, "eos_token_id 2 means \"end-of-text has the largest id\", but <|endoftext|> is " +
+                                        std::to_string(tokenizer->endId()) + " of " +
+                                        std::to_string(tokenizer->vocabSize()));
+    out.tokenizer = tokenizer;
+
+    const std::string weights = (fs::path(dir) / "model.safetensors").string();
+    TensorMap tensors = readWeights(dir);
+    // Older transformers saved the position_ids buffers (0..n-1); they carry nothing.
+    for (const char *ids : {"text_model.embeddings.position_ids", "vision_model.embeddings.position_ids"})
+        tensors.erase(ids);
+    out.model = Clip(config);
+    loadTensors(*out.model, tensors, &ClipImpl::hfName, {}, weights);
+    out.model->to(device);
+    out.model->eval();
+    return out;
+}
+
+void saveClipFolder(Clip &model, const ClipTokenizer &tokenizer, const ImageProcessorConfig &processor,
+                    const std::string &dir)
+{
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec)
+        throw FileError(dir, "cannot create folder: " + ec.message());
+    TensorMap tensors;
+    for (auto &p : model->named_parameters(true))
+        tensors[ClipImpl::hfName(p.key())] = p.value();
+    writeSafetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
+    writeJsonFile((fs::path(dir) / "config.json").string(), model->config.toJson());
+    writeJsonFile((fs::path(dir) / "preprocessor_config.json").string(), processor.toJson());
+    tokenizer.save((fs::path(dir) / "vocab.json").string(), (fs::path(dir) / "merges.txt").string());
+    const json special = {{"bos_token", ClipTokenizer::kStartToken},
+                          {"eos_token", ClipTokenizer::kEndToken},
+                          {"unk_token", ClipTokenizer::kEndToken},
+                          {"pad_token", ClipTokenizer::kEndToken}};
+    json tokConfig = special;
+    tokConfig["tokenizer_class"] = "CLIPTokenizer";
+    tokConfig["model_max_length"] = tokenizer.contextLength();
+    tokConfig["do_lower_case"] = true;
+    tokConfig["errors"] = "replace";
+    writeJsonFile((fs::path(dir) / "tokenizer_config.json").string(), tokConfig);
+    writeJsonFile((fs::path(dir) / "special_tokens_map.json").string(), special);
 }
 
 } // namespace vitscope

@@ -12,7 +12,9 @@
 #include <nlohmann/json_fwd.hpp>
 #include <torch/torch.h>
 
+#include "models/clip.h"
 #include "models/mae.h"
+#include "models/tokenizer.h"
 #include "models/safetensors.h"
 
 namespace vitscope {
@@ -24,11 +26,15 @@ struct ImageProcessorConfig {
     std::vector<float> imageMean = {0.485f, 0.456f, 0.406f};
     std::vector<float> imageStd = {0.229f, 0.224f, 0.225f};
     bool doNormalize = true;
+    bool doCenterCrop = false;     // CLIP: resize the shortest side to `size`, then crop `cropSize`
     int resample = 3;              // PIL's bicubic
     std::string processorType = "ViTImageProcessor";
 
     nlohmann::json toJson() const;
     static ImageProcessorConfig fromJson(const nlohmann::json &j, const std::string &source);
+    // CLIPImageProcessor's settings for a model of this input size: shortest side to
+    // `imageSize` (bicubic), center crop, OpenAI's mean and std (one value when grey).
+    static ImageProcessorConfig clip(int64_t imageSize, int64_t channels = 3);
 };
 
 // Reads and parses a JSON file; FileError naming it when missing or malformed.
@@ -58,5 +64,21 @@ struct LoadedMae {
 LoadedMae loadMaeFolder(const std::string &dir, torch::Device device = torch::kCPU);
 // Saves in the same layout (creates `dir`); files are replaced atomically.
 void saveMaeFolder(Mae &model, const ImageProcessorConfig &processor, const std::string &dir);
+
+struct LoadedClip {
+    Clip model{nullptr};
+    std::shared_ptr<const ClipTokenizer> tokenizer;
+    ImageProcessorConfig processor;
+    std::string dir;
+};
+
+// Loads a clip folder (CLIPModel weights, vocab.json, merges.txt, and
+// preprocessor_config.json when present) onto `device`, in eval mode. Tensors are
+// checked against config.json (each problem listed); position_ids buffers are ignored.
+LoadedClip loadClipFolder(const std::string &dir, torch::Device device = torch::kCPU);
+// Saves in the layout of openai/clip-vit-base-patch32 (plus tokenizer_config.json and
+// special_tokens_map.json, so transformers' CLIPProcessor loads it too).
+void saveClipFolder(Clip &model, const ClipTokenizer &tokenizer, const ImageProcessorConfig &processor,
+                    const std::string &dir);
 
 } // namespace vitscope

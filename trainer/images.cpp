@@ -1,7 +1,10 @@
 #include "trainer/images.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -44,6 +47,47 @@ RgbImage loadImageRgb(const std::string &path)
         std::memcpy(out.rgb.data() + static_cast<std::size_t>(y) * rgb.cols * 3, rgb.ptr(y),
                     static_cast<std::size_t>(rgb.cols) * 3);
     return out;
+}
+
+torch::Tensor rgbToTensor(const RgbImage &image)
+{
+    if (image.width <= 0 || image.height <= 0 ||
+        image.rgb.size() != static_cast<std::size_t>(image.width) * std::size_t(image.height) * 3)
+        throw Error("rgbToTensor: image buffer does not match its size");
+    return torch::from_blob(const_cast<std::uint8_t *>(image.rgb.data()), {image.height, image.width, 3}, torch::kByte)
+        .clone();
+}
+
+std::vector<std::string> listImageFiles(const std::string &dir, bool recursive)
+{
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec))
+        throw FileError(dir, fs::exists(dir) ? "not a folder" : "missing");
+    static const std::set<std::string> exts = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"};
+    std::vector<std::string> files;
+    auto consider = [&](const fs::directory_entry &e) {
+        std::error_code fe;
+        if (!e.is_regular_file(fe))
+            return;
+        std::string ext = e.path().extension().string();
+        for (auto &ch : ext)
+            ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        if (exts.count(ext))
+            files.push_back(e.path().string());
+    };
+    try {
+        if (recursive)
+            for (const auto &e : fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied))
+                consider(e);
+        else
+            for (const auto &e : fs::directory_iterator(dir))
+                consider(e);
+    } catch (const fs::filesystem_error &e) {
+        throw FileError(dir, std::string("cannot list: ") + e.code().message());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
 }
 
 void saveImageRgb(const std::string &path, const RgbImage &image)

@@ -17,6 +17,14 @@ namespace vitscope::data {
 // missing or is not an image OpenCV can decode.
 RgbImage loadImageRgb(const std::string &path);
 
+// (H, W, 3) uint8 tensor holding a copy of the pixels (for models/image_preprocess.h).
+torch::Tensor rgbToTensor(const RgbImage &image);
+
+// The image files under `dir` (by extension: png, jpg, jpeg, bmp, webp, tif, tiff; any
+// case), in subfolders too when `recursive`, sorted by path. FileError when `dir` is not
+// a readable folder.
+std::vector<std::string> listImageFiles(const std::string &dir, bool recursive = true);
+
 // Writes an RGB image (PNG by the extension); FileError when it cannot.
 void saveImageRgb(const std::string &path, const RgbImage &image);
 

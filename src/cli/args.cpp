@@ -6,30 +6,37 @@ namespace vitscope::cli {
 
 Args::Args(std::vector<std::string> words, std::set<std::string> flags)
 {
+    bool optionsEnded = false;
     for (std::size_t i = 0; i < words.size(); ++i) {
         const std::string &w = words[i];
-        if (w.rfind("--", 0) != 0 || w.size() == 2)
-            throw UsageError("unexpected argument '" + w + "'");
+        if (!optionsEnded && w == "--") {
+            optionsEnded = true;
+            continue;
+        }
+        if (optionsEnded || w.rfind("--", 0) != 0) {
+            m_positionals.push_back(w);
+            continue;
+        }
         std::string name = w.substr(2);
         std::optional<std::string> inlineValue;
         if (auto eq = name.find('='); eq != std::string::npos) {
             inlineValue = name.substr(eq + 1);
             name = name.substr(0, eq);
         }
-        if (m_values.count(name) || m_flags.count(name))
-            throw UsageError("option --" + name + " given twice");
         if (flags.count(name)) {
+            if (m_flags.count(name))
+                throw UsageError("option --" + name + " given twice");
             if (inlineValue)
                 throw UsageError("option --" + name + " takes no value");
             m_flags.insert(name);
             continue;
         }
         if (inlineValue) {
-            m_values[name] = *inlineValue;
+            m_values[name].push_back(*inlineValue);
         } else {
             if (i + 1 >= words.size())
                 throw UsageError("option --" + name + " needs a value");
-            m_values[name] = words[++i];
+            m_values[name].push_back(words[++i]);
         }
     }
 }
@@ -46,7 +53,22 @@ std::optional<std::string> Args::value(const std::string &name)
     auto it = m_values.find(name);
     if (it == m_values.end())
         return std::nullopt;
-    return it->second;
+    if (it->second.size() > 1)
+        throw UsageError("option --" + name + " given twice");
+    return it->second.front();
+}
+
+std::vector<std::string> Args::values(const std::string &name)
+{
+    m_used.insert(name);
+    auto it = m_values.find(name);
+    return it == m_values.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::vector<std::string> Args::positionals()
+{
+    m_positionalsUsed = true;
+    return m_positionals;
 }
 
 std::string Args::value(const std::string &name, const std::string &fallback)
@@ -88,6 +110,8 @@ double Args::number(const std::string &name, double fallback)
 
 void Args::finish() const
 {
+    if (!m_positionalsUsed && !m_positionals.empty())
+        throw UsageError("unexpected argument '" + m_positionals.front() + "'");
     for (const auto &[name, value] : m_values)
         if (!m_used.count(name))
             throw UsageError("unknown option --" + name);

@@ -1,7 +1,9 @@
 #pragma once
-// A small command-line reader for vitscope-cli: `--name value`, `--name=value` and
-// boolean `--flag`s after a command word. Unknown or repeated options and missing
-// values throw UsageError, which main() reports with the command's usage (exit 2).
+// A small command-line reader for vitscope-cli: `--name value`, `--name=value`,
+// boolean `--flag`s and plain positional words after a command word. Unknown options,
+// options repeated where one value is expected, positional words a command does not
+// take and missing values throw UsageError, which main() reports with the command's
+// usage (exit 2).
 
 #include <map>
 #include <optional>
@@ -24,19 +26,26 @@ public:
     Args(std::vector<std::string> words, std::set<std::string> flags);
 
     bool flag(const std::string &name);
+    // The single value of an option (UsageError when it was given more than once).
     std::optional<std::string> value(const std::string &name);
+    // Every value of a repeatable option, in command-line order.
+    std::vector<std::string> values(const std::string &name);
+    // The words that are not options, in order (`--` ends options).
+    std::vector<std::string> positionals();
     std::string value(const std::string &name, const std::string &fallback);
     std::string required(const std::string &name);
     long long integer(const std::string &name, long long fallback);
     double number(const std::string &name, double fallback);
 
-    // Throws UsageError naming any option that was given but never asked for.
+    // Throws UsageError naming any option or positional word that was never asked for.
     void finish() const;
 
 private:
-    std::map<std::string, std::string> m_values;
+    std::map<std::string, std::vector<std::string>> m_values;
+    std::vector<std::string> m_positionals;
     std::set<std::string> m_flags;
     std::set<std::string> m_used;
+    bool m_positionalsUsed = false;
 };
 
 } // namespace vitscope::cli

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "src/cli/args.h"
 
 namespace vitscope::cli {
@@ -26,6 +28,14 @@ const std::vector<Command> &commands();
 int infoCommand(Args &args);
 int reconstructCommand(Args &args);
 int benchMaeTrainCommand(Args &args);
+
+// CLIP commands (clip_commands.cpp).
+nlohmann::json clipInfo(const std::string &dir);
+int tokenizeCommand(Args &args);
+int embedCommand(Args &args);
+int zeroshotCommand(Args &args);
+int benchClipImageCommand(Args &args);
+int benchClipTextCommand(Args &args);
 
 // "vitscope-cli 0.1.0" plus the LibTorch version and device, one per line.
 std::string versionText();

@@ -52,9 +52,13 @@ int infoCommand(Args &args)
     const std::string dir = args.required("model");
     args.finish();
     const std::string type = readModelType(dir);
+    if (type == "clip") {
+        std::cout << clipInfo(dir).dump(2) << std::endl;
+        return 0;
+    }
     if (type != "vit_mae")
         throw FileError((std::filesystem::path(dir) / "config.json").string(),
-                        "model_type \"" + type + "\" is not supported yet (supported: vit_mae)");
+                        "model_type \"" + type + "\" is not supported (supported: vit_mae, clip)");
     LoadedMae loaded = loadMaeFolder(dir);
     const int64_t params = parameterCount(*loaded.model);
     int64_t encoder = 0;

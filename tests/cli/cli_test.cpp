@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <sys/wait.h>
 
+#include "common/clip_fixture.h"
 #include "common/temp_dir.h"
 #include "models/hf_folder.h"
+#include "models/image_preprocess.h"
 #include "models/safetensors.h"
 #include "trainer/images.h"
 #include "vitscope/version.h"
@@ -197,4 +199,129 @@ TEST(CliMae, BenchPrintsThroughput)
     EXPECT_EQ(j["encoder_tokens"], 17);
     EXPECT_EQ(j["step_s"].size(), 2u);
     EXPECT_EQ(j["config"]["patch_size"], 4);
+}
+
+// ---------------------------------------------------------------------------- CLIP
+
+namespace {
+
+struct ClipFixture {
+    vitscope::test::TempDir dir;
+    std::string model;
+    vitscope::ClipTokenizer tok = vitscope::test::smallTokenizer(vitscope::test::promptMerges());
+    ClipFixture()
+    {
+        torch::manual_seed(21);
+        vitscope::Clip m(vitscope::test::tinyClipConfig(tok));
+        model = dir.file("clip");
+        vitscope::saveClipFolder(m, tok, vitscope::ImageProcessorConfig::clip(16), model);
+    }
+    std::string image(const std::string &name, int seed)
+    {
+        vitscope::data::RgbImage img;
+        img.width = 24, img.height = 20;
+        for (int i = 0; i < img.width * img.height * 3; ++i)
+            img.rgb.push_back(static_cast<std::uint8_t>((i * (7 + seed) + seed * 31) % 256));
+        const std::string path = dir.file(name);
+        std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+        vitscope::data::saveImageRgb(path, img);
+        return path;
+    }
+};
+
+} // namespace
+
+TEST(CliClip, TokenizePrintsTheLibraryIds)
+{
+    ClipFixture f;
+    const CliRun r = runCli("tokenize --model '" + f.model + "' 'A photo of a boot.' cat");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["ids"][0].get<std::vector<int64_t>>(), f.tok.encode("a photo of a boot."));
+    EXPECT_EQ(j["ids"][1].get<std::vector<int64_t>>(), f.tok.encode("cat"));
+    EXPECT_EQ(j["tokens"][1][0], "cat</w>");
+    const CliRun none = runCli("tokenize --model '" + f.model + "'");
+    EXPECT_EQ(none.status, 2) << none.err;
+}
+
+TEST(CliClip, EmbedPrintsUnnormalizedFeatures)
+{
+    ClipFixture f;
+    const std::string img = f.image("x.png", 1);
+    const CliRun r = runCli("embed --model '" + f.model + "' --image '" + img + "' --text 'a photo of a cat' --text boot");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    auto loaded = vitscope::loadClipFolder(f.model);
+    torch::NoGradGuard g;
+    auto text = loaded.model->textFeatures(std::vector<std::vector<int64_t>>{f.tok.encode("a photo of a cat"), f.tok.encode("boot")});
+    ASSERT_EQ(j["text_embeds"].size(), 2u);
+    ASSERT_EQ(j["image_embeds"].size(), 1u);
+    ASSERT_EQ(j["image_embeds"][0].size(), 8u);
+    for (int64_t t = 0; t < 2; ++t)
+        for (int64_t k = 0; k < 8; ++k)
+            EXPECT_NEAR(j["text_embeds"][t][k].get<double>(), text[t][k].item<double>(), 1e-5);
+    auto pixels = vitscope::preprocessImage(vitscope::data::rgbToTensor(vitscope::data::loadImageRgb(img)), loaded.processor, 3);
+    auto image = loaded.model->imageFeatures(pixels.unsqueeze(0));
+    for (int64_t k = 0; k < 8; ++k)
+        EXPECT_NEAR(j["image_embeds"][0][k].get<double>(), image[0][k].item<double>(), 1e-5);
+    EXPECT_NEAR(j["logit_scale"].get<double>(), std::log(1 / 0.07), 1e-3);
+}
+
+TEST(CliClip, ZeroshotOverAFolderScoresAndSkipsBadFiles)
+{
+    ClipFixture f;
+    f.image("set/boot/1.png", 1);
+    f.image("set/boot/2.png", 2);
+    f.image("set/cat/3.png", 3);
+    f.image("set/unlabelled/4.png", 4);
+    vitscope::test::writeBytes(f.dir.file("set/cat/broken.png"), "not a png");
+    const CliRun r = runCli("zeroshot --model '" + f.model + "' --labels boot,cat --template 'a photo of a {}.' --template '{}' --folder '" +
+                            f.dir.file("set") + "' --top-k 1");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["results"].size(), 4u);
+    for (const auto &row : j["results"]) {
+        const double sum = row["probabilities"]["boot"].get<double>() + row["probabilities"]["cat"].get<double>();
+        EXPECT_NEAR(sum, 1.0, 1e-5);
+        EXPECT_EQ(row["top"].size(), 1u);
+    }
+    EXPECT_EQ(j["accuracy"]["scored"], 3);
+    ASSERT_EQ(j["skipped"].size(), 1u);
+    EXPECT_NE(j["skipped"][0]["error"].get<std::string>().find("broken.png: not an image"), std::string::npos);
+    EXPECT_EQ(j["templates"].size(), 2u);
+}
+
+TEST(CliClip, BadInputsNameTheFileOrTheOption)
+{
+    ClipFixture f;
+    const CliRun a = runCli("zeroshot --model '" + f.model + "' --labels a,b --image '" + f.dir.file("none.png") + "'");
+    EXPECT_EQ(a.status, 1);
+    EXPECT_NE(a.err.find("none.png: missing"), std::string::npos) << a.err;
+    const CliRun b = runCli("zeroshot --model '" + f.model + "' --image x.png");
+    EXPECT_EQ(b.status, 2);
+    EXPECT_NE(b.err.find("--labels"), std::string::npos) << b.err;
+    const CliRun c = runCli("zeroshot --model '" + f.model + "' --labels a --template 'no slot' --image x.png");
+    EXPECT_EQ(c.status, 2);
+    EXPECT_NE(c.err.find("no {}"), std::string::npos) << c.err;
+    std::filesystem::remove(f.model + "/vocab.json");
+    const CliRun d = runCli("embed --model '" + f.model + "' --text hi");
+    EXPECT_EQ(d.status, 1);
+    EXPECT_NE(d.err.find("vocab.json: missing"), std::string::npos) << d.err;
+}
+
+TEST(CliClip, InfoAndBenchesPrintJson)
+{
+    ClipFixture f;
+    const CliRun i = runCli("info --model '" + f.model + "'");
+    ASSERT_EQ(i.status, 0) << i.err;
+    EXPECT_EQ(nlohmann::json::parse(i.out)["type"], "clip");
+    const CliRun a = runCli("bench clip-image --preset fmnist --batch 2 --repeats 2");
+    ASSERT_EQ(a.status, 0) << a.err;
+    EXPECT_GT(nlohmann::json::parse(a.out)["images_per_s"].get<double>(), 0);
+    const CliRun b = runCli("bench clip-text --model '" + f.model + "' --repeats 3");
+    ASSERT_EQ(b.status, 0) << b.err;
+    const auto j = nlohmann::json::parse(b.out);
+    EXPECT_EQ(j["prompt_tokens"].get<std::size_t>(), f.tok.encode("a photo of a sneaker.").size()); // the default text
+    EXPECT_GT(j["padded_over_true"].get<double>(), 0);
+    EXPECT_GT(j["new_class_ms_median"].get<double>(), 0);
 }

@@ -1,0 +1,600 @@
+#include "models/tokenizer.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "models/error.h"
+#include "models/hf_folder.h"
+
+namespace vitscope {
+namespace unicode {
+namespace {
+
+struct CodeRange {
+    char32_t first, last;
+};
+struct LowerPair {
+    char32_t from, to;
+};
+struct LowerText {
+    char32_t from;
+    const char *utf8;
+};
+struct HtmlEntity {
+    const char *name; // may end in ';'
+    const char *utf8;
+};
+
+#include "models/unicode_tables.inc"
+
+template <std::size_t N>
+bool inRanges(const CodeRange (&table)[N], char32_t c)
+{
+    auto it = std::upper_bound(std::begin(table), std::end(table), c,
+                               [](char32_t v, const CodeRange &r) { return v < r.first; });
+    return it != std::begin(table) && c <= std::prev(it)->last;
+}
+
+const HtmlEntity *findEntity(const std::string &name)
+{
+    auto it = std::lower_bound(std::begin(kHtmlEntities), std::end(kHtmlEntities), name,
+                               [](const HtmlEntity &e, const std::string &n) { return std::strcmp(e.name, n.c_str()) < 0; });
+    return it != std::end(kHtmlEntities) && name == it->name ? it : nullptr;
+}
+
+bool isHexDigit(char32_t c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+} // namespace
+
+std::u32string decodeUtf8(const std::string &text)
+{
+    std::u32string out;
+    out.reserve(text.size());
+    const auto *s = reinterpret_cast<const unsigned char *>(text.data());
+    const std::size_t n = text.size();
+    for (std::size_t i = 0; i < n;) {
+        const unsigned char b = s[i];
+        int len = 0;
+        char32_t cp = 0, min = 0;
+        if (b < 0x80) {
+            out.push_back(b);
+            ++i;
+            continue;
+        } else if ((b & 0xE0) == 0xC0) {
+            len = 2, cp = b & 0x1F, min = 0x80;
+        } else if ((b & 0xF0) == 0xE0) {
+            len = 3, cp = b & 0x0F, min = 0x800;
+        } else if ((b & 0xF8) == 0xF0) {
+            len = 4, cp = b & 0x07, min = 0x10000;
+        }
+        bool ok = len > 0 && i + std::size_t(len) <= n;
+        for (int k = 1; ok && k < len; ++k) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                ok = false;
+            else
+                cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (ok && (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)))
+            ok = false;
+        if (ok) {
+            out.push_back(cp);
+            i += std::size_t(len);
+        } else {
+            out.push_back(0xFFFD);
+            ++i;
+        }
+    }
+    return out;
+}
+
+std::string encodeUtf8(char32_t c)
+{
+    std::string out;
+    if (c < 0x80) {
+        out += char(c);
+    } else if (c < 0x800) {
+        out += char(0xC0 | (c >> 6));
+        out += char(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+        out += char(0xE0 | (c >> 12));
+        out += char(0x80 | ((c >> 6) & 0x3F));
+        out += char(0x80 | (c & 0x3F));
+    } else {
+        out += char(0xF0 | (c >> 18));
+        out += char(0x80 | ((c >> 12) & 0x3F));
+        out += char(0x80 | ((c >> 6) & 0x3F));
+        out += char(0x80 | (c & 0x3F));
+    }
+    return out;
+}
+
+std::string encodeUtf8(const std::u32string &text)
+{
+    std::string out;
+    out.reserve(text.size());
+    for (char32_t c : text)
+        out += encodeUtf8(c);
+    return out;
+}
+
+bool isLetter(char32_t c) { return inRanges(kLetterRanges, c); }
+bool isNumber(char32_t c) { return inRanges(kNumberRanges, c); }
+bool isSpace(char32_t c) { return inRanges(kSpaceRanges, c); }
+
+std::u32string toLower(const std::u32string &text)
+{
+    std::u32string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char32_t c = text[i];
+        // Final sigma (Python's str.lower): capital sigma after a letter and not before one.
+        if (c == 0x3A3) {
+            const bool after = i > 0 && isLetter(text[i - 1]);
+            const bool before = i + 1 < text.size() && isLetter(text[i + 1]);
+            out.push_back(after && !before ? 0x3C2 : 0x3C3);
+            continue;
+        }
+        if (c < 0x80) {
+            out.push_back(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            continue;
+        }
+        auto it = std::lower_bound(std::begin(kLowerSingle), std::end(kLowerSingle), c,
+                                   [](const LowerPair &p, char32_t v) { return p.from < v; });
+        if (it != std::end(kLowerSingle) && it->from == c) {
+            out.push_back(it->to);
+            continue;
+        }
+        bool multi = false;
+        for (const auto &m : kLowerMulti)
+            if (m.from == c) {
+                out += decodeUtf8(m.utf8);
+                multi = true;
+                break;
+            }
+        if (!multi)
+            out.push_back(c);
+    }
+    return out;
+}
+
+// Python's html.unescape: the pattern &(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)
+// and html._replace_charref's rules, over code points.
+std::u32string htmlUnescape(const std::u32string &s)
+{
+    if (s.find(U'&') == std::u32string::npos)
+        return s;
+    std::u32string out;
+    out.reserve(s.size());
+    const std::size_t n = s.size();
+    std::size_t i = 0;
+    while (i < n) {
+        if (s[i] != U'&' || i + 1 >= n) {
+            out.push_back(s[i++]);
+            continue;
+        }
+        std::size_t j = i + 1;
+        if (s[j] == U'#') {
+            const bool hex = j + 1 < n && (s[j + 1] == U'x' || s[j + 1] == U'X');
+            std::size_t k = j + (hex ? 2 : 1), start = k;
+            while (k < n && (hex ? isHexDigit(s[k]) : (s[k] >= U'0' && s[k] <= U'9')))
+                ++k;
+            if (k == start) { // no digits: not a reference
+                out.push_back(s[i++]);
+                continue;
+            }
+            // Arbitrarily long digit runs: anything past 0x10FFFF is U+FFFD anyway.
+            uint64_t num = 0;
+            for (std::size_t d = start; d < k; ++d) {
+                const char32_t c = s[d];
+                const uint64_t v = c <= U'9' ? c - U'0' : (c | 0x20) - U'a' + 10;
+                num = std::min<uint64_t>(num * (hex ? 16 : 10) + v, uint64_t(0x7FFFFFFF));
+            }
+            if (k < n && s[k] == U';')
+                ++k;
+            i = k;
+            bool done = false;
+            for (const auto &r : kHtmlInvalidCharrefs)
+                if (r.from == num) {
+                    out.push_back(r.to);
+                    done = true;
+                    break;
+                }
+            if (done)
+                continue;
+            if ((num >= 0xD800 && num <= 0xDFFF) || num > 0x10FFFF) {
+                out.push_back(0xFFFD);
+                continue;
+            }
+            if (std::find(std::begin(kHtmlInvalidCodepoints), std::end(kHtmlInvalidCodepoints), char32_t(num)) !=
+                std::end(kHtmlInvalidCodepoints))
+                continue;
+            out.push_back(char32_t(num));
+            continue;
+        }
+        // Named reference: up to 32 characters other than \t \n \f space < & # ;
+        std::size_t k = j;
+        while (k < n && k - j < 32 && s[k] != U'\t' && s[k] != U'\n' && s[k] != U'\f' && s[k] != U' ' &&
+               s[k] != U'<' && s[k] != U'&' && s[k] != U'#' && s[k] != U';')
+            ++k;
+        if (k == j) {
+            out.push_back(s[i++]);
+            continue;
+        }
+        if (k < n && s[k] == U';')
+            ++k;
+        const std::u32string name = s.substr(j, k - j);
+        i = k;
+        if (const HtmlEntity *e = findEntity(encodeUtf8(name))) {
+            out += decodeUtf8(e->utf8);
+            continue;
+        }
+        bool replaced = false;
+        for (std::size_t x = name.size() - 1; x > 1; --x) {
+            if (const HtmlEntity *e = findEntity(encodeUtf8(name.substr(0, x)))) {
+                out += decodeUtf8(e->utf8);
+                out += name.substr(x);
+                replaced = true;
+                break;
+            }
+        }
+        if (!replaced) {
+            out.push_back(U'&');
+            out += name;
+        }
+    }
+    return out;
+}
+
+} // namespace unicode
+
+// ---------------------------------------------------------------------------- tokenizer
+
+namespace {
+
+const char32_t *const kSpecials[] = {U"<|startoftext|>", U"<|endoftext|>"};
+const char32_t *const kContractions[] = {U"'s", U"'t", U"'re", U"'ve", U"'m", U"'ll", U"'d"};
+
+bool startsWithAt(const std::u32string &s, std::size_t i, const char32_t *lit)
+{
+    for (std::size_t k = 0; lit[k]; ++k)
+        if (i + k >= s.size() || s[i + k] != lit[k])
+            return false;
+    return true;
+}
+
+std::size_t litLength(const char32_t *lit)
+{
+    std::size_t n = 0;
+    while (lit[n])
+        ++n;
+    return n;
+}
+
+constexpr std::size_t kCacheLimit = 200000;
+
+} // namespace
+
+const std::vector<std::string> &ClipTokenizer::byteSymbols()
+{
+    // Printable bytes ('!'..'~', U+00A1..U+00AC, U+00AE..U+00FF) stand for themselves; the
+    // others, in byte order, take U+0100, U+0101, ...
+    static const std::vector<std::string> table = [] {
+        std::vector<std::string> t(256);
+        char32_t next = 256;
+        for (int b = 0; b < 256; ++b) {
+            const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            t[std::size_t(b)] = unicode::encodeUtf8(printable ? char32_t(b) : next++);
+        }
+        return t;
+    }();
+    return table;
+}
+
+std::vector<std::string> ClipTokenizer::initialSymbols(const std::string &piece)
+{
+    std::vector<std::string> symbols;
+    symbols.reserve(piece.size());
+    for (unsigned char b : piece)
+        symbols.push_back(byteSymbols()[b]);
+    if (!symbols.empty())
+        symbols.back() += "</w>";
+    return symbols;
+}
+
+std::string ClipTokenizer::clean(const std::string &text)
+{
+    std::u32string s = unicode::htmlUnescape(unicode::htmlUnescape(unicode::decodeUtf8(text)));
+    std::u32string collapsed;
+    collapsed.reserve(s.size());
+    bool inSpace = false;
+    for (char32_t c : s) {
+        if (unicode::isSpace(c)) {
+            inSpace = true;
+            continue;
+        }
+        if (inSpace && !collapsed.empty())
+            collapsed.push_back(U' ');
+        inSpace = false;
+        collapsed.push_back(c);
+    }
+    return unicode::encodeUtf8(unicode::toLower(collapsed));
+}
+
+std::vector<std::string> ClipTokenizer::preTokenize(const std::string &cleanedText)
+{
+    const std::u32string s = unicode::decodeUtf8(cleanedText);
+    std::vector<std::string> pieces;
+    const std::size_t n = s.size();
+    std::size_t i = 0;
+    auto plain = [](char32_t c) { return !unicode::isSpace(c) && !unicode::isLetter(c) && !unicode::isNumber(c); };
+    while (i < n) {
+        std::size_t len = 0;
+        for (const char32_t *lit : kSpecials)
+            if (!len && startsWithAt(s, i, lit))
+                len = litLength(lit);
+        for (const char32_t *lit : kContractions)
+            if (!len && startsWithAt(s, i, lit))
+                len = litLength(lit);
+        if (!len && unicode::isLetter(s[i])) {
+            len = 1;
+            while (i + len < n && unicode::isLetter(s[i + len]))
+                ++len;
+        }
+        if (!len && unicode::isNumber(s[i]))
+            len = 1;
+        if (!len && plain(s[i])) {
+            len = 1;
+            while (i + len < n && plain(s[i + len]))
+                ++len;
+        }
+        if (!len) { // whitespace
+            ++i;
+            continue;
+        }
+        pieces.push_back(unicode::encodeUtf8(s.substr(i, len)));
+        i += len;
+    }
+    return pieces;
+}
+
+ClipTokenizer::ClipTokenizer(std::unordered_map<std::string, int64_t> vocab,
+                             std::vector<std::pair<std::string, std::string>> merges, int64_t contextLength,
+                             const std::string &source)
+    : m_vocab(std::move(vocab)), m_merges(std::move(merges)), m_contextLength(contextLength)
+{
+    auto fail = [&](const std::string &what) -> void {
+        if (source.empty())
+            throw Error("tokenizer: " + what);
+        throw FileError(source, what);
+    };
+    if (contextLength < 2)
+        fail("context length " + std::to_string(contextLength) + " leaves no room for the start and end tokens");
+    int64_t maxId = -1;
+    for (const auto &[token, id] : m_vocab) {
+        if (id < 0 || id >= (int64_t(1) << 31))
+            fail("token id " + std::to_string(id) + " of '" + token + "' is out of range");
+        maxId = std::max(maxId, id);
+    }
+    if (maxId >= int64_t(m_vocab.size()) * 4 + 1024)
+        fail("token ids are sparse (largest " + std::to_string(maxId) + " for " + std::to_string(m_vocab.size()) +
+             " tokens)");
+    m_idToToken.assign(std::size_t(maxId + 1), std::string());
+    for (const auto &[token, id] : m_vocab)
+        m_idToToken[std::size_t(id)] = token;
+    for (const char *special : {kStartToken, kEndToken})
+        if (!m_vocab.count(special))
+            fail(std::string("the vocabulary has no ") + special + " token");
+    m_startId = m_vocab.at(kStartToken);
+    m_endId = m_vocab.at(kEndToken);
+    m_ranks.reserve(m_merges.size());
+    for (std::size_t r = 0; r < m_merges.size(); ++r) {
+        const auto &[a, b] = m_merges[r];
+        if (!m_vocab.count(a + b))
+            fail("merge " + std::to_string(r + 1) + " '" + a + " " + b + "' makes '" + a + b +
+                 "', which is not in the vocabulary: vocab.json and merges.txt do not belong together");
+        m_ranks.emplace(a + " " + b, int(r));
+    }
+}
+
+ClipTokenizer ClipTokenizer::fromFiles(const std::string &vocabPath, const std::string &mergesPath,
+                                       int64_t contextLength)
+{
+    const nlohmann::json j = readJsonFile(vocabPath);
+    if (!j.is_object() || j.empty())
+        throw FileError(vocabPath, "expected a JSON object mapping tokens to ids");
+    std::unordered_map<std::string, int64_t> vocab;
+    vocab.reserve(j.size());
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        if (!it.value().is_number_integer())
+            throw FileError(vocabPath, "the id of token '" + it.key() + "' is not an integer");
+        vocab.emplace(it.key(), it.value().get<int64_t>());
+    }
+    std::ifstream in(mergesPath);
+    if (!in)
+        throw FileError(mergesPath, std::filesystem::exists(mergesPath)
+                                        ? std::string("cannot open: ") + std::strerror(errno)
+                                        : "missing");
+    std::vector<std::pair<std::string, std::string>> merges;
+    std::string line;
+    int64_t lineNo = 0;
+    while (std::getline(in, line)) {
+        ++lineNo;
+        if (!line.empty() && line.back() == '\r')
+            line.pop_back();
+        if (line.empty() || (lineNo == 1 && line.rfind("#version", 0) == 0))
+            continue;
+        const auto space = line.find(' ');
+        if (space == std::string::npos || space == 0 || space + 1 >= line.size() ||
+            line.find(' ', space + 1) != std::string::npos)
+            throw FileError(mergesPath, "line " + std::to_string(lineNo) + ": expected two symbols separated by one space");
+        merges.emplace_back(line.substr(0, space), line.substr(space + 1));
+    }
+    try {
+        return ClipTokenizer(std::move(vocab), std::move(merges), contextLength, vocabPath);
+    } catch (const FileError &e) {
+        if (std::string(e.what()).find("merge ") != std::string::npos)
+            throw FileError(mergesPath, std::string(e.what()).substr(vocabPath.size() + 2));
+        throw;
+    }
+}
+
+void ClipTokenizer::save(const std::string &vocabPath, const std::string &mergesPath) const
+{
+    nlohmann::json j = nlohmann::json::object();
+    for (std::size_t id = 0; id < m_idToToken.size(); ++id)
+        if (!m_idToToken[id].empty())
+            j[m_idToToken[id]] = id;
+    const std::string vocabText = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::ostringstream merges;
+    merges << "#version: 0.2\n";
+    for (const auto &[a, b] : m_merges)
+        merges << a << ' ' << b << '\n';
+    for (const auto &[path, text] : {std::pair{vocabPath, vocabText + "\n"}, std::pair{mergesPath, merges.str()}}) {
+        const std::string tmp = path + ".partial";
+        {
+            std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+            if (!out)
+                throw FileError(path, std::string("cannot create: ") + std::strerror(errno));
+            out << text;
+            out.flush();
+            if (!out)
+                throw FileError(path, "write failed (disk full?)");
+        }
+        std::error_code ec;
+        std::filesystem::rename(tmp, path, ec);
+        if (ec)
+            throw FileError(path, "cannot replace: " + ec.message());
+    }
+}
+
+std::vector<int64_t> ClipTokenizer::bpe(const std::string &piece) const
+{
+    if (piece == kStartToken)
+        return {m_startId};
+    if (piece == kEndToken)
+        return {m_endId};
+    {
+        std::lock_guard<std::mutex> lock(m_cache->mutex);
+        auto it = m_cache->ids.find(piece);
+        if (it != m_cache->ids.end())
+            return it->second;
+    }
+    std::vector<std::string> word = initialSymbols(piece);
+    while (word.size() > 1) {
+        int best = std::numeric_limits<int>::max();
+        std::size_t bestAt = 0;
+        for (std::size_t i = 0; i + 1 < word.size(); ++i) {
+            auto it = m_ranks.find(word[i] + " " + word[i + 1]);
+            if (it != m_ranks.end() && it->second < best)
+                best = it->second, bestAt = i;
+        }
+        if (best == std::numeric_limits<int>::max())
+            break;
+        const std::string first = word[bestAt], second = word[bestAt + 1];
+        std::vector<std::string> merged;
+        merged.reserve(word.size());
+        for (std::size_t i = 0; i < word.size();) {
+            if (i + 1 < word.size() && word[i] == first && word[i + 1] == second) {
+                merged.push_back(first + second);
+                i += 2;
+            } else {
+                merged.push_back(word[i++]);
+            }
+        }
+        word = std::move(merged);
+    }
+    std::vector<int64_t> ids;
+    ids.reserve(word.size());
+    for (const auto &symbol : word) {
+        auto it = m_vocab.find(symbol);
+        ids.push_back(it == m_vocab.end() ? m_endId : it->second); // unknown -> <|endoftext|>, as transformers
+    }
+    std::lock_guard<std::mutex> lock(m_cache->mutex);
+    if (m_cache->ids.size() >= kCacheLimit)
+        m_cache->ids.clear();
+    m_cache->ids.emplace(piece, ids);
+    return ids;
+}
+
+std::vector<int64_t> ClipTokenizer::encode(const std::string &text, Truncation truncation) const
+{
+    std::vector<int64_t> ids{m_startId};
+    for (const auto &piece : preTokenize(clean(text))) {
+        const auto part = bpe(piece);
+        ids.insert(ids.end(), part.begin(), part.end());
+    }
+    ids.push_back(m_endId);
+    if (int64_t(ids.size()) > m_contextLength) {
+        if (truncation == Truncation::Error)
+            throw Error("text is " + std::to_string(ids.size()) + " tokens long with the start and end tokens, "
+                        "more than the model's context of " + std::to_string(m_contextLength) +
+                        ": shorten it or allow truncation");
+        ids.resize(std::size_t(m_contextLength));
+        ids.back() = m_endId;
+    }
+    return ids;
+}
+
+std::vector<std::string> ClipTokenizer::tokenize(const std::string &text) const
+{
+    std::vector<std::string> tokens;
+    for (const auto &piece : preTokenize(clean(text)))
+        for (int64_t id : bpe(piece))
+            tokens.push_back(m_idToToken[std::size_t(id)]);
+    return tokens;
+}
+
+std::string ClipTokenizer::decode(const std::vector<int64_t> &ids, bool skipSpecial) const
+{
+    static const std::unordered_map<std::string, unsigned char> byteOf = [] {
+        std::unordered_map<std::string, unsigned char> m;
+        for (int b = 0; b < 256; ++b)
+            m.emplace(byteSymbols()[std::size_t(b)], static_cast<unsigned char>(b));
+        return m;
+    }();
+    std::string text;
+    std::string bytes;
+    for (int64_t id : ids) {
+        if (id < 0 || id >= int64_t(m_idToToken.size()) || m_idToToken[std::size_t(id)].empty())
+            throw Error("token id " + std::to_string(id) + " is not in the vocabulary");
+        if (id == m_startId || id == m_endId) {
+            if (!skipSpecial)
+                text += m_idToToken[std::size_t(id)];
+            continue;
+        }
+        text += m_idToToken[std::size_t(id)];
+    }
+    // Symbols back to bytes; "</w>" marks a word end.
+    const std::u32string symbols = unicode::decodeUtf8(text);
+    for (std::size_t i = 0; i < symbols.size(); ++i) {
+        if (symbols.compare(i, 4, U"</w>") == 0) {
+            bytes += ' ';
+            i += 3;
+            continue;
+        }
+        auto it = byteOf.find(unicode::encodeUtf8(symbols[i]));
+        bytes += it != byteOf.end() ? std::string(1, char(it->second)) : unicode::encodeUtf8(symbols[i]);
+    }
+    while (!bytes.empty() && bytes.back() == ' ')
+        bytes.pop_back();
+    return unicode::encodeUtf8(unicode::decodeUtf8(bytes)); // invalid UTF-8 -> U+FFFD
+}
+
+std::size_t ClipTokenizer::cacheSize() const
+{
+    std::lock_guard<std::mutex> lock(m_cache->mutex);
+    return m_cache->ids.size();
+}
+
+} // namespace vitscope

@@ -1,0 +1,348 @@
+// vitscope-cli's CLIP commands: tokenize, embed, zeroshot, bench clip-image, bench clip-text.
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "models/bench.h"
+#include "models/device.h"
+#include "models/error.h"
+#include "models/hf_folder.h"
+#include "models/image_preprocess.h"
+#include "models/zero_shot.h"
+#include "src/cli/commands.h"
+#include "trainer/images.h"
+#include "vitscope/version.h"
+
+namespace vitscope::cli {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr int64_t kImageBatch = 32;
+
+json rows(const torch::Tensor &t)
+{
+    auto c = t.to(torch::kCPU, torch::kFloat32).contiguous();
+    json out = json::array();
+    for (int64_t i = 0; i < c.size(0); ++i)
+        out.push_back(std::vector<float>(c[i].data_ptr<float>(), c[i].data_ptr<float>() + c.size(1)));
+    return out;
+}
+
+torch::Tensor loadPixels(const std::string &path, const LoadedClip &clip)
+{
+    return preprocessImage(data::rgbToTensor(data::loadImageRgb(path)), clip.processor,
+                           clip.model->config.vision.numChannels);
+}
+
+// A CLIP model: a folder, or random weights of a preset's shapes (benchmarks only).
+Clip benchModel(Args &args, std::string &what)
+{
+    const auto dir = args.value("model");
+    const auto preset = args.value("preset");
+    if (dir && preset)
+        throw UsageError("give --model or --preset, not both");
+    if (dir) {
+        what = *dir;
+        return loadClipFolder(*dir).model;
+    }
+    what = "random weights, preset " + preset.value_or("vit-b32");
+    torch::manual_seed(0);
+    return Clip(ClipConfig::preset(preset.value_or("vit-b32")));
+}
+
+} // namespace
+
+json clipInfo(const std::string &dir)
+{
+    LoadedClip loaded = loadClipFolder(dir);
+    auto count = [](torch::nn::Module &m) {
+        int64_t n = 0;
+        for (const auto &p : m.parameters())
+            n += p.numel();
+        return n;
+    };
+    const auto &c = loaded.model->config;
+    return json{{"model", dir},
+                {"type", "clip"},
+                {"config", c.toJson()},
+                {"preprocessor", loaded.processor.toJson()},
+                {"parameters", count(*loaded.model)},
+                {"vision_parameters", count(*loaded.model->visionModel)},
+                {"text_parameters", count(*loaded.model->textModel)},
+                {"vocabulary", loaded.tokenizer->vocabSize()},
+                {"context_length", loaded.tokenizer->contextLength()},
+                {"logit_scale", loaded.model->logitScale.item<double>()},
+                {"scale", loaded.model->scale().item<double>()},
+                {"patch_grid", c.vision.gridSize()},
+                {"patches", c.vision.patchCount()}};
+}
+
+int tokenizeCommand(Args &args)
+{
+    const std::string dir = args.required("model");
+    const bool truncate = args.flag("truncate");
+    const auto texts = args.positionals();
+    args.finish();
+    if (texts.empty())
+        throw UsageError("give at least one TEXT to tokenize");
+    const std::string configPath = (fs::path(dir) / "config.json").string();
+    const std::string type = readModelType(dir);
+    if (type != "clip")
+        throw FileError(configPath, "model_type is \"" + type + "\": only CLIP models have a tokenizer");
+    const ClipConfig config = ClipConfig::fromJson(readJsonFile(configPath), configPath);
+    const auto tok = ClipTokenizer::fromFiles((fs::path(dir) / "vocab.json").string(),
+                                              (fs::path(dir) / "merges.txt").string(),
+                                              config.text.maxPositionEmbeddings);
+    json ids = json::array(), tokens = json::array();
+    for (const auto &t : texts) {
+        ids.push_back(tok.encode(t, truncate ? Truncation::Truncate : Truncation::Error));
+        tokens.push_back(tok.tokenize(t));
+    }
+    std::cout << json{{"ids", ids}, {"tokens", tokens}}.dump(2) << std::endl;
+    return 0;
+}
+
+int embedCommand(Args &args)
+{
+    const std::string dir = args.required("model");
+    const auto images = args.values("image");
+    const auto texts = args.values("text");
+    const std::string deviceSpec = args.value("device", "cpu");
+    args.finish();
+    if (images.empty() && texts.empty())
+        throw UsageError("give at least one --image FILE or --text STR");
+    const torch::Device device = parseDevice(deviceSpec);
+    LoadedClip clip = loadClipFolder(dir, device);
+    torch::NoGradGuard noGrad;
+    json out;
+    if (!images.empty()) {
+        std::vector<torch::Tensor> pixels;
+        for (const auto &path : images)
+            pixels.push_back(loadPixels(path, clip));
+        out["image_embeds"] = rows(clip.model->imageFeatures(torch::stack(pixels).to(device)));
+    }
+    if (!texts.empty()) {
+        std::vector<std::vector<int64_t>> ids;
+        for (const auto &t : texts)
+            ids.push_back(clip.tokenizer->encode(t));
+        out["text_embeds"] = rows(clip.model->textFeatures(ids));
+    }
+    out["logit_scale"] = clip.model->logitScale.item<double>();
+    out["scale"] = clip.model->scale().item<double>();
+    std::cout << out.dump() << std::endl;
+    return 0;
+}
+
+int zeroshotCommand(Args &args)
+{
+    const std::string dir = args.required("model");
+    const std::string labelText = args.required("labels");
+    auto templates = args.values("template");
+    const auto templatesFile = args.value("templates-file");
+    const bool single = args.flag("single-template");
+    auto images = args.values("image");
+    const auto folders = args.values("folder");
+    const auto topk = args.integer("top-k", 5);
+    const std::string deviceSpec = args.value("device", "cpu");
+    args.finish();
+    const auto labels = parseClassNames(labelText);
+    if (labels.empty())
+        throw UsageError("--labels needs at least one class name (comma-separated)");
+    if (images.empty() && folders.empty())
+        throw UsageError("give at least one --image FILE or --folder DIR");
+    if (topk < 1)
+        throw UsageError("--top-k must be >= 1");
+    if (templatesFile) {
+        auto more = readTemplateFile(*templatesFile);
+        templates.insert(templates.end(), more.begin(), more.end());
+    }
+    for (const auto &t : templates)
+        if (t.find("{}") == std::string::npos)
+            throw UsageError("template '" + t + "' has no {} for the class name");
+    if (templates.empty())
+        templates = readTemplateFile(VITSCOPE_SOURCE_RESOURCES_DIR "/templates/clip_templates.txt");
+
+    // Files from folders: unreadable images are skipped and reported, not fatal.
+    std::vector<std::pair<std::string, std::string>> items; // (path, folder-derived true label or "")
+    for (const auto &p : images)
+        items.emplace_back(p, "");
+    for (const auto &f : folders)
+        for (const auto &p : data::listImageFiles(f))
+            items.emplace_back(p, fs::path(p).parent_path().filename().string());
+    std::map<std::string, int64_t> labelIndex;
+    for (std::size_t i = 0; i < labels.size(); ++i)
+        labelIndex[labels[i]] = int64_t(i);
+
+    const torch::Device device = parseDevice(deviceSpec);
+    LoadedClip clip = loadClipFolder(dir, device);
+    ZeroShotClassifier classifier(clip.model, clip.tokenizer, dir);
+    const auto classes = classifier.classEmbeddings(labels, templates, !single);
+
+    json results = json::array(), skipped = json::array();
+    int64_t scored = 0, correct = 0;
+    for (std::size_t start = 0; start < items.size(); start += kImageBatch) {
+        std::vector<torch::Tensor> pixels;
+        std::vector<std::size_t> which;
+        for (std::size_t i = start; i < std::min(items.size(), start + kImageBatch); ++i) {
+            try {
+                pixels.push_back(loadPixels(items[i].first, clip));
+                which.push_back(i);
+            } catch (const Error &e) {
+                if (items[i].second.empty() && i < images.size())
+                    throw; // an image named on the command line must load
+                skipped.push_back({{"image", items[i].first}, {"error", e.what()}});
+            }
+        }
+        if (pixels.empty())
+            continue;
+        auto probs = classifier.probabilities(classifier.imageFeatures(torch::stack(pixels)), classes);
+        for (std::size_t r = 0; r < which.size(); ++r) {
+            const auto &[path, truth] = items[which[r]];
+            json row{{"image", path}};
+            json p = json::object();
+            for (std::size_t k = 0; k < labels.size(); ++k)
+                p[labels[k]] = probs[int64_t(r)][int64_t(k)].item<double>();
+            row["probabilities"] = p;
+            json top = json::array();
+            for (const auto &s : topK(probs[int64_t(r)], topk))
+                top.push_back({{"label", labels[std::size_t(s.index)]}, {"probability", s.probability}});
+            row["top"] = top;
+            row["label"] = top[0]["label"];
+            if (labelIndex.count(truth)) {
+                row["folder_label"] = truth;
+                ++scored;
+                correct += top[0]["label"] == truth;
+            }
+            results.push_back(row);
+        }
+    }
+    json out{{"model", dir},
+             {"labels", labels},
+             {"templates", single ? std::vector<std::string>{templates[0]} : templates},
+             {"ensemble", !single},
+             {"results", results}};
+    if (!skipped.empty())
+        out["skipped"] = skipped;
+    if (scored > 0)
+        out["accuracy"] = {{"correct", correct}, {"scored", scored}, {"top1", double(correct) / double(scored)}};
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+}
+
+int benchClipImageCommand(Args &args)
+{
+    std::string what;
+    const auto batch = args.integer("batch", 8);
+    const auto repeats = args.integer("repeats", 5);
+    const std::string deviceSpec = args.value("device", "auto");
+    Clip model = benchModel(args, what);
+    args.finish();
+    if (batch <= 0 || repeats <= 0)
+        throw UsageError("--batch and --repeats must be positive");
+    const torch::Device device = parseDevice(deviceSpec);
+    model->to(device);
+    model->eval();
+    const auto &v = model->config.vision;
+    auto pixels = torch::randn({batch, v.numChannels, v.imageSize, v.imageSize}, torch::TensorOptions().device(device));
+    torch::NoGradGuard noGrad;
+    const auto t = bench::time([&] { (void)model->imageFeatures(pixels); }, 1, int(repeats), device.is_cuda());
+    std::cout << json{{"bench", "clip-image"},
+                      {"model", what},
+                      {"image_size", v.imageSize},
+                      {"patch_size", v.patchSize},
+                      {"batch", batch},
+                      {"repeats", repeats},
+                      {"device", device.str()},
+                      {"threads", at::get_num_threads()},
+                      {"batch_s_median", t.median()},
+                      {"batch_s", t.seconds},
+                      {"images_per_s", double(batch) / t.median()}}
+                     .dump(2)
+              << std::endl;
+    return 0;
+}
+
+int benchClipTextCommand(Args &args)
+{
+    // One new class name with one template: one prompt through the text tower, at its
+    // true length and padded to the full context, side by side.
+    std::string what;
+    const auto tokens = args.integer("tokens", 0);
+    const std::string text = args.value("text", "a photo of a sneaker.");
+    const auto repeats = args.integer("repeats", 30);
+    const std::string deviceSpec = args.value("device", "auto");
+    const bool fromFolder = args.value("model").has_value();
+    std::unique_ptr<LoadedClip> loaded;
+    Clip model{nullptr};
+    if (fromFolder) {
+        loaded = std::make_unique<LoadedClip>(loadClipFolder(*args.value("model")));
+        model = loaded->model;
+        what = *args.value("model");
+        if (args.value("preset"))
+            throw UsageError("give --model or --preset, not both");
+    } else {
+        model = benchModel(args, what);
+    }
+    args.finish();
+    if (repeats <= 0 || tokens < 0)
+        throw UsageError("--repeats must be positive and --tokens >= 0");
+    const torch::Device device = parseDevice(deviceSpec);
+    model->to(device);
+    model->eval();
+    const auto &tc = model->config.text;
+    std::vector<int64_t> ids;
+    if (loaded && tokens == 0) {
+        ids = loaded->tokenizer->encode(text);
+    } else { // random ids of a typical prompt's length (start, words, end)
+        const int64_t n = tokens > 0 ? tokens : 8;
+        if (n < 2 || n > tc.maxPositionEmbeddings)
+            throw UsageError("--tokens must be in 2.." + std::to_string(tc.maxPositionEmbeddings));
+        ids.push_back(tc.vocabSize - 2);
+        for (int64_t i = 1; i + 1 < n; ++i)
+            ids.push_back(400 + (i * 7919) % std::max<int64_t>(1, tc.vocabSize - 500));
+        ids.push_back(tc.eosTokenId == 2 ? tc.vocabSize - 1 : tc.eosTokenId);
+    }
+    torch::NoGradGuard noGrad;
+    const std::vector<std::vector<int64_t>> prompt{ids};
+    std::vector<double> trueS, padS;
+    // Interleaved, so both see the same machine conditions.
+    const int warmup = 3;
+    for (int r = 0; r < warmup + int(repeats); ++r) {
+        const auto a = bench::time([&] { (void)model->textFeatures(prompt); }, 0, 1, device.is_cuda());
+        const auto b = bench::time([&] { (void)model->textFeatures(prompt, tc.maxPositionEmbeddings); }, 0, 1,
+                                   device.is_cuda());
+        if (r >= warmup) {
+            trueS.push_back(a.seconds[0]);
+            padS.push_back(b.seconds[0]);
+        }
+    }
+    const double trueMs = bench::Timing{trueS}.median() * 1e3, padMs = bench::Timing{padS}.median() * 1e3;
+    json out{{"bench", "clip-text"},
+             {"model", what},
+             {"prompt_tokens", ids.size()},
+             {"context", tc.maxPositionEmbeddings},
+             {"repeats", repeats},
+             {"device", device.str()},
+             {"threads", at::get_num_threads()},
+             {"true_length_ms_median", trueMs},
+             {"padded_ms_median", padMs},
+             {"padded_over_true", padMs / trueMs}};
+    if (loaded && tokens == 0) {
+        // End to end, as the app does for one newly typed class: tokenize + encode, cache miss.
+        ZeroShotClassifier classifier(model, loaded->tokenizer, what);
+        int n = 0;
+        const auto t = bench::time([&] { (void)classifier.classEmbeddings({"class" + std::to_string(n++)}, {text}); },
+                                   3, int(repeats), device.is_cuda());
+        out["text"] = text;
+        out["new_class_ms_median"] = t.median() * 1e3;
+    }
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+}
+
+} // namespace vitscope::cli
