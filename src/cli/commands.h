@@ -37,6 +37,14 @@ int zeroshotCommand(Args &args);
 int benchClipImageCommand(Args &args);
 int benchClipTextCommand(Args &args);
 
+// Training and evaluation (train_commands.cpp).
+int trainMaeCommand(Args &args);
+int resumeCommand(Args &args);
+int evalLinearProbeCommand(Args &args);
+int evalKnnCommand(Args &args);
+int evalFewShotCommand(Args &args);
+int benchSgemmCommand(Args &args);
+
 // "vitscope-cli 0.1.0" plus the LibTorch version and device, one per line.
 std::string versionText();
 

@@ -1,0 +1,295 @@
+// vitscope-cli's training and evaluation commands: train mae, resume, eval ..., bench sgemm.
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <ctime>
+#include <iostream>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "models/bench.h"
+#include "models/device.h"
+#include "models/error.h"
+#include "models/hf_folder.h"
+#include "src/cli/commands.h"
+#include "trainer/evaluation.h"
+#include "trainer/mae_trainer.h"
+#include "trainer/sources.h"
+
+namespace vitscope::cli {
+namespace {
+
+using nlohmann::json;
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void onInterrupt(int)
+{
+    g_interrupted = true;
+}
+
+std::string clock(double seconds)
+{
+    if (!std::isfinite(seconds) || seconds < 0)
+        return "?";
+    const long s = long(seconds + 0.5);
+    char buf[32];
+    if (s >= 3600)
+        std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+    return buf;
+}
+
+// Progress on stderr: a bar redrawn in place on a terminal, plain lines otherwise.
+train::TrainCallbacks progressCallbacks(int64_t logEvery)
+{
+    const bool tty = ::isatty(2);
+    std::signal(SIGINT, onInterrupt);
+    std::signal(SIGTERM, onInterrupt);
+    train::TrainCallbacks cb;
+    cb.shouldStop = [] { return g_interrupted.load(); };
+    cb.onStep = [tty, logEvery](const train::StepInfo &s) {
+        if (tty) {
+            const int width = 30;
+            const int filled = int(double(width) * double(s.step) / double(std::max<int64_t>(1, s.totalSteps)));
+            std::fprintf(stderr, "\r[%s%s] %3d%% step %lld/%lld epoch %lld/%lld loss %.4f %.0f img/s ETA %s ",
+                         std::string(std::size_t(filled), '#').c_str(), std::string(std::size_t(width - filled), '.').c_str(),
+                         int(100.0 * double(s.step) / double(std::max<int64_t>(1, s.totalSteps))), (long long)s.step,
+                         (long long)s.totalSteps, (long long)s.epoch + 1, (long long)s.epochs, s.loss, s.imagesPerSecond,
+                         clock(s.etaSeconds).c_str());
+        } else if (s.step % std::max<int64_t>(1, logEvery) == 0 || s.step == s.totalSteps) {
+            std::fprintf(stderr, "step %lld/%lld epoch %lld loss %.5f lr %.3g %.1f img/s eta %s\n", (long long)s.step,
+                         (long long)s.totalSteps, (long long)s.epoch + 1, s.loss, s.lr, s.imagesPerSecond,
+                         clock(s.etaSeconds).c_str());
+        }
+    };
+    cb.onEpoch = [tty](const train::EpochInfo &e) {
+        std::fprintf(stderr, "%sepoch %lld done: mean loss %.5f%s\n", tty ? "\n" : "", (long long)e.epoch + 1, e.meanLoss,
+                     e.eval.is_null() ? "" : (" " + e.eval.dump()).c_str());
+    };
+    return cb;
+}
+
+std::string defaultRunDir(const std::string &kind)
+{
+    char buf[64];
+    const std::time_t now = std::time(nullptr);
+    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&now));
+    return "runs/" + kind + "-" + buf;
+}
+
+json summary(const train::TrainResult &r)
+{
+    json j{{"status", r.status == train::RunStatus::Finished ? "finished" : "stopped"},
+           {"run", r.runDir},
+           {"steps", r.steps},
+           {"loss", r.lastLoss}};
+    if (!r.modelDir.empty())
+        j["model"] = r.modelDir;
+    if (!r.lastEval.is_null())
+        j["eval"] = r.lastEval;
+    if (r.resumed)
+        j["resumed_from_step"] = r.resumedFromStep;
+    if (r.status == train::RunStatus::Stopped)
+        j["resume_with"] = "vitscope-cli resume " + r.runDir;
+    return j;
+}
+
+bool onOff(Args &args, const std::string &name, bool fallback)
+{
+    const auto v = args.value(name);
+    if (!v)
+        return fallback;
+    if (*v == "on" || *v == "true" || *v == "1")
+        return true;
+    if (*v == "off" || *v == "false" || *v == "0")
+        return false;
+    throw UsageError("--" + name + " expects on or off, got '" + *v + "'");
+}
+
+// Features of a model folder for the probes: MAE class token, or CLIP's pooled image
+// feature before the projection (I_f of the paper's Figure 3).
+struct FeatureModel {
+    std::function<torch::Tensor(const torch::Tensor &)> encode;
+    data::ImageTransform transform;
+    std::string type;
+    std::shared_ptr<void> keepAlive;
+};
+
+FeatureModel featureModel(const std::string &dir, torch::Device device)
+{
+    FeatureModel f;
+    f.type = readModelType(dir);
+    ImageProcessorConfig proc;
+    int64_t channels = 3;
+    if (f.type == "vit_mae") {
+        auto loaded = std::make_shared<LoadedMae>(loadMaeFolder(dir, device));
+        proc = loaded->processor;
+        channels = loaded->model->config.numChannels;
+        f.encode = [loaded](const torch::Tensor &x) { return loaded->model->encodeAll(x).select(1, 0); };
+        f.keepAlive = loaded;
+    } else if (f.type == "clip") {
+        auto loaded = std::make_shared<LoadedClip>(loadClipFolder(dir, device));
+        proc = loaded->processor;
+        channels = loaded->model->config.vision.numChannels;
+        f.encode = [loaded](const torch::Tensor &x) { return loaded->model->visionModel->forward(x); };
+        f.keepAlive = loaded;
+    } else {
+        throw FileError(dir + "/config.json", "model_type \"" + f.type + "\" is not supported (vit_mae, clip)");
+    }
+    f.transform.size = proc.cropSize;
+    f.transform.channels = channels;
+    f.transform.mean = proc.imageMean;
+    f.transform.std = proc.imageStd;
+    f.transform.pad = true;
+    return f;
+}
+
+struct EvalData {
+    train::Features train, test;
+    int64_t classes = 0;
+    std::string type;
+};
+
+EvalData evalFeatures(Args &args)
+{
+    const std::string dir = args.required("model");
+    const std::string dataSpec = args.value("data", "fashion-mnist");
+    const auto testSpec = args.value("test-data");
+    const auto limit = args.integer("limit", 0);
+    const torch::Device device = parseDevice(args.value("device", "auto"));
+    FeatureModel m = featureModel(dir, device);
+    auto trainSet = data::openSource(dataSpec, data::Split::Train, limit);
+    auto testSet = data::openSource(testSpec.value_or(dataSpec), data::Split::Test, limit);
+    if (trainSet->classNames().empty())
+        throw UsageError("--data must have classes (fashion-mnist or a folder of class subfolders)");
+    EvalData e;
+    e.type = m.type;
+    e.classes = int64_t(trainSet->classNames().size());
+    e.train = train::extractFeatures(m.encode, *trainSet, m.transform, device);
+    e.test = train::extractFeatures(m.encode, *testSet, m.transform, device);
+    return e;
+}
+
+} // namespace
+
+int trainMaeCommand(Args &args)
+{
+    train::MaeTrainOptions o;
+    o.data = args.value("data", o.data);
+    o.limit = args.integer("limit", 0);
+    const std::string out = args.value("out", defaultRunDir("mae"));
+    o.preset = args.value("preset", o.preset);
+    o.maskStrategy = args.value("mask", o.maskStrategy);
+    o.maskRatio = args.number("ratio", o.maskRatio);
+    o.gridCell = args.integer("grid-cell", o.gridCell);
+    o.normPixLoss = onOff(args, "norm-pix-loss", o.normPixLoss);
+    o.maskTokensInEncoder = args.flag("mask-tokens-in-encoder");
+    o.epochs = args.integer("epochs", o.epochs);
+    o.batch = args.integer("batch", o.batch);
+    o.baseLr = args.number("base-lr", o.baseLr);
+    o.warmupEpochs = args.number("warmup-epochs", o.warmupEpochs);
+    o.weightDecay = args.number("weight-decay", o.weightDecay);
+    o.clipGrad = args.number("clip-grad", o.clipGrad);
+    o.randomResizedCrop = onOff(args, "crop", o.randomResizedCrop);
+    o.flip = onOff(args, "flip", o.flip);
+    o.seed = uint64_t(args.integer("seed", 0));
+    o.device = args.value("device", o.device);
+    o.workers = int(args.integer("workers", o.workers));
+    o.logEvery = args.integer("log-every", o.logEvery);
+    o.checkpointEvery = args.integer("checkpoint-every", o.checkpointEvery);
+    o.keepCheckpoints = int(args.integer("keep", o.keepCheckpoints));
+    o.evalEvery = args.integer("eval-every", o.evalEvery);
+    o.evalLimit = args.integer("eval-limit", o.evalLimit);
+    args.finish();
+    const auto r = train::trainMae(o, out, progressCallbacks(o.logEvery));
+    std::cout << summary(r).dump(2) << std::endl;
+    return r.status == train::RunStatus::Finished ? 0 : 130;
+}
+
+int resumeCommand(Args &args)
+{
+    const auto words = args.positionals();
+    args.finish();
+    if (words.size() != 1)
+        throw UsageError("give one RUN_DIR");
+    const auto config = train::RunFolder::open(words[0]).config();
+    const auto r = train::resumeRun(words[0], progressCallbacks(config["options"].value("log_every", 10)));
+    std::cout << summary(r).dump(2) << std::endl;
+    return r.status == train::RunStatus::Finished ? 0 : 130;
+}
+
+int evalLinearProbeCommand(Args &args)
+{
+    const auto e = evalFeatures(args);
+    args.finish();
+    const auto r = train::linearProbe(e.train, e.test, e.classes);
+    json out = r.toJson();
+    out["protocol"] = "linear-probe";
+    out["model_type"] = e.type;
+    out["train_images"] = e.train.x.size(0);
+    out["test_images"] = e.test.x.size(0);
+    out["feature_dim"] = e.train.x.size(1);
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+}
+
+int evalKnnCommand(Args &args)
+{
+    const auto k = args.integer("k", 20);
+    const auto e = evalFeatures(args);
+    args.finish();
+    if (k < 1)
+        throw UsageError("--k must be >= 1");
+    std::cout << json{{"protocol", "knn"},
+                      {"k", k},
+                      {"accuracy", train::knnAccuracy(e.train, e.test, e.classes, k)},
+                      {"model_type", e.type},
+                      {"train_images", e.train.x.size(0)},
+                      {"test_images", e.test.x.size(0)}}
+                     .dump(2)
+              << std::endl;
+    return 0;
+}
+
+int evalFewShotCommand(Args &args)
+{
+    const auto seeds = args.integer("seeds", 5);
+    const auto e = evalFeatures(args);
+    args.finish();
+    if (seeds < 1)
+        throw UsageError("--seeds must be >= 1");
+    json points = json::array();
+    for (const auto &p : train::fewShotProbes(e.train, e.test, e.classes, {1, 2, 4, 8, 16}, int(seeds)))
+        points.push_back({{"shots", p.shots}, {"accuracy", p.meanAccuracy}, {"std", p.stdAccuracy}, {"per_seed", p.accuracies}});
+    std::cout << json{{"protocol", "fewshot"}, {"seeds", seeds}, {"model_type", e.type}, {"points", points}}.dump(2)
+              << std::endl;
+    return 0;
+}
+
+// Float32 matrix products at the sizes training uses, as the machine's reference rate.
+int benchSgemmCommand(Args &args)
+{
+    const auto m = args.integer("m", 4096), k = args.integer("k", 128), n = args.integer("n", 512);
+    const auto repeats = args.integer("repeats", 20);
+    const torch::Device device = parseDevice(args.value("device", "auto"));
+    args.finish();
+    if (m <= 0 || k <= 0 || n <= 0 || repeats <= 0)
+        throw UsageError("sizes and --repeats must be positive");
+    auto a = torch::randn({m, k}, torch::TensorOptions().device(device));
+    auto b = torch::randn({k, n}, torch::TensorOptions().device(device));
+    const auto t = bench::time([&] { (void)torch::matmul(a, b); }, 3, int(repeats), device.is_cuda());
+    const double flops = 2.0 * double(m) * double(k) * double(n);
+    std::cout << json{{"bench", "sgemm"},   {"m", m}, {"k", k}, {"n", n}, {"device", device.str()},
+                      {"threads", at::get_num_threads()}, {"median_s", t.median()},
+                      {"gflops_median", flops / t.median() / 1e9}, {"gflops_best", flops / t.min() / 1e9}}
+                     .dump(2)
+              << std::endl;
+    return 0;
+}
+
+} // namespace vitscope::cli

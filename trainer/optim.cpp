@@ -1,0 +1,134 @@
+#include "trainer/optim.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "models/error.h"
+
+namespace vitscope::train {
+
+AdamW::AdamW(std::vector<ParamGroup> groups, double beta1, double beta2, double eps)
+    : m_groups(std::move(groups)), m_beta1(beta1), m_beta2(beta2), m_eps(eps)
+{
+    for (const auto &g : m_groups) {
+        std::vector<torch::Tensor> a, b;
+        for (const auto &p : g.params) {
+            a.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+            b.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        }
+        m_expAvg.push_back(std::move(a));
+        m_expAvgSq.push_back(std::move(b));
+    }
+}
+
+void AdamW::zeroGrad()
+{
+    for (auto &g : m_groups)
+        for (auto &p : g.params)
+            if (p.grad().defined())
+                p.mutable_grad() = torch::Tensor();
+}
+
+void AdamW::step(double lr)
+{
+    torch::NoGradGuard noGrad;
+    ++m_steps;
+    const double bc1 = 1.0 - std::pow(m_beta1, double(m_steps));
+    const double bc2 = 1.0 - std::pow(m_beta2, double(m_steps));
+    for (std::size_t gi = 0; gi < m_groups.size(); ++gi) {
+        auto &g = m_groups[gi];
+        for (std::size_t i = 0; i < g.params.size(); ++i) {
+            auto &p = g.params[i];
+            if (!p.grad().defined())
+                continue;
+            const auto &grad = p.grad();
+            if (g.weightDecay != 0)
+                p.mul_(1.0 - lr * g.weightDecay);
+            auto &m = m_expAvg[gi][i], &v = m_expAvgSq[gi][i];
+            m.mul_(m_beta1).add_(grad, 1.0 - m_beta1);
+            v.mul_(m_beta2).addcmul_(grad, grad, 1.0 - m_beta2);
+            auto denom = (v.sqrt() / std::sqrt(bc2)).add_(m_eps);
+            p.addcdiv_(m, denom, -lr / bc1);
+        }
+    }
+}
+
+double AdamW::clipGradNorm(double maxNorm)
+{
+    torch::NoGradGuard noGrad;
+    std::vector<torch::Tensor> norms;
+    for (auto &g : m_groups)
+        for (auto &p : g.params)
+            if (p.grad().defined())
+                norms.push_back(p.grad().norm(2).to(torch::kFloat64));
+    if (norms.empty())
+        return 0;
+    const double total = torch::stack(norms).norm(2).item<double>();
+    if (maxNorm > 0 && total > maxNorm) {
+        const double scale = maxNorm / (total + 1e-6);
+        for (auto &g : m_groups)
+            for (auto &p : g.params)
+                if (p.grad().defined())
+                    p.mutable_grad().mul_(scale);
+    }
+    return total;
+}
+
+TensorMap AdamW::state() const
+{
+    TensorMap out;
+    for (std::size_t gi = 0; gi < m_groups.size(); ++gi)
+        for (std::size_t i = 0; i < m_groups[gi].params.size(); ++i) {
+            out["exp_avg." + m_groups[gi].names[i]] = m_expAvg[gi][i];
+            out["exp_avg_sq." + m_groups[gi].names[i]] = m_expAvgSq[gi][i];
+        }
+    return out;
+}
+
+void AdamW::loadState(const TensorMap &state, int64_t steps)
+{
+    torch::NoGradGuard noGrad;
+    for (std::size_t gi = 0; gi < m_groups.size(); ++gi)
+        for (std::size_t i = 0; i < m_groups[gi].params.size(); ++i)
+            for (auto *slot : {&m_expAvg[gi][i], &m_expAvgSq[gi][i]}) {
+                const std::string key = (slot == &m_expAvg[gi][i] ? "exp_avg." : "exp_avg_sq.") + m_groups[gi].names[i];
+                auto it = state.find(key);
+                if (it == state.end())
+                    throw Error("optimizer state lacks " + key);
+                if (it->second.sizes() != slot->sizes())
+                    throw Error("optimizer state " + key + " has the wrong shape");
+                slot->copy_(it->second);
+            }
+    m_steps = steps;
+}
+
+double warmupCosine(int64_t step, int64_t total, int64_t warmup, double base)
+{
+    if (warmup > 0 && step < warmup)
+        return base * double(step) / double(warmup);
+    if (total <= warmup)
+        return base;
+    const double progress = std::min(1.0, double(step - warmup) / double(total - warmup));
+    return base * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+std::vector<ParamGroup> decayGroups(const torch::OrderedDict<std::string, torch::Tensor> &named, double weightDecay,
+                                    const std::vector<std::string> &noDecay)
+{
+    ParamGroup decay, plain;
+    decay.weightDecay = weightDecay;
+    for (const auto &item : named) {
+        const std::string &name = item.key();
+        const auto &p = item.value();
+        if (!p.requires_grad())
+            continue;
+        const bool skip = p.dim() <= 1 || (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0) ||
+                          std::find(noDecay.begin(), noDecay.end(), name) != noDecay.end();
+        auto &g = skip ? plain : decay;
+        g.names.push_back(name);
+        g.params.push_back(p);
+    }
+    return {decay, plain};
+}
+
+} // namespace vitscope::train

@@ -1,0 +1,53 @@
+#pragma once
+// AdamW (decoupled weight decay, Loshchilov & Hutter; the update of torch.optim.AdamW)
+// with named parameter groups and a state that is saved to and restored from plain
+// tensors (checkpoints are safetensors, never pickles), and the learning-rate schedule
+// of MAE and CLIP: linear warmup, then cosine decay to zero.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "models/safetensors.h"
+
+namespace vitscope::train {
+
+struct ParamGroup {
+    std::vector<std::string> names;
+    std::vector<torch::Tensor> params;
+    double weightDecay = 0.0;
+};
+
+class AdamW {
+public:
+    AdamW(std::vector<ParamGroup> groups, double beta1, double beta2, double eps = 1e-8);
+    void zeroGrad();
+    void step(double lr);
+    int64_t steps() const { return m_steps; }
+    // "exp_avg.NAME" and "exp_avg_sq.NAME" for every parameter.
+    TensorMap state() const;
+    // Restores a state() (FileError-free: throws vitscope::Error naming a missing tensor).
+    void loadState(const TensorMap &state, int64_t steps);
+    const std::vector<ParamGroup> &groups() const { return m_groups; }
+    // Global L2 norm of all gradients, clipped to maxNorm when > 0 (returns the norm before).
+    double clipGradNorm(double maxNorm);
+
+private:
+    std::vector<ParamGroup> m_groups;
+    std::vector<std::vector<torch::Tensor>> m_expAvg, m_expAvgSq;
+    double m_beta1, m_beta2, m_eps;
+    int64_t m_steps = 0;
+};
+
+// Linear warmup from 0 over `warmup` steps, then cosine from base to 0 at `total`.
+double warmupCosine(int64_t step, int64_t total, int64_t warmup, double base);
+
+// Splits named parameters into a decayed group and a group without weight decay: 1-D
+// tensors (norm gains, biases), names ending in ".bias", and names in `noDecay` (tokens,
+// position embeddings, logit_scale).
+std::vector<ParamGroup> decayGroups(const torch::OrderedDict<std::string, torch::Tensor> &named, double weightDecay,
+                                    const std::vector<std::string> &noDecay);
+
+} // namespace vitscope::train
