@@ -6,6 +6,7 @@
 #include <random>
 
 #include "models/error.h"
+#include "models/zero_shot.h"
 
 namespace vitscope::train {
 
@@ -176,6 +177,22 @@ std::vector<FewShotPoint> fewShotProbes(const Features &train, const Features &t
         out.push_back(pt);
     }
     return out;
+}
+
+double zeroShotAccuracy(Clip &model, const std::shared_ptr<const ClipTokenizer> &tokenizer,
+                        const data::SampleSource &source, const data::ImageTransform &transform, torch::Device device,
+                        const std::vector<std::string> &classNames, const std::vector<std::string> &templates,
+                        int64_t limit, bool ensemble)
+{
+    ZeroShotClassifier classifier(model, tokenizer, "evaluation");
+    const auto classes = classifier.classEmbeddings(classNames, templates, ensemble);
+    const auto features = extractFeatures([&](const torch::Tensor &x) { return model->imageFeatures(x); }, source,
+                                          transform, device, limit);
+    if ((features.labels < 0).any().item<bool>() || (features.labels >= int64_t(classNames.size())).any().item<bool>())
+        throw Error("zero-shot accuracy: the data's labels do not index the " + std::to_string(classNames.size()) +
+                    " class names");
+    const auto probs = classifier.probabilities(features.x, classes);
+    return probs.argmax(1).eq(features.labels).to(torch::kFloat64).mean().item<double>();
 }
 
 } // namespace vitscope::train

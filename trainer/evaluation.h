@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "models/clip.h"
+#include "models/tokenizer.h"
 #include "trainer/sources.h"
 #include "trainer/transforms.h"
 
@@ -66,5 +68,13 @@ struct FewShotPoint {
 // the weight decay chosen by leave-some-out on those few examples when possible.
 std::vector<FewShotPoint> fewShotProbes(const Features &train, const Features &test, int64_t classes,
                                         const std::vector<int64_t> &shots, int seeds, uint64_t seed = 0);
+
+// Zero-shot top-1 accuracy of a CLIP model over the first `limit` samples (all when 0):
+// class i is classNames[i] (the source's labels index them), prompts ensembled over
+// `templates`.
+double zeroShotAccuracy(Clip &model, const std::shared_ptr<const ClipTokenizer> &tokenizer,
+                        const data::SampleSource &source, const data::ImageTransform &transform, torch::Device device,
+                        const std::vector<std::string> &classNames, const std::vector<std::string> &templates,
+                        int64_t limit = 0, bool ensemble = true);
 
 } // namespace vitscope::train

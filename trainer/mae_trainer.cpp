@@ -4,6 +4,7 @@
 #include "models/error.h"
 #include "models/hf_folder.h"
 #include "models/mae.h"
+#include "trainer/clip_trainer.h"
 #include "trainer/evaluation.h"
 #include "trainer/transforms.h"
 #include "vitscope/version.h"
@@ -190,6 +191,8 @@ TrainResult resumeRun(const std::string &runDir, const TrainCallbacks &cb)
     const std::string kind = run.config().at("kind");
     if (kind == "mae")
         return runMae(run, MaeTrainOptions::fromJson(run.config().at("options")), cb);
+    if (kind == "clip")
+        return resumeClip(run, cb);
     throw FileError(runDir + "/config.json", "unknown run kind \"" + kind + "\"");
 }
 

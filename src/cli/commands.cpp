@@ -133,6 +133,22 @@ const std::vector<Command> &commands()
          "      after a checkpoint, `resume` continues",
          {"mask-tokens-in-encoder"},
          trainMaeCommand},
+        {{"train", "clip"},
+         "[--data fashion-mnist|DIR|CAPTIONS.csv] [--limit N] [--out RUN_DIR] [--preset fmnist|vit-b32|...] [--epochs N]\n"
+         "      [--batch N] [--lr X] [--warmup-epochs X] [--weight-decay X] [--clip-grad X] [--crop on|off]\n"
+         "      [--crop-scale-min X] [--flip on|off] [--bpe-merges N] [--csv-separator C] [--csv-path-column NAME]\n"
+         "      [--csv-caption-column NAME] [--seed S] [--device D] [--workers N] [--log-every N]\n"
+         "      [--checkpoint-every N] [--keep N] [--eval-every N] [--eval-limit N]",
+         "CLIP training into a run folder; labelled data gets captions from class names x templates x synonyms,\n"
+         "      held-out templates measure zero-shot accuracy; the tokenizer is learned from the captions (BPE)",
+         {},
+         trainClipCommand},
+        {{"eval", "zeroshot"},
+         "--model DIR [--data fashion-mnist|DIR] [--labels \"a,b,...\"] [--template T]... [--templates-file F]\n"
+         "      [--single-template] [--limit N] [--device D]",
+         "zero-shot accuracy of a CLIP model (default: the held-out caption templates)",
+         {"single-template"},
+         evalZeroShotCommand},
         {{"resume"}, "RUN_DIR", "continue a run from its newest checkpoint", {}, resumeCommand},
         {{"eval", "linear-probe"},
          "--model DIR [--data fashion-mnist|DIR] [--test-data DIR] [--limit N] [--device D]",

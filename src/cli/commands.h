@@ -39,6 +39,8 @@ int benchClipTextCommand(Args &args);
 
 // Training and evaluation (train_commands.cpp).
 int trainMaeCommand(Args &args);
+int trainClipCommand(Args &args);
+int evalZeroShotCommand(Args &args);
 int resumeCommand(Args &args);
 int evalLinearProbeCommand(Args &args);
 int evalKnnCommand(Args &args);

@@ -15,6 +15,8 @@
 #include "models/error.h"
 #include "models/hf_folder.h"
 #include "src/cli/commands.h"
+#include "models/zero_shot.h"
+#include "trainer/clip_trainer.h"
 #include "trainer/evaluation.h"
 #include "trainer/mae_trainer.h"
 #include "trainer/sources.h"
@@ -120,6 +122,17 @@ struct FeatureModel {
     std::shared_ptr<void> keepAlive;
 };
 
+data::ImageTransform transformFor(const ImageProcessorConfig &proc, int64_t channels)
+{
+    data::ImageTransform t;
+    t.size = proc.cropSize;
+    t.channels = channels;
+    t.mean = proc.imageMean;
+    t.std = proc.imageStd;
+    t.pad = true;
+    return t;
+}
+
 FeatureModel featureModel(const std::string &dir, torch::Device device)
 {
     FeatureModel f;
@@ -141,11 +154,7 @@ FeatureModel featureModel(const std::string &dir, torch::Device device)
     } else {
         throw FileError(dir + "/config.json", "model_type \"" + f.type + "\" is not supported (vit_mae, clip)");
     }
-    f.transform.size = proc.cropSize;
-    f.transform.channels = channels;
-    f.transform.mean = proc.imageMean;
-    f.transform.std = proc.imageStd;
-    f.transform.pad = true;
+    f.transform = transformFor(proc, channels);
     return f;
 }
 
@@ -209,6 +218,90 @@ int trainMaeCommand(Args &args)
     const auto r = train::trainMae(o, out, progressCallbacks(o.logEvery));
     std::cout << summary(r).dump(2) << std::endl;
     return r.status == train::RunStatus::Finished ? 0 : 130;
+}
+
+int trainClipCommand(Args &args)
+{
+    train::ClipTrainOptions o;
+    o.data = args.value("data", o.data);
+    o.limit = args.integer("limit", 0);
+    const std::string out = args.value("out", defaultRunDir("clip"));
+    o.preset = args.value("preset", o.preset);
+    o.epochs = args.integer("epochs", o.epochs);
+    o.batch = args.integer("batch", o.batch);
+    o.lr = args.number("lr", o.lr);
+    o.warmupEpochs = args.number("warmup-epochs", o.warmupEpochs);
+    o.weightDecay = args.number("weight-decay", o.weightDecay);
+    o.clipGrad = args.number("clip-grad", o.clipGrad);
+    o.randomResizedCrop = onOff(args, "crop", o.randomResizedCrop);
+    o.cropScaleMin = args.number("crop-scale-min", o.cropScaleMin);
+    o.flip = onOff(args, "flip", o.flip);
+    o.bpeMerges = args.integer("bpe-merges", o.bpeMerges);
+    o.csvSeparator = args.value("csv-separator", o.csvSeparator);
+    if (o.csvSeparator == "tab" || o.csvSeparator == "\\t")
+        o.csvSeparator = "\t";
+    o.csvPathColumn = args.value("csv-path-column", o.csvPathColumn);
+    o.csvCaptionColumn = args.value("csv-caption-column", o.csvCaptionColumn);
+    o.seed = uint64_t(args.integer("seed", 0));
+    o.device = args.value("device", o.device);
+    o.workers = int(args.integer("workers", o.workers));
+    o.logEvery = args.integer("log-every", o.logEvery);
+    o.checkpointEvery = args.integer("checkpoint-every", o.checkpointEvery);
+    o.keepCheckpoints = int(args.integer("keep", o.keepCheckpoints));
+    o.evalEvery = args.integer("eval-every", o.evalEvery);
+    o.evalLimit = args.integer("eval-limit", o.evalLimit);
+    args.finish();
+    const auto r = train::trainClip(o, out, progressCallbacks(o.logEvery));
+    std::cout << summary(r).dump(2) << std::endl;
+    return r.status == train::RunStatus::Finished ? 0 : 130;
+}
+
+int evalZeroShotCommand(Args &args)
+{
+    const std::string dir = args.required("model");
+    const std::string dataSpec = args.value("data", "fashion-mnist");
+    const auto labelsArg = args.value("labels");
+    auto templates = args.values("template");
+    const auto templatesFile = args.value("templates-file");
+    const bool single = args.flag("single-template");
+    const auto limit = args.integer("limit", 0);
+    const torch::Device device = parseDevice(args.value("device", "auto"));
+    args.finish();
+    auto test = data::openSource(dataSpec, data::Split::Test, limit);
+    if (test->classNames().empty())
+        throw UsageError("--data must have classes (fashion-mnist or a folder of class subfolders)");
+    const bool fmnist = dataSpec == "fashion-mnist" || dataSpec.rfind("fashion-mnist:", 0) == 0;
+    const auto captions = fmnist ? train::fashionMnistCaptions() : train::classNameCaptions(test->classNames());
+    std::vector<std::string> labels;
+    if (labelsArg)
+        labels = parseClassNames(*labelsArg);
+    else
+        for (const auto &syns : captions.synonyms)
+            labels.push_back(syns.front());
+    if (labels.size() != test->classNames().size())
+        throw UsageError("--labels gives " + std::to_string(labels.size()) + " names for " +
+                         std::to_string(test->classNames().size()) + " classes");
+    if (templatesFile) {
+        auto more = readTemplateFile(*templatesFile);
+        templates.insert(templates.end(), more.begin(), more.end());
+    }
+    const std::string templateSet = templates.empty() ? "held-out" : "given";
+    if (templates.empty())
+        templates = captions.heldOutTemplates;
+    LoadedClip clip = loadClipFolder(dir, device);
+    const auto transform = transformFor(clip.processor, clip.model->config.vision.numChannels);
+    const double acc = train::zeroShotAccuracy(clip.model, clip.tokenizer, *test, transform, device, labels, templates,
+                                               0, !single);
+    std::cout << json{{"protocol", "zeroshot"},
+                      {"accuracy", acc},
+                      {"labels", labels},
+                      {"templates", single ? std::vector<std::string>{templates[0]} : templates},
+                      {"template_set", templateSet},
+                      {"ensemble", !single},
+                      {"test_images", test->size()}}
+                     .dump(2)
+              << std::endl;
+    return 0;
 }
 
 int resumeCommand(Args &args)

@@ -1,0 +1,309 @@
+#include "trainer/clip_trainer.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "models/clip.h"
+#include "models/device.h"
+#include "models/error.h"
+#include "models/hf_folder.h"
+#include "models/zero_shot.h"
+#include "trainer/bpe_trainer.h"
+#include "trainer/evaluation.h"
+#include "trainer/mae_trainer.h"
+#include "trainer/transforms.h"
+#include "vitscope/version.h"
+
+namespace vitscope::train {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+json ClipTrainOptions::toJson() const
+{
+    return {{"data", data},
+            {"limit", limit},
+            {"preset", preset},
+            {"epochs", epochs},
+            {"batch", batch},
+            {"lr", lr},
+            {"warmup_epochs", warmupEpochs},
+            {"weight_decay", weightDecay},
+            {"clip_grad", clipGrad},
+            {"random_resized_crop", randomResizedCrop},
+            {"crop_scale_min", cropScaleMin},
+            {"flip", flip},
+            {"bpe_merges", bpeMerges},
+            {"csv_separator", csvSeparator},
+            {"csv_path_column", csvPathColumn},
+            {"csv_caption_column", csvCaptionColumn},
+            {"seed", seed},
+            {"device", device},
+            {"workers", workers},
+            {"log_every", logEvery},
+            {"checkpoint_every", checkpointEvery},
+            {"keep_checkpoints", keepCheckpoints},
+            {"eval_every", evalEvery},
+            {"eval_limit", evalLimit}};
+}
+
+ClipTrainOptions ClipTrainOptions::fromJson(const json &j)
+{
+    ClipTrainOptions o;
+    auto get = [&](const char *k, auto &field) {
+        if (j.contains(k))
+            field = j.at(k).get<std::decay_t<decltype(field)>>();
+    };
+    get("data", o.data), get("limit", o.limit), get("preset", o.preset), get("epochs", o.epochs);
+    get("batch", o.batch), get("lr", o.lr), get("warmup_epochs", o.warmupEpochs), get("weight_decay", o.weightDecay);
+    get("clip_grad", o.clipGrad), get("random_resized_crop", o.randomResizedCrop), get("crop_scale_min", o.cropScaleMin);
+    get("flip", o.flip), get("bpe_merges", o.bpeMerges), get("csv_separator", o.csvSeparator);
+    get("csv_path_column", o.csvPathColumn), get("csv_caption_column", o.csvCaptionColumn), get("seed", o.seed);
+    get("device", o.device), get("workers", o.workers), get("log_every", o.logEvery);
+    get("checkpoint_every", o.checkpointEvery), get("keep_checkpoints", o.keepCheckpoints);
+    get("eval_every", o.evalEvery), get("eval_limit", o.evalLimit);
+    return o;
+}
+
+namespace {
+
+const std::vector<std::string> kTrainTemplates = {
+    "a photo of a {}.",      "a picture of a {}.",       "an image of a {}.",   "a {}.",
+    "{}",                    "a product shot of a {}.",  "a grey photo of a {}.", "a small picture of a {}.",
+    "a {} on a black background.", "this is a {}.",      "a photo of the {}.",  "a catalogue image of a {}.",
+};
+// Never used in training: the zero-shot evaluation's prompts.
+const std::vector<std::string> kHeldOutTemplates = {
+    "a low resolution photo of a {}.", "a black and white image of the {}.", "a cropped photo of a {}.",
+    "a close-up of a {}.",             "a fashion item: a {}.",              "a thumbnail of a {}.",
+    "a blurry photo of the {}.",       "there is a {} in this picture.",
+};
+
+} // namespace
+
+CaptionSet fashionMnistCaptions()
+{
+    CaptionSet c;
+    c.trainTemplates = kTrainTemplates;
+    c.heldOutTemplates = kHeldOutTemplates;
+    c.synonyms = {{"t-shirt/top", "t-shirt", "top", "tee"},
+                  {"trouser", "trousers", "pants"},
+                  {"pullover", "sweater", "jumper"},
+                  {"dress", "gown", "frock"},
+                  {"coat", "jacket", "overcoat"},
+                  {"sandal", "sandals", "flip-flop"},
+                  {"shirt", "button-up shirt", "blouse"},
+                  {"sneaker", "trainer", "running shoe"},
+                  {"bag", "handbag", "purse"},
+                  {"ankle boot", "boot", "bootie"}};
+    return c;
+}
+
+CaptionSet classNameCaptions(const std::vector<std::string> &classNames)
+{
+    CaptionSet c;
+    c.trainTemplates = kTrainTemplates;
+    c.heldOutTemplates = kHeldOutTemplates;
+    for (const auto &n : classNames) {
+        std::string name = n;
+        std::replace(name.begin(), name.end(), '_', ' ');
+        c.synonyms.push_back({name});
+    }
+    return c;
+}
+
+std::vector<std::string> allTrainingCaptions(const CaptionSet &c)
+{
+    std::vector<std::string> out;
+    for (const auto &syns : c.synonyms)
+        for (const auto &s : syns)
+            for (const auto &t : c.trainTemplates)
+                out.push_back(fillTemplate(t, s));
+    return out;
+}
+
+namespace {
+
+bool isFashionMnist(const std::string &spec)
+{
+    return spec.empty() || spec == "fashion-mnist" || spec.rfind("fashion-mnist:", 0) == 0;
+}
+
+data::CaptionCsvOptions csvOptions(const ClipTrainOptions &o)
+{
+    data::CaptionCsvOptions c;
+    if (o.csvSeparator.size() != 1)
+        throw Error("the caption CSV separator must be one character, got '" + o.csvSeparator + "'");
+    c.separator = o.csvSeparator[0];
+    c.pathColumn = o.csvPathColumn;
+    c.captionColumn = o.csvCaptionColumn;
+    return c;
+}
+
+struct ClipSetup {
+    std::shared_ptr<data::SampleSource> train;
+    bool captioned = false;
+    CaptionSet captions;
+    std::shared_ptr<ClipTokenizer> tokenizer;
+    ClipConfig config;
+    ImageProcessorConfig processor;
+    data::ImageTransform transform;
+};
+
+ClipSetup setup(const ClipTrainOptions &o, const std::string &tokenizerDir, bool loadTokenizer)
+{
+    ClipSetup s;
+    s.train = data::openSource(o.data, data::Split::Train, o.limit, csvOptions(o));
+    s.captioned = s.train->classNames().empty();
+    if (!s.captioned)
+        s.captions = isFashionMnist(o.data) ? fashionMnistCaptions() : classNameCaptions(s.train->classNames());
+    s.config = ClipConfig::preset(o.preset);
+    const std::string vocab = tokenizerDir + "/vocab.json", merges = tokenizerDir + "/merges.txt";
+    if (loadTokenizer) {
+        s.tokenizer = std::make_shared<ClipTokenizer>(
+            ClipTokenizer::fromFiles(vocab, merges, s.config.text.maxPositionEmbeddings));
+    } else {
+        std::vector<std::string> corpus;
+        if (s.captioned)
+            for (int64_t i = 0; i < s.train->size(); ++i)
+                corpus.push_back(s.train->caption(i));
+        else
+            corpus = allTrainingCaptions(s.captions);
+        BpeOptions bo;
+        bo.merges = o.bpeMerges;
+        bo.contextLength = s.config.text.maxPositionEmbeddings;
+        s.tokenizer = std::make_shared<ClipTokenizer>(trainBpe(corpus, bo));
+        fs::create_directories(tokenizerDir);
+        s.tokenizer->save(vocab, merges);
+    }
+    s.config.text.vocabSize = s.tokenizer->vocabSize();
+    s.config.text.eosTokenId = s.config.text.padTokenId = s.tokenizer->endId();
+    s.config.text.bosTokenId = s.tokenizer->startId();
+    s.config.validate();
+    const auto &v = s.config.vision;
+    s.processor = ImageProcessorConfig::clip(v.imageSize, v.numChannels);
+    if (v.numChannels == 1 && isFashionMnist(o.data)) {
+        s.processor.imageMean = {kFashionMnistMean};
+        s.processor.imageStd = {kFashionMnistStd};
+    }
+    s.transform.size = v.imageSize;
+    s.transform.channels = v.numChannels;
+    s.transform.mean = s.processor.imageMean;
+    s.transform.std = s.processor.imageStd;
+    s.transform.pad = true;
+    s.transform.randomResizedCrop = o.randomResizedCrop;
+    s.transform.cropScaleMin = o.cropScaleMin;
+    s.transform.flip = o.flip;
+    return s;
+}
+
+TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallbacks &cb, bool resuming)
+{
+    if (o.epochs <= 0 || o.batch <= 1)
+        throw Error("epochs must be positive and batch at least 2 (contrastive pairs)");
+    if (!(o.lr > 0) || o.weightDecay < 0)
+        throw Error("lr must be positive and weight_decay >= 0");
+    const torch::Device device = parseDevice(o.device);
+    const std::string tokDir = (fs::path(run.dir()) / "tokenizer").string();
+    const ClipSetup s = setup(o, tokDir, resuming && fs::exists(tokDir + "/vocab.json"));
+
+    torch::manual_seed(o.seed);
+    Clip model(s.config);
+    model->to(device);
+    AdamW opt(decayGroups(model->named_parameters(true), o.weightDecay, {"logit_scale"}), 0.9, 0.98, 1e-6);
+
+    data::LoaderOptions lo;
+    lo.batchSize = o.batch, lo.seed = o.seed, lo.workers = o.workers;
+    const auto trainSet = s.train;
+    const data::ImageTransform transform = s.transform;
+    data::BatchLoader loader(
+        trainSet, [trainSet, transform](int64_t i, std::mt19937_64 &rng) {
+            return data::trainTransform(trainSet->image(i), transform, rng);
+        },
+        lo);
+
+    LoopOptions loop;
+    loop.epochs = o.epochs;
+    loop.baseLr = o.lr;
+    loop.warmupSteps = int64_t(o.warmupEpochs * double(loader.batchesPerEpoch()));
+    loop.clipGrad = o.clipGrad;
+    loop.logEvery = o.logEvery;
+    loop.checkpointEvery = o.checkpointEvery;
+    loop.keepCheckpoints = o.keepCheckpoints;
+    loop.evalEvery = s.captioned ? 0 : o.evalEvery;
+
+    const auto tokenizer = s.tokenizer;
+    const CaptionSet captions = s.captions;
+    const bool captioned = s.captioned;
+    TrainTask task;
+    task.module = model.get();
+    task.optimizer = &opt;
+    task.loader = &loader;
+    task.device = device;
+    task.loss = [&](const data::Batch &batch, int64_t step) {
+        const int64_t B = batch.images.size(0);
+        std::vector<std::vector<int64_t>> ids;
+        int64_t maxLen = 1;
+        for (int64_t r = 0; r < B; ++r) {
+            std::string text;
+            if (captioned) {
+                text = batch.captions[std::size_t(r)];
+            } else {
+                std::mt19937_64 rng(data::mixSeed({o.seed, uint64_t(step), uint64_t(r), 0xc1eull}));
+                const auto &syns = captions.synonyms[std::size_t(batch.labels[r].item<int64_t>())];
+                const auto &t = captions.trainTemplates[rng() % captions.trainTemplates.size()];
+                text = fillTemplate(t, syns[rng() % syns.size()]);
+            }
+            ids.push_back(tokenizer->encode(text, Truncation::Truncate));
+            maxLen = std::max<int64_t>(maxLen, int64_t(ids.back().size()));
+        }
+        auto tok = torch::full({B, maxLen}, tokenizer->endId(), torch::kLong);
+        auto eos = torch::empty({B}, torch::kLong);
+        for (int64_t r = 0; r < B; ++r) {
+            const auto &row = ids[std::size_t(r)];
+            tok[r].slice(0, 0, int64_t(row.size())).copy_(torch::tensor(row, torch::kLong));
+            eos[r] = int64_t(row.size()) - 1;
+        }
+        auto img = model->imageFeatures(batch.images.to(device));
+        auto txt = model->textFeatures(tok.to(device), eos.to(device));
+        return clipLoss(img, txt, model->logitScale).loss;
+    };
+    task.afterStep = [&] {
+        torch::NoGradGuard g;
+        model->logitScale.clamp_(0.0, std::log(100.0));
+    };
+    std::shared_ptr<data::SampleSource> testSet;
+    task.evaluate = [&](int64_t) -> json {
+        if (!testSet)
+            testSet = data::openSource(o.data, data::Split::Test, 0, csvOptions(o));
+        model->eval();
+        std::vector<std::string> names;
+        for (const auto &syns : captions.synonyms)
+            names.push_back(syns.front());
+        const double acc = zeroShotAccuracy(model, tokenizer, *testSet, s.transform, device, names,
+                                            captions.heldOutTemplates, o.evalLimit);
+        return {{"zeroshot_top1", acc}, {"templates", "held-out"}, {"eval_images", std::min(o.evalLimit > 0 ? o.evalLimit : testSet->size(), testSet->size())}};
+    };
+    task.saveModel = [&](const std::string &dir) { saveClipFolder(model, *tokenizer, s.processor, dir); };
+    return runTraining(run, task, loop, cb);
+}
+
+} // namespace
+
+TrainResult trainClip(const ClipTrainOptions &o, const std::string &runDir, const TrainCallbacks &cb)
+{
+    RunFolder run = RunFolder::create(runDir, {{"kind", "clip"},
+                                               {"options", o.toJson()},
+                                               {"device", parseDevice(o.device).str()},
+                                               {"libtorch", torchVersion()},
+                                               {"vitscope", VITSCOPE_VERSION},
+                                               {"threads", at::get_num_threads()}});
+    return runClip(run, o, cb, false);
+}
+
+TrainResult resumeClip(RunFolder &run, const TrainCallbacks &cb)
+{
+    return runClip(run, ClipTrainOptions::fromJson(run.config().at("options")), cb, true);
+}
+
+} // namespace vitscope::train

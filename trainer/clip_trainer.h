@@ -1,0 +1,69 @@
+#pragma once
+// CLIP training (Radford et al. 2021, REFERENCE.md): symmetric contrastive loss with the
+// learned temperature (init 1/0.07, exp clamped at 100: the parameter is clipped to
+// log 100 after each step), AdamW (0.9, 0.98, eps 1e-6, weight decay 0.2 except on gains,
+// biases and logit_scale), linear warmup then cosine.
+// Captions: a caption CSV gives its own; a labelled source (Fashion-MNIST, image folders)
+// gets one per sample and step from class names x caption templates x synonyms, with a
+// separate set of templates held out for zero-shot evaluation and never trained on. The
+// model's tokenizer is learned from the training captions by the project's BPE trainer.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "trainer/loop.h"
+#include "trainer/sources.h"
+
+namespace vitscope::train {
+
+struct ClipTrainOptions {
+    std::string data = "fashion-mnist"; // fashion-mnist, a folder of class subfolders, or a caption CSV
+    int64_t limit = 0;
+    std::string preset = "fmnist";
+    int64_t epochs = 10;
+    int64_t batch = 128;
+    double lr = 5e-4;
+    double warmupEpochs = 1;
+    double weightDecay = 0.2;
+    double clipGrad = 0;
+    bool randomResizedCrop = true;
+    double cropScaleMin = 0.5;
+    bool flip = true;
+    int64_t bpeMerges = 1000;
+    std::string csvSeparator = "\t";
+    std::string csvPathColumn = "filepath";
+    std::string csvCaptionColumn = "title";
+    uint64_t seed = 0;
+    std::string device = "auto";
+    int workers = 2;
+    int64_t logEvery = 10;
+    int64_t checkpointEvery = 0;
+    int keepCheckpoints = 2;
+    int64_t evalEvery = 1;
+    int64_t evalLimit = 2000;
+
+    nlohmann::json toJson() const;
+    static ClipTrainOptions fromJson(const nlohmann::json &j);
+};
+
+// Caption material for labelled data.
+struct CaptionSet {
+    std::vector<std::string> trainTemplates;
+    std::vector<std::string> heldOutTemplates;     // for zero-shot evaluation only
+    std::vector<std::vector<std::string>> synonyms; // per class; the first is the class's display name
+};
+// Fashion-MNIST's: synonyms such as "ankle boot" / "boot", 12 training and 8 held-out templates.
+CaptionSet fashionMnistCaptions();
+// Generic: each class's folder name as its only synonym, the same templates.
+CaptionSet classNameCaptions(const std::vector<std::string> &classNames);
+// Every caption the training can produce (the BPE corpus).
+std::vector<std::string> allTrainingCaptions(const CaptionSet &captions);
+
+TrainResult trainClip(const ClipTrainOptions &options, const std::string &runDir, const TrainCallbacks &callbacks = {});
+// Used by resumeRun for runs of kind "clip".
+TrainResult resumeClip(RunFolder &run, const TrainCallbacks &callbacks);
+
+} // namespace vitscope::train
