@@ -340,6 +340,18 @@ torch::Tensor MaeImpl::encodeAll(const torch::Tensor &imgs)
     return forwardEncoder(imgs, maskingFromMask(torch::zeros({imgs.size(0), config.patchCount()}, imgs.options())));
 }
 
+double maeForwardFlops(const MaeConfig &c, int64_t te)
+{
+    auto blocks = [](double layers, double T, double D, double M) {
+        return layers * (8 * T * D * D + 4 * T * D * M + 4 * T * T * D);
+    };
+    const double L = double(c.patchCount()), P = double(c.patchDim()), D = double(c.hiddenSize);
+    const double Dd = double(c.decoderHiddenSize), T = double(te);
+    return 2 * L * P * D + blocks(double(c.numHiddenLayers), T, D, double(c.intermediateSize)) + 2 * T * D * Dd +
+           blocks(double(c.decoderNumHiddenLayers), L + 1, Dd, double(c.decoderIntermediateSize)) +
+           2 * (L + 1) * Dd * P;
+}
+
 // ---------------------------------------------------------------------------- views
 
 MaeVisuals visualize(Mae &model, const torch::Tensor &imgs, const Masking &masking, const std::vector<float> &mean,

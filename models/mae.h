@@ -110,6 +110,11 @@ private:
 };
 TORCH_MODULE(Mae);
 
+// Matrix-product FLOPs of one forward pass per image (2 per multiply-add): patch
+// embedding, encoder blocks on `encoderTokens` tokens (class token included), decoder
+// embedding, decoder blocks and prediction on 1 + L tokens. A training step is about 3x.
+double maeForwardFlops(const MaeConfig &config, int64_t encoderTokens);
+
 // How predicted patches of a normPixLoss model become pixels.
 enum class PatchStats {
     // Each patch's true mean and variance from the original image. This flatters the

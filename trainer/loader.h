@@ -51,6 +51,7 @@ public:
     BatchLoader &operator=(const BatchLoader &) = delete;
 
     int64_t batchesPerEpoch() const;
+    int64_t batchSize() const { return m_opt.batchSize; }
     // Starts making the batches of `epoch` from batch `first` (stops any earlier epoch).
     void start(int64_t epoch, int64_t first = 0);
     // The next batch in order, or nothing at the end of the epoch. Rethrows a worker's

@@ -198,6 +198,10 @@ TrainResult runTraining(RunFolder &run, TrainTask &task, const LoopOptions &o, c
         if (cb.onEpoch)
             cb.onEpoch(info);
     }
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    result.stepsThisProcess = stepsThisProcess;
+    result.imagesPerSecond =
+        result.seconds > 0 ? double(stepsThisProcess * loader.batchSize()) / result.seconds : 0.0;
     task.module->eval();
     task.saveModel(run.modelDir());
     run.appendMetrics({{"type", "end"}, {"step", step}, {"model", run.modelDir()}});

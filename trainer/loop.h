@@ -53,6 +53,9 @@ struct TrainResult {
     nlohmann::json lastEval;
     bool resumed = false;
     int64_t resumedFromStep = 0;
+    double seconds = 0;        // training time in this process
+    int64_t stepsThisProcess = 0;
+    double imagesPerSecond = 0; // over this process's steps
 };
 
 struct LoopOptions {

@@ -37,18 +37,19 @@ void AdamW::step(double lr)
     const double bc2 = 1.0 - std::pow(m_beta2, double(m_steps));
     for (std::size_t gi = 0; gi < m_groups.size(); ++gi) {
         auto &g = m_groups[gi];
+        const double glr = lr * g.lrScale;
         for (std::size_t i = 0; i < g.params.size(); ++i) {
             auto &p = g.params[i];
             if (!p.grad().defined())
                 continue;
             const auto &grad = p.grad();
             if (g.weightDecay != 0)
-                p.mul_(1.0 - lr * g.weightDecay);
+                p.mul_(1.0 - glr * g.weightDecay);
             auto &m = m_expAvg[gi][i], &v = m_expAvgSq[gi][i];
             m.mul_(m_beta1).add_(grad, 1.0 - m_beta1);
             v.mul_(m_beta2).addcmul_(grad, grad, 1.0 - m_beta2);
             auto denom = (v.sqrt() / std::sqrt(bc2)).add_(m_eps);
-            p.addcdiv_(m, denom, -lr / bc1);
+            p.addcdiv_(m, denom, -glr / bc1);
         }
     }
 }

@@ -18,6 +18,7 @@ struct ParamGroup {
     std::vector<std::string> names;
     std::vector<torch::Tensor> params;
     double weightDecay = 0.0;
+    double lrScale = 1.0; // layer-wise learning-rate decay (fine-tuning)
 };
 
 class AdamW {

@@ -149,6 +149,20 @@ const std::vector<Command> &commands()
          "zero-shot accuracy of a CLIP model (default: the held-out caption templates)",
          {"single-template"},
          evalZeroShotCommand},
+        {{"eval", "finetune"},
+         "--model DIR [--data ...] [--epochs N] [--batch N] [--base-lr X] [--layer-decay X] [--weight-decay X]\n"
+         "      [--limit N] [--eval-limit N] [--seed S] [--device D] [--workers N]",
+         "end-to-end fine-tuning of an MAE encoder with a classification head; test accuracy per epoch",
+         {},
+         evalFinetuneCommand},
+        {{"sweep"},
+         "mask-strategy|mask-ratio|mask-tokens|norm-pix [--out DIR] [--data ...] [--limit N] [--epochs N] [--batch N]\n"
+         "      [--base-lr X] [--warmup-epochs X] [--norm-pix-loss on|off] [--ratios 0.1,0.2,...] [--probe-limit N]\n"
+         "      [--seed S] [--device D]",
+         "the MAE paper's ablations under one budget: a run per point, then linear probe and kNN;\n"
+         "      DIR/results.json and DIR/results.csv (a stopped sweep continues where it was)",
+         {},
+         sweepCommand},
         {{"resume"}, "RUN_DIR", "continue a run from its newest checkpoint", {}, resumeCommand},
         {{"eval", "linear-probe"},
          "--model DIR [--data fashion-mnist|DIR] [--test-data DIR] [--limit N] [--device D]",

@@ -41,6 +41,8 @@ int benchClipTextCommand(Args &args);
 int trainMaeCommand(Args &args);
 int trainClipCommand(Args &args);
 int evalZeroShotCommand(Args &args);
+int evalFinetuneCommand(Args &args);
+int sweepCommand(Args &args);
 int resumeCommand(Args &args);
 int evalLinearProbeCommand(Args &args);
 int evalKnnCommand(Args &args);

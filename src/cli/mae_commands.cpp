@@ -184,13 +184,20 @@ int benchMaeTrainCommand(Args &args)
         opt.step();
     };
     const auto t = bench::time(step, int(warmup), int(steps), device.is_cuda());
+    // The machine's matrix-product rate at the encoder's MLP shape, measured right after.
+    const int64_t encoderTokens =
+        tokensInEncoder ? config.patchCount() + 1 : keepCountFor(config.patchCount(), ratio) + 1;
+    auto a = torch::randn({batch * encoderTokens, config.hiddenSize}, torch::TensorOptions().device(device));
+    auto b = torch::randn({config.hiddenSize, config.intermediateSize}, torch::TensorOptions().device(device));
+    const auto mm = bench::time([&] { (void)torch::matmul(a, b); }, 3, 20, device.is_cuda());
+    const double sgemm = 2.0 * double(a.size(0)) * double(a.size(1)) * double(b.size(1)) / mm.median() / 1e9;
+    const double modelGflops = 3.0 * maeForwardFlops(config, encoderTokens) * double(batch) / t.median() / 1e9;
     std::cout << json{{"bench", "mae-train"},
                       {"preset", preset},
                       {"config", config.toJson()},
                       {"variant", tokensInEncoder ? "mask tokens in encoder (Table 1c)" : "encoder on visible patches"},
                       {"mask_ratio", ratio},
-                      {"encoder_tokens", tokensInEncoder ? config.patchCount() + 1
-                                                         : keepCountFor(config.patchCount(), ratio) + 1},
+                      {"encoder_tokens", encoderTokens},
                       {"batch", batch},
                       {"steps", steps},
                       {"warmup", warmup},
@@ -199,7 +206,12 @@ int benchMaeTrainCommand(Args &args)
                       {"parameters", parameterCount(*model)},
                       {"step_s_median", t.median()},
                       {"step_s", t.seconds},
-                      {"images_per_s", double(batch) / t.median()}}
+                      {"images_per_s", double(batch) / t.median()},
+                      {"model_gflop_per_image_step", 3.0 * maeForwardFlops(config, encoderTokens) / 1e9},
+                      {"model_gflops", modelGflops},
+                      {"sgemm_shape", {a.size(0), a.size(1), b.size(1)}},
+                      {"sgemm_gflops", sgemm},
+                      {"model_over_sgemm", modelGflops / sgemm}}
                      .dump(2)
               << std::endl;
     return 0;

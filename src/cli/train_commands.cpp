@@ -18,6 +18,8 @@
 #include "models/zero_shot.h"
 #include "trainer/clip_trainer.h"
 #include "trainer/evaluation.h"
+#include "trainer/finetune.h"
+#include "trainer/sweep.h"
 #include "trainer/mae_trainer.h"
 #include "trainer/sources.h"
 
@@ -300,6 +302,83 @@ int evalZeroShotCommand(Args &args)
                       {"ensemble", !single},
                       {"test_images", test->size()}}
                      .dump(2)
+              << std::endl;
+    return 0;
+}
+
+int evalFinetuneCommand(Args &args)
+{
+    train::FinetuneOptions o;
+    o.model = args.required("model");
+    o.data = args.value("data", o.data);
+    o.limit = args.integer("limit", 0);
+    o.evalLimit = args.integer("eval-limit", 0);
+    o.epochs = args.integer("epochs", o.epochs);
+    o.batch = args.integer("batch", o.batch);
+    o.baseLr = args.number("base-lr", o.baseLr);
+    o.layerDecay = args.number("layer-decay", o.layerDecay);
+    o.weightDecay = args.number("weight-decay", o.weightDecay);
+    o.seed = uint64_t(args.integer("seed", 0));
+    o.device = args.value("device", o.device);
+    o.workers = int(args.integer("workers", o.workers));
+    args.finish();
+    const bool tty = ::isatty(2);
+    const auto started = std::chrono::steady_clock::now();
+    const auto r = train::finetuneMae(o, [&](int64_t epoch, int64_t step, int64_t steps, double loss) {
+        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const std::string eta = clock(el / double(step) * double(steps - step));
+        if (tty)
+            std::fprintf(stderr, "\rfine-tuning epoch %lld step %lld/%lld loss %.4f ETA %s ", (long long)epoch + 1,
+                         (long long)step, (long long)steps, loss, eta.c_str());
+        else if (step % 50 == 0 || step == steps)
+            std::fprintf(stderr, "fine-tuning epoch %lld step %lld/%lld loss %.4f eta %s\n", (long long)epoch + 1,
+                         (long long)step, (long long)steps, loss, eta.c_str());
+    });
+    if (tty)
+        std::fprintf(stderr, "\n");
+    json out = r.toJson();
+    out["protocol"] = "finetune";
+    out["options"] = {{"epochs", o.epochs}, {"batch", o.batch}, {"base_lr", o.baseLr}, {"layer_decay", o.layerDecay},
+                      {"limit", o.limit}, {"eval_limit", o.evalLimit}, {"seed", o.seed}};
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+}
+
+int sweepCommand(Args &args)
+{
+    const auto words = args.positionals();
+    train::MaeTrainOptions base;
+    base.data = args.value("data", base.data);
+    base.limit = args.integer("limit", 0);
+    base.preset = args.value("preset", base.preset);
+    base.epochs = args.integer("epochs", 5);
+    base.batch = args.integer("batch", base.batch);
+    base.baseLr = args.number("base-lr", base.baseLr);
+    base.warmupEpochs = args.number("warmup-epochs", base.warmupEpochs);
+    base.normPixLoss = onOff(args, "norm-pix-loss", base.normPixLoss);
+    base.seed = uint64_t(args.integer("seed", 0));
+    base.device = args.value("device", base.device);
+    base.workers = int(args.integer("workers", base.workers));
+    base.logEvery = args.integer("log-every", 50);
+    base.evalEvery = 0;
+    train::SweepOptions so;
+    so.probeLimit = args.integer("probe-limit", so.probeLimit);
+    std::vector<double> ratios;
+    for (const auto &r : parseClassNames(args.value("ratios", "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9")))
+        ratios.push_back(std::stod(r));
+    const auto outArg = args.value("out");
+    args.finish();
+    if (words.size() != 1)
+        throw UsageError("give one sweep: mask-strategy, mask-ratio, mask-tokens or norm-pix");
+    so.outDir = outArg.value_or("runs/sweep-" + words[0]);
+    const auto points = train::sweepPoints(words[0], base, ratios);
+    const auto cb = progressCallbacks(base.logEvery);
+    const auto rows = train::runSweep(words[0], points, so,
+                                      [](const std::string &name, const train::TrainCallbacks &) {
+                                          std::fprintf(stderr, "sweep point %s\n", name.c_str());
+                                      },
+                                      cb);
+    std::cout << json{{"sweep", words[0]}, {"out", so.outDir}, {"csv", so.outDir + "/results.csv"}, {"rows", rows}}.dump(2)
               << std::endl;
     return 0;
 }

@@ -7,6 +7,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <sys/wait.h>
+#include <csignal>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
 
 #include "common/clip_fixture.h"
 #include "common/temp_dir.h"
@@ -324,4 +330,113 @@ TEST(CliClip, InfoAndBenchesPrintJson)
     EXPECT_EQ(j["prompt_tokens"].get<std::size_t>(), f.tok.encode("a photo of a sneaker.").size()); // the default text
     EXPECT_GT(j["padded_over_true"].get<double>(), 0);
     EXPECT_GT(j["new_class_ms_median"].get<double>(), 0);
+}
+
+// ---------------------------------------------------------------------------- training
+
+namespace {
+
+std::vector<double> stepLosses(const std::string &run)
+{
+    std::vector<double> losses;
+    std::ifstream in(run + "/metrics.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto j = nlohmann::json::parse(line); // throws on a torn line: none may remain
+        if (j["type"] == "step")
+            losses.push_back(j["loss"]);
+    }
+    return losses;
+}
+
+// Starts vitscope-cli with `args` and SIGKILLs it after `ms` milliseconds; true when the
+// kill landed (the process was still running).
+bool runAndKill(const std::vector<std::string> &args, int ms)
+{
+    const pid_t pid = fork();
+    if (pid == 0) {
+        std::vector<char *> argv{const_cast<char *>(VITSCOPE_CLI_PATH)};
+        for (const auto &a : args)
+            argv.push_back(const_cast<char *>(a.c_str()));
+        argv.push_back(nullptr);
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execv(VITSCOPE_CLI_PATH, argv.data());
+        _exit(127);
+    }
+    if (pid < 0)
+        return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+} // namespace
+
+TEST(CliTrainSlow, KilledRunsResumeToTheUninterruptedResult)
+{
+    if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist") && !std::getenv("VITSCOPE_FASHION_MNIST_DIR"))
+        GTEST_SKIP() << "Fashion-MNIST absent";
+    vitscope::test::TempDir dir;
+    const std::string common = "--limit 128 --batch 16 --epochs 2 --log-every 1 --checkpoint-every 1 --eval-every 0 "
+                               "--seed 3 --device cpu --base-lr 2e-3";
+    const CliRun ref = runCli("train mae " + common + " --out '" + dir.file("ref") + "'");
+    ASSERT_EQ(ref.status, 0) << ref.err;
+    const auto expected = stepLosses(dir.file("ref"));
+    ASSERT_EQ(expected.size(), 16u);
+
+    const std::string victim = dir.file("victim");
+    std::vector<std::string> trainArgs{"train", "mae"};
+    std::istringstream words(common);
+    for (std::string w; words >> w;)
+        trainArgs.push_back(w);
+    trainArgs.push_back("--out");
+    trainArgs.push_back(victim);
+    std::mt19937 rng(11);
+    int kills = 0;
+    for (int attempt = 0; attempt < 6; ++attempt) {
+        const int ms = 600 + int(rng() % 1400); // LibTorch takes about half a second to start
+        if (!std::filesystem::exists(victim + "/config.json"))
+            kills += runAndKill(trainArgs, ms);
+        else
+            kills += runAndKill({"resume", victim}, ms);
+    }
+    EXPECT_GE(kills, 4) << "most kills should land while the run is going";
+    const CliRun done = runCli("resume '" + victim + "'");
+    ASSERT_EQ(done.status, 0) << done.err << " after " << kills << " kills";
+    EXPECT_EQ(nlohmann::json::parse(done.out)["status"], "finished");
+    const auto got = stepLosses(victim);
+    ASSERT_EQ(got.size(), expected.size());
+    for (std::size_t i = 0; i < got.size(); ++i)
+        EXPECT_EQ(got[i], expected[i]) << "step " << i + 1;
+    for (const auto &e : std::filesystem::directory_iterator(victim + "/checkpoints"))
+        EXPECT_NO_THROW(vitscope::readSafetensors(e.path().string())) << e.path();
+}
+
+TEST(CliTrain, EvalCommandsPrintAccuracy)
+{
+    if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist") && !std::getenv("VITSCOPE_FASHION_MNIST_DIR"))
+        GTEST_SKIP() << "Fashion-MNIST absent";
+    vitscope::test::TempDir dir;
+    const CliRun t = runCli("train mae --limit 64 --batch 32 --epochs 1 --eval-every 0 --device cpu --out '" + dir.file("r") + "'");
+    ASSERT_EQ(t.status, 0) << t.err;
+    const std::string model = nlohmann::json::parse(t.out)["model"];
+    for (const char *protocol : {"linear-probe", "knn"}) {
+        const CliRun e = runCli(std::string("eval ") + protocol + " --model '" + model + "' --limit 200 --device cpu");
+        ASSERT_EQ(e.status, 0) << e.err;
+        const double acc = nlohmann::json::parse(e.out)["accuracy"];
+        EXPECT_GT(acc, 0.2) << protocol; // chance is 0.1; even random features separate some classes
+        EXPECT_LE(acc, 1.0);
+    }
+    const CliRun ft = runCli("eval finetune --model '" + model + "' --limit 64 --eval-limit 50 --epochs 2 --batch 32 --device cpu");
+    ASSERT_EQ(ft.status, 0) << ft.err;
+    const auto fj = nlohmann::json::parse(ft.out);
+    EXPECT_EQ(fj["epoch_accuracy"].size(), 2u);
+    EXPECT_GE(fj["accuracy"].get<double>(), 0.0);
+    EXPECT_LE(fj["accuracy"].get<double>(), 1.0);
+    const CliRun bad = runCli("resume '" + dir.file("nothing") + "'");
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.err.find("config.json: missing"), std::string::npos) << bad.err;
 }

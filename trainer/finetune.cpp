@@ -1,0 +1,157 @@
+#include "trainer/finetune.h"
+
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include <torch/torch.h>
+
+#include "models/device.h"
+#include "models/error.h"
+#include "models/hf_folder.h"
+#include "trainer/loader.h"
+#include "trainer/optim.h"
+#include "trainer/sources.h"
+#include "trainer/transforms.h"
+
+namespace vitscope::train {
+
+using nlohmann::json;
+
+json FinetuneResult::toJson() const
+{
+    return {{"accuracy", accuracy}, {"epoch_loss", epochLoss}, {"epoch_accuracy", epochAccuracy}, {"seconds", seconds}};
+}
+
+namespace {
+
+// Block index of an encoder parameter for layer-wise decay: embeddings 0, blocks 1..L,
+// the rest (final norm, head) L + 1.
+int64_t layerOf(const std::string &name, int64_t layers)
+{
+    if (name == "cls_token" || name.rfind("patch_embed", 0) == 0)
+        return 0;
+    if (name.rfind("blocks.", 0) == 0)
+        return std::stoll(name.substr(7, name.find('.', 7) - 7)) + 1;
+    return layers + 1;
+}
+
+} // namespace
+
+FinetuneResult finetuneMae(const FinetuneOptions &o,
+                           const std::function<void(int64_t, int64_t, int64_t, double)> &progress)
+{
+    namespace F = torch::nn::functional;
+    if (o.epochs <= 0 || o.batch <= 0 || !(o.baseLr > 0) || o.layerDecay <= 0 || o.layerDecay > 1)
+        throw Error("fine-tuning: epochs, batch and base_lr must be positive, layer_decay in (0, 1]");
+    const torch::Device device = parseDevice(o.device);
+    LoadedMae loaded = loadMaeFolder(o.model, device);
+    Mae &mae = loaded.model;
+    const auto &c = mae->config;
+    auto train = data::openSource(o.data, data::Split::Train, o.limit);
+    auto test = data::openSource(o.data, data::Split::Test, o.evalLimit);
+    const int64_t classes = int64_t(train->classNames().size());
+    if (classes == 0)
+        throw Error("fine-tuning needs labelled data (fashion-mnist or a folder of class subfolders)");
+
+    torch::manual_seed(o.seed);
+    auto fcNorm = torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.hiddenSize}).eps(1e-6));
+    auto head = torch::nn::Linear(c.hiddenSize, classes);
+    {
+        torch::NoGradGuard g;
+        head->weight.normal_(0, 2e-5); // MAE's head init: tiny, so the pretrained features lead
+        head->bias.zero_();
+    }
+    fcNorm->to(device);
+    head->to(device);
+
+    // Groups: per layer, with and without weight decay; the decoder is not trained.
+    std::map<std::pair<int64_t, bool>, ParamGroup> groups;
+    auto add = [&](const std::string &name, const torch::Tensor &p, int64_t layer) {
+        const bool noDecay = p.dim() <= 1 || name == "cls_token";
+        auto &g = groups[{layer, noDecay}];
+        g.names.push_back(name);
+        g.params.push_back(p);
+        g.weightDecay = noDecay ? 0.0 : o.weightDecay;
+        g.lrScale = std::pow(o.layerDecay, double(c.numHiddenLayers + 1 - layer));
+    };
+    for (const auto &p : mae->named_parameters(true)) {
+        const auto &n = p.key();
+        if (n.rfind("decoder", 0) == 0 || n == "mask_token" || n == "encoder_mask_token")
+            continue;
+        add(n, p.value(), layerOf(n, c.numHiddenLayers));
+    }
+    for (const auto &p : fcNorm->named_parameters())
+        add("fc_norm." + p.key(), p.value(), c.numHiddenLayers + 1);
+    for (const auto &p : head->named_parameters())
+        add("head." + p.key(), p.value(), c.numHiddenLayers + 1);
+    std::vector<ParamGroup> list;
+    for (auto &[k, g] : groups)
+        list.push_back(g);
+    AdamW opt(list, 0.9, 0.999);
+
+    data::ImageTransform t;
+    t.size = c.imageSize, t.channels = c.numChannels, t.mean = loaded.processor.imageMean;
+    t.std = loaded.processor.imageStd, t.pad = true, t.cropScaleMin = o.cropScaleMin;
+    data::LoaderOptions lo;
+    lo.batchSize = o.batch, lo.seed = o.seed, lo.workers = o.workers;
+    data::BatchLoader loader(
+        train, [train, t](int64_t i, std::mt19937_64 &rng) { return data::trainTransform(train->image(i), t, rng); }, lo);
+
+    auto logits = [&](const torch::Tensor &x) {
+        auto tokens = mae->encodeAll(x);                  // (B, 1 + L, D), after the encoder norm
+        return head(fcNorm(tokens.slice(1, 1).mean(1))); // global average pool of the patch tokens
+    };
+    auto evaluate = [&]() {
+        torch::NoGradGuard g;
+        mae->eval();
+        int64_t correct = 0;
+        for (int64_t start = 0; start < test->size(); start += 256) {
+            std::vector<torch::Tensor> imgs;
+            std::vector<int64_t> ys;
+            for (int64_t i = start; i < std::min(test->size(), start + 256); ++i) {
+                imgs.push_back(data::evalTransform(test->image(i), t));
+                ys.push_back(test->label(i));
+            }
+            auto pred = logits(torch::stack(imgs).to(device)).argmax(1).cpu();
+            correct += pred.eq(torch::tensor(ys, torch::kLong)).sum().item<int64_t>();
+        }
+        mae->train();
+        return double(correct) / double(test->size());
+    };
+
+    FinetuneResult r;
+    const auto started = std::chrono::steady_clock::now();
+    const int64_t perEpoch = loader.batchesPerEpoch(), total = perEpoch * o.epochs;
+    const double lr = o.baseLr * double(o.batch) / 256.0;
+    const int64_t warmup = int64_t(o.warmupEpochs * double(perEpoch));
+    int64_t step = 0;
+    mae->train();
+    for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+        loader.start(epoch);
+        double sum = 0;
+        int64_t n = 0;
+        while (auto batch = loader.next()) {
+            opt.zeroGrad();
+            auto loss = F::cross_entropy(logits(batch->images.to(device)), batch->labels.to(device),
+                                         F::CrossEntropyFuncOptions().label_smoothing(o.labelSmoothing));
+            const double v = loss.item<double>();
+            if (!std::isfinite(v))
+                throw Error("fine-tuning: the loss became " + std::to_string(v) + " at step " + std::to_string(step + 1) +
+                            "; lower --base-lr");
+            loss.backward();
+            opt.step(warmupCosine(step, total, warmup, lr));
+            ++step;
+            sum += v, ++n;
+            if (progress)
+                progress(epoch, step, total, v);
+        }
+        r.epochLoss.push_back(sum / double(std::max<int64_t>(n, 1)));
+        r.epochAccuracy.push_back(evaluate());
+    }
+    r.accuracy = r.epochAccuracy.back();
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return r;
+}
+
+} // namespace vitscope::train

@@ -1,0 +1,145 @@
+#include "trainer/sweep.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "models/device.h"
+#include "models/error.h"
+#include "models/hf_folder.h"
+#include "trainer/evaluation.h"
+#include "trainer/transforms.h"
+
+namespace vitscope::train {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+std::vector<SweepPoint> sweepPoints(const std::string &kind, const MaeTrainOptions &base,
+                                    const std::vector<double> &ratios)
+{
+    std::vector<SweepPoint> pts;
+    auto point = [&](const std::string &name, auto edit) {
+        SweepPoint p{name, base};
+        edit(p.options);
+        pts.push_back(p);
+    };
+    char buf[32];
+    if (kind == "mask-strategy") {
+        point("random-0.75", [](MaeTrainOptions &o) { o.maskStrategy = "random", o.maskRatio = 0.75; });
+        point("block-0.50", [](MaeTrainOptions &o) { o.maskStrategy = "block", o.maskRatio = 0.5; });
+        point("block-0.75", [](MaeTrainOptions &o) { o.maskStrategy = "block", o.maskRatio = 0.75; });
+        point("grid-0.75", [](MaeTrainOptions &o) { o.maskStrategy = "grid", o.maskRatio = 0.75, o.gridCell = 2; });
+    } else if (kind == "mask-ratio") {
+        for (double r : ratios) {
+            if (!(r > 0 && r <= 0.95))
+                throw Error("mask ratios must lie in (0, 0.95], got " + std::to_string(r));
+            std::snprintf(buf, sizeof buf, "random-%.2f", r);
+            point(buf, [r](MaeTrainOptions &o) { o.maskStrategy = "random", o.maskRatio = r; });
+        }
+    } else if (kind == "mask-tokens") {
+        point("encoder-visible-only", [](MaeTrainOptions &o) { o.maskTokensInEncoder = false; });
+        point("encoder-with-mask-tokens", [](MaeTrainOptions &o) { o.maskTokensInEncoder = true; });
+    } else if (kind == "norm-pix") {
+        point("norm-pix-on", [](MaeTrainOptions &o) { o.normPixLoss = true; });
+        point("norm-pix-off", [](MaeTrainOptions &o) { o.normPixLoss = false; });
+    } else {
+        throw Error("unknown sweep '" + kind + "': expected mask-strategy, mask-ratio, mask-tokens or norm-pix");
+    }
+    return pts;
+}
+
+std::string sweepCsvHeader()
+{
+    return "sweep,name,mask_strategy,mask_ratio,mask_tokens_in_encoder,norm_pix_loss,epochs,batch,train_images,"
+           "final_loss,linear_probe_top1,knn_top1,train_images_per_s,train_seconds,probe_images";
+}
+
+json runSweep(const std::string &kind, const std::vector<SweepPoint> &points, const SweepOptions &so,
+              const std::function<void(const std::string &, const TrainCallbacks &)> &announce,
+              const TrainCallbacks &cb)
+{
+    fs::create_directories(so.outDir);
+    json rows = json::array();
+    std::ostringstream csv;
+    csv << sweepCsvHeader() << "\n";
+    for (const auto &p : points) {
+        const std::string runDir = (fs::path(so.outDir) / p.name).string();
+        if (announce)
+            announce(p.name, cb);
+        TrainResult r;
+        if (fs::exists(fs::path(runDir) / "model" / "model.safetensors"))
+            r.modelDir = (fs::path(runDir) / "model").string(); // finished earlier: reuse
+        else
+            r = fs::exists(fs::path(runDir) / "config.json") ? resumeRun(runDir, cb) : trainMae(p.options, runDir, cb);
+        if (r.status == RunStatus::Stopped)
+            throw Error("sweep stopped during " + p.name + "; run it again to continue");
+        // Loss, throughput and time from the run's own records (also for a reused run).
+        double loss = r.lastLoss, ips = 0, secs = 0;
+        int64_t trainImages = 0;
+        {
+            std::ifstream in((fs::path(runDir) / "metrics.jsonl").string());
+            std::string line;
+            std::vector<double> rates;
+            while (std::getline(in, line)) {
+                const auto j = json::parse(line, nullptr, false);
+                if (j.is_discarded())
+                    continue;
+                if (j["type"] == "epoch")
+                    loss = j["loss"];
+                if (j["type"] == "step") {
+                    rates.push_back(j.value("images_per_s", 0.0));
+                    secs = std::max(secs, j.value("elapsed_s", 0.0));
+                }
+            }
+            if (rates.size() > 1) { // the first window includes start-up
+                std::sort(rates.begin() + 1, rates.end());
+                ips = rates[1 + (rates.size() - 1) / 2];
+            } else if (!rates.empty()) {
+                ips = rates[0];
+            }
+        }
+        LoadedMae m = loadMaeFolder(r.modelDir, parseDevice(p.options.device));
+        data::ImageTransform t;
+        t.size = m.model->config.imageSize, t.channels = m.model->config.numChannels;
+        t.mean = m.processor.imageMean, t.std = m.processor.imageStd, t.pad = true;
+        auto trainSet = data::openSource(p.options.data, data::Split::Train, so.probeLimit);
+        auto testSet = data::openSource(p.options.data, data::Split::Test, so.probeLimit);
+        trainImages = p.options.limit > 0 ? p.options.limit : trainSet->size();
+        auto encode = [&](const torch::Tensor &x) { return m.model->encodeAll(x).select(1, 0); };
+        const auto dev = parseDevice(p.options.device);
+        const auto tr = extractFeatures(encode, *trainSet, t, dev), te = extractFeatures(encode, *testSet, t, dev);
+        const int64_t classes = int64_t(trainSet->classNames().size());
+        const double probe = linearProbe(tr, te, classes).accuracy;
+        const double knn = knnAccuracy(tr, te, classes);
+        const auto &o = p.options;
+        json row{{"sweep", kind},
+                 {"name", p.name},
+                 {"mask_strategy", o.maskStrategy},
+                 {"mask_ratio", o.maskRatio},
+                 {"mask_tokens_in_encoder", o.maskTokensInEncoder},
+                 {"norm_pix_loss", o.normPixLoss},
+                 {"epochs", o.epochs},
+                 {"batch", o.batch},
+                 {"train_images", trainImages},
+                 {"final_loss", loss},
+                 {"linear_probe_top1", probe},
+                 {"knn_top1", knn},
+                 {"train_images_per_s", ips},
+                 {"train_seconds", secs},
+                 {"probe_images", te.x.size(0)},
+                 {"run", runDir}};
+        rows.push_back(row);
+        csv << kind << ',' << p.name << ',' << o.maskStrategy << ',' << o.maskRatio << ','
+            << (o.maskTokensInEncoder ? "true" : "false") << ',' << (o.normPixLoss ? "true" : "false") << ','
+            << o.epochs << ',' << o.batch << ',' << trainImages << ',' << loss << ',' << probe << ',' << knn << ','
+            << ips << ',' << secs << ',' << te.x.size(0) << "\n";
+        // Written after every point, so a long sweep shows its progress.
+        writeJsonFile((fs::path(so.outDir) / "results.json").string(), rows);
+        std::ofstream((fs::path(so.outDir) / "results.csv").string(), std::ios::trunc) << csv.str();
+    }
+    return rows;
+}
+
+} // namespace vitscope::train
