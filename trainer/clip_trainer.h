@@ -38,7 +38,7 @@ struct ClipTrainOptions {
     std::string csvCaptionColumn = "title";
     uint64_t seed = 0;
     std::string device = "auto";
-    int workers = 2;
+    int workers = 0;                    // loader threads; 0: auto (one per four cores, at least one)
     int64_t logEvery = 10;
     int64_t checkpointEvery = 0;
     int keepCheckpoints = 2;

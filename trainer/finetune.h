@@ -28,7 +28,7 @@ struct FinetuneOptions {
     double cropScaleMin = 0.35;
     uint64_t seed = 0;
     std::string device = "auto";
-    int workers = 2;
+    int workers = 0;                    // loader threads; 0: auto (one per four cores, at least one)
 };
 
 struct FinetuneResult {

@@ -16,7 +16,8 @@ BatchLoader::BatchLoader(std::shared_ptr<const SampleSource> source, MakeSample 
     if (m_opt.dropLast && m_source->size() < m_opt.batchSize)
         throw Error(m_source->describe() + ": " + std::to_string(m_source->size()) +
                     " examples are fewer than one batch of " + std::to_string(m_opt.batchSize));
-    m_opt.workers = std::max(1, m_opt.workers);
+    if (m_opt.workers <= 0) // one loader thread per four cores: on 2 cores a second one slows training (docs/performance.md)
+        m_opt.workers = std::max(1, int(std::thread::hardware_concurrency() / 4));
     m_opt.capacity = std::max(1, m_opt.capacity);
 }
 

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "common/temp_dir.h"
 #include "models/hf_folder.h"
 #include "models/image_preprocess.h"
@@ -101,6 +103,51 @@ TEST(ClipTrainerSlow, LearnsATinyCaptionSetWellAboveChance)
         correct += p.argmax(1).item<int64_t>() == i % 4;
     }
     EXPECT_GE(correct, 40) << "of 64 (chance: 16)";
+}
+
+} // namespace
+} // namespace vitscope
+
+namespace vitscope {
+namespace {
+
+std::vector<double> clipStepLosses(const std::string &run)
+{
+    std::vector<double> losses;
+    std::ifstream in(run + "/metrics.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto j = nlohmann::json::parse(line);
+        if (j["type"] == "step")
+            losses.push_back(j["loss"]);
+    }
+    return losses;
+}
+
+TEST(ClipTrainer, ResumesWithItsOwnTokenizerAndTheSameLosses)
+{
+    if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist") && !std::getenv("VITSCOPE_FASHION_MNIST_DIR"))
+        GTEST_SKIP() << "Fashion-MNIST absent";
+    TempDir dir;
+    train::ClipTrainOptions o;
+    o.limit = 64, o.batch = 16, o.epochs = 2, o.logEvery = 1, o.evalEvery = 0, o.device = "cpu", o.seed = 4;
+    o.bpeMerges = 200;
+    const auto full = train::trainClip(o, dir.file("full"));
+    ASSERT_EQ(full.steps, 8);
+    train::TrainCallbacks stop;
+    int steps = 0;
+    stop.onStep = [&](const train::StepInfo &) { ++steps; };
+    stop.shouldStop = [&] { return steps >= 3; };
+    EXPECT_EQ(train::trainClip(o, dir.file("split"), stop).status, train::RunStatus::Stopped);
+    const auto rest = train::resumeRun(dir.file("split"));
+    ASSERT_EQ(rest.status, train::RunStatus::Finished);
+    EXPECT_EQ(clipStepLosses(dir.file("full")), clipStepLosses(dir.file("split")));
+    // The saved model carries the learned tokenizer; a held-out template still tokenizes.
+    auto clip = loadClipFolder(rest.modelDir);
+    EXPECT_EQ(clip.tokenizer->vocabSize(), clip.model->config.text.vocabSize);
+    EXPECT_GT(clip.tokenizer->merges().size(), 20u);
+    EXPECT_NO_THROW(clip.tokenizer->encode("a low resolution photo of a zebra."));
+    EXPECT_LE(clip.model->scale().item<double>(), 100.0);
 }
 
 } // namespace
