@@ -44,7 +44,8 @@ json ClipTrainOptions::toJson() const
             {"checkpoint_every", checkpointEvery},
             {"keep_checkpoints", keepCheckpoints},
             {"eval_every", evalEvery},
-            {"eval_limit", evalLimit}};
+            {"eval_limit", evalLimit},
+            {"amp", amp}};
 }
 
 ClipTrainOptions ClipTrainOptions::fromJson(const json &j)
@@ -61,7 +62,7 @@ ClipTrainOptions ClipTrainOptions::fromJson(const json &j)
     get("csv_path_column", o.csvPathColumn), get("csv_caption_column", o.csvCaptionColumn), get("seed", o.seed);
     get("device", o.device), get("workers", o.workers), get("log_every", o.logEvery);
     get("checkpoint_every", o.checkpointEvery), get("keep_checkpoints", o.keepCheckpoints);
-    get("eval_every", o.evalEvery), get("eval_limit", o.evalLimit);
+    get("eval_every", o.evalEvery), get("eval_limit", o.evalLimit), get("amp", o.amp);
     return o;
 }
 
@@ -230,6 +231,7 @@ TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallba
     loop.logEvery = o.logEvery;
     loop.checkpointEvery = o.checkpointEvery;
     loop.keepCheckpoints = o.keepCheckpoints;
+    loop.amp = o.amp;
     loop.evalEvery = s.captioned ? 0 : o.evalEvery;
 
     const auto tokenizer = s.tokenizer;

@@ -44,6 +44,7 @@ struct ClipTrainOptions {
     int keepCheckpoints = 2;
     int64_t evalEvery = 1;
     int64_t evalLimit = 2000;
+    bool amp = true;                    // bf16 autocast on CUDA
 
     nlohmann::json toJson() const;
     static ClipTrainOptions fromJson(const nlohmann::json &j);

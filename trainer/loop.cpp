@@ -4,6 +4,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include <ATen/autocast_mode.h>
+
 #include "models/error.h"
 
 namespace vitscope::train {
@@ -15,7 +17,7 @@ json toJson(const LoopOptions &o)
     return {{"epochs", o.epochs},         {"base_lr", o.baseLr},
             {"warmup_steps", o.warmupSteps}, {"clip_grad", o.clipGrad},
             {"log_every", o.logEvery},    {"checkpoint_every", o.checkpointEvery},
-            {"keep_checkpoints", o.keepCheckpoints}, {"eval_every", o.evalEvery}};
+            {"keep_checkpoints", o.keepCheckpoints}, {"eval_every", o.evalEvery}, {"amp", o.amp}};
 }
 
 LoopOptions loopOptionsFromJson(const json &j)
@@ -29,10 +31,39 @@ LoopOptions loopOptionsFromJson(const json &j)
     o.checkpointEvery = j.at("checkpoint_every");
     o.keepCheckpoints = j.at("keep_checkpoints");
     o.evalEvery = j.at("eval_every");
+    o.amp = j.value("amp", true);
     return o;
 }
 
 namespace {
+
+// bf16 autocast of the forward pass on CUDA, for the guard's lifetime (the backward pass
+// runs in the dtypes autocast chose, as in PyTorch's AMP).
+class CudaAutocast {
+public:
+    explicit CudaAutocast(bool on) : m_on(on)
+    {
+        if (!m_on)
+            return;
+        m_previousDtype = at::autocast::get_autocast_gpu_dtype();
+        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+        at::autocast::set_enabled(true);
+    }
+    ~CudaAutocast()
+    {
+        if (!m_on)
+            return;
+        at::autocast::set_enabled(false);
+        at::autocast::set_autocast_gpu_dtype(m_previousDtype);
+        at::autocast::clear_cache();
+    }
+    CudaAutocast(const CudaAutocast &) = delete;
+    CudaAutocast &operator=(const CudaAutocast &) = delete;
+
+private:
+    bool m_on;
+    at::ScalarType m_previousDtype = at::kBFloat16;
+};
 
 TensorMap gatherState(torch::nn::Module &module, const AdamW &opt)
 {
@@ -128,7 +159,11 @@ TrainResult runTraining(RunFolder &run, TrainTask &task, const LoopOptions &o, c
             }
             const double lr = warmupCosine(step, total, o.warmupSteps, o.baseLr);
             opt.zeroGrad();
-            auto loss = task.loss(*batch, step);
+            torch::Tensor loss;
+            {
+                CudaAutocast autocast(o.amp && task.device.is_cuda());
+                loss = task.loss(*batch, step).to(torch::kFloat32);
+            }
             const double lossValue = loss.item<double>();
             if (!std::isfinite(lossValue)) {
                 loader.stop();

@@ -67,6 +67,7 @@ struct LoopOptions {
     int64_t checkpointEvery = 0;  // steps; 0: at the end of each epoch only
     int keepCheckpoints = 2;
     int64_t evalEvery = 1;        // epochs; 0: never
+    bool amp = true;              // bf16 autocast of the forward pass on CUDA (no effect on the CPU)
 };
 
 struct TrainTask {

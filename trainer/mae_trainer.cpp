@@ -38,7 +38,8 @@ json MaeTrainOptions::toJson() const
             {"checkpoint_every", checkpointEvery},
             {"keep_checkpoints", keepCheckpoints},
             {"eval_every", evalEvery},
-            {"eval_limit", evalLimit}};
+            {"eval_limit", evalLimit},
+            {"amp", amp}};
 }
 
 MaeTrainOptions MaeTrainOptions::fromJson(const json &j)
@@ -55,7 +56,7 @@ MaeTrainOptions MaeTrainOptions::fromJson(const json &j)
     get("clip_grad", o.clipGrad), get("random_resized_crop", o.randomResizedCrop), get("flip", o.flip);
     get("seed", o.seed), get("device", o.device), get("workers", o.workers), get("log_every", o.logEvery);
     get("checkpoint_every", o.checkpointEvery), get("keep_checkpoints", o.keepCheckpoints);
-    get("eval_every", o.evalEvery), get("eval_limit", o.evalLimit);
+    get("eval_every", o.evalEvery), get("eval_limit", o.evalLimit), get("amp", o.amp);
     return o;
 }
 
@@ -130,6 +131,7 @@ TrainResult runMae(RunFolder &run, const MaeTrainOptions &o, const TrainCallback
     loop.logEvery = o.logEvery;
     loop.checkpointEvery = o.checkpointEvery;
     loop.keepCheckpoints = o.keepCheckpoints;
+    loop.amp = o.amp;
     loop.evalEvery = trainSet->classNames().empty() ? 0 : o.evalEvery;
 
     MaskSpec spec;

@@ -38,7 +38,8 @@ struct MaeTrainOptions {
     int64_t checkpointEvery = 0;
     int keepCheckpoints = 2;
     int64_t evalEvery = 1;              // epochs between kNN evaluations (0: never)
-    int64_t evalLimit = 2000;           // kNN on the first N train / test images
+    int64_t evalLimit = 2000;
+    bool amp = true;                    // bf16 autocast on CUDA           // kNN on the first N train / test images
 
     nlohmann::json toJson() const;
     static MaeTrainOptions fromJson(const nlohmann::json &j);

@@ -128,7 +128,7 @@ const std::vector<Command> &commands()
          "      [--ratio R] [--grid-cell K] [--norm-pix-loss on|off] [--mask-tokens-in-encoder] [--epochs N] [--batch N]\n"
          "      [--base-lr X] [--warmup-epochs X] [--weight-decay X] [--clip-grad X] [--crop on|off] [--flip on|off]\n"
          "      [--seed S] [--device D] [--workers N] [--log-every N] [--checkpoint-every N] [--keep N]\n"
-         "      [--eval-every N] [--eval-limit N]",
+         "      [--eval-every N] [--eval-limit N] [--amp on|off]",
          "MAE pretraining into a run folder (config.json, metrics.jsonl, checkpoints, model/); Ctrl-C stops\n"
          "      after a checkpoint, `resume` continues",
          {"mask-tokens-in-encoder"},
@@ -138,7 +138,7 @@ const std::vector<Command> &commands()
          "      [--batch N] [--lr X] [--warmup-epochs X] [--weight-decay X] [--clip-grad X] [--crop on|off]\n"
          "      [--crop-scale-min X] [--flip on|off] [--bpe-merges N] [--csv-separator C] [--csv-path-column NAME]\n"
          "      [--csv-caption-column NAME] [--seed S] [--device D] [--workers N] [--log-every N]\n"
-         "      [--checkpoint-every N] [--keep N] [--eval-every N] [--eval-limit N]",
+         "      [--checkpoint-every N] [--keep N] [--eval-every N] [--eval-limit N] [--amp on|off]",
          "CLIP training into a run folder; labelled data gets captions from class names x templates x synonyms,\n"
          "      held-out templates measure zero-shot accuracy; the tokenizer is learned from the captions (BPE)",
          {},

@@ -216,6 +216,7 @@ int trainMaeCommand(Args &args)
     o.keepCheckpoints = int(args.integer("keep", o.keepCheckpoints));
     o.evalEvery = args.integer("eval-every", o.evalEvery);
     o.evalLimit = args.integer("eval-limit", o.evalLimit);
+    o.amp = onOff(args, "amp", o.amp);
     args.finish();
     const auto r = train::trainMae(o, out, progressCallbacks(o.logEvery));
     std::cout << summary(r).dump(2) << std::endl;
@@ -252,6 +253,7 @@ int trainClipCommand(Args &args)
     o.keepCheckpoints = int(args.integer("keep", o.keepCheckpoints));
     o.evalEvery = args.integer("eval-every", o.evalEvery);
     o.evalLimit = args.integer("eval-limit", o.evalLimit);
+    o.amp = onOff(args, "amp", o.amp);
     args.finish();
     const auto r = train::trainClip(o, out, progressCallbacks(o.logEvery));
     std::cout << summary(r).dump(2) << std::endl;
