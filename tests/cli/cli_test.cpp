@@ -440,3 +440,47 @@ TEST(CliTrain, EvalCommandsPrintAccuracy)
     EXPECT_EQ(bad.status, 1);
     EXPECT_NE(bad.err.find("config.json: missing"), std::string::npos) << bad.err;
 }
+
+TEST(CliTrainSlow, ClipZeroShotFewShotAndSweepCommands)
+{
+    if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist") && !std::getenv("VITSCOPE_FASHION_MNIST_DIR"))
+        GTEST_SKIP() << "Fashion-MNIST absent";
+    vitscope::test::TempDir dir;
+    const CliRun t = runCli("train clip --limit 32 --batch 16 --epochs 1 --eval-every 0 --bpe-merges 100 --device cpu --out '" +
+                            dir.file("clip") + "'");
+    ASSERT_EQ(t.status, 0) << t.err;
+    const std::string model = nlohmann::json::parse(t.out)["model"];
+    const CliRun z = runCli("eval zeroshot --model '" + model + "' --limit 100 --device cpu");
+    ASSERT_EQ(z.status, 0) << z.err;
+    const auto zj = nlohmann::json::parse(z.out);
+    EXPECT_EQ(zj["template_set"], "held-out");
+    EXPECT_EQ(zj["labels"].size(), 10u);
+    EXPECT_EQ(zj["labels"][9], "ankle boot");
+    EXPECT_GE(zj["accuracy"].get<double>(), 0.0);
+    const CliRun wrong = runCli("eval zeroshot --model '" + model + "' --labels a,b --limit 10 --device cpu");
+    EXPECT_EQ(wrong.status, 2);
+    EXPECT_NE(wrong.err.find("2 names for 10 classes"), std::string::npos) << wrong.err;
+
+    const CliRun f = runCli("eval fewshot --model '" + model + "' --limit 600 --seeds 2 --device cpu");
+    ASSERT_EQ(f.status, 0) << f.err;
+    const auto fj = nlohmann::json::parse(f.out);
+    ASSERT_EQ(fj["points"].size(), 5u);
+    EXPECT_EQ(fj["points"][4]["shots"], 16);
+    EXPECT_EQ(fj["points"][0]["per_seed"].size(), 2u);
+
+    const std::string out = dir.file("sweep");
+    const CliRun s = runCli("sweep norm-pix --limit 64 --batch 32 --epochs 1 --probe-limit 100 --device cpu --out '" + out + "'");
+    ASSERT_EQ(s.status, 0) << s.err;
+    std::ifstream csv(out + "/results.csv");
+    std::string header, row;
+    std::getline(csv, header);
+    EXPECT_EQ(header.rfind("sweep,name,mask_strategy,mask_ratio", 0), 0u) << header;
+    int rows = 0;
+    while (std::getline(csv, row))
+        rows += !row.empty();
+    EXPECT_EQ(rows, 2);
+    // Run again: both points are reused, nothing is retrained.
+    const CliRun again = runCli("sweep norm-pix --limit 64 --batch 32 --epochs 1 --probe-limit 100 --device cpu --out '" + out + "'");
+    ASSERT_EQ(again.status, 0) << again.err;
+    EXPECT_EQ(again.err.find("step "), std::string::npos) << again.err;
+}
