@@ -65,6 +65,14 @@ ImageProcessorConfig ImageProcessorConfig::clip(int64_t imageSize, int64_t chann
 
 json ImageProcessorConfig::toJson() const
 {
+    json j = jsonWithoutExtensions();
+    if (padSmaller)
+        j["vitscope_pad_smaller"] = true;
+    return j;
+}
+
+json ImageProcessorConfig::jsonWithoutExtensions() const
+{
     if (doCenterCrop)
         return json{{"image_processor_type", processorType},
                     {"do_resize", true},
@@ -115,6 +123,8 @@ ImageProcessorConfig ImageProcessorConfig::fromJson(const json &j, const std::st
             c.imageStd = j["image_std"].get<std::vector<float>>();
         if (j.contains("do_normalize"))
             c.doNormalize = j["do_normalize"].get<bool>();
+        if (j.contains("vitscope_pad_smaller"))
+            c.padSmaller = j["vitscope_pad_smaller"].get<bool>();
         if (j.contains("resample"))
             c.resample = j["resample"].get<int>();
         if (j.contains("image_processor_type"))

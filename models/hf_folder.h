@@ -27,6 +27,10 @@ struct ImageProcessorConfig {
     std::vector<float> imageStd = {0.229f, 0.224f, 0.225f};
     bool doNormalize = true;
     bool doCenterCrop = false;     // CLIP: resize the shortest side to `size`, then crop `cropSize`
+    // "vitscope_pad_smaller" (ours; transformers ignores it): an image no larger than the
+    // crop is zero-padded to it, centered, instead of resized: how the Fashion-MNIST models
+    // were trained (28 x 28 padded to 32 x 32).
+    bool padSmaller = false;
     int resample = 3;              // PIL's bicubic
     std::string processorType = "ViTImageProcessor";
 
@@ -35,6 +39,9 @@ struct ImageProcessorConfig {
     // CLIPImageProcessor's settings for a model of this input size: shortest side to
     // `imageSize` (bicubic), center crop, OpenAI's mean and std (one value when grey).
     static ImageProcessorConfig clip(int64_t imageSize, int64_t channels = 3);
+
+private:
+    nlohmann::json jsonWithoutExtensions() const;
 };
 
 // Reads and parses a JSON file; FileError naming it when missing or malformed.

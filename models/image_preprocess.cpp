@@ -31,6 +31,17 @@ torch::Tensor preprocessImage(const torch::Tensor &hwc, const ImageProcessorConf
         img = img.expand({3, img.size(1), img.size(2)});
     else if (img.size(0) == 3 && channels == 1) // PIL's convert("L"): L = R 299/1000 + G 587/1000 + B 114/1000
         img = (img[0] * 0.299f + img[1] * 0.587f + img[2] * 0.114f).round().unsqueeze(0);
+    const int64_t crop = proc.cropSize;
+    if (proc.padSmaller && img.size(1) <= crop && img.size(2) <= crop) {
+        const int64_t top = (crop - img.size(1)) / 2, left = (crop - img.size(2)) / 2;
+        auto padded = torch::zeros({img.size(0), crop, crop});
+        padded.slice(1, top, top + img.size(1)).slice(2, left, left + img.size(2)).copy_(img);
+        img = padded / 255.0f;
+        if (proc.doNormalize)
+            img = (img - torch::tensor(proc.imageMean).view({channels, 1, 1})) /
+                  torch::tensor(proc.imageStd).view({channels, 1, 1});
+        return img.contiguous();
+    }
     const auto [h, w] = shortestSideSize(img.size(1), img.size(2), proc.size);
     if (h != img.size(1) || w != img.size(2)) {
         namespace F = torch::nn::functional;
@@ -43,7 +54,6 @@ torch::Tensor preprocessImage(const torch::Tensor &hwc, const ImageProcessorConf
                   .round()
                   .clamp(0, 255);
     }
-    const int64_t crop = proc.cropSize;
     if (crop > h || crop > w) { // transformers pads with zeros around a too-small image
         auto padded = torch::zeros({img.size(0), std::max(h, crop), std::max(w, crop)});
         const int64_t top = (padded.size(1) - h) / 2, left = (padded.size(2) - w) / 2;

@@ -4,7 +4,8 @@
 // grey replicated, alpha dropped; grey: ITU-R 601 luma), resize the shortest side to
 // `size` (bicubic with antialiasing, as PIL; the long side is floor(size * long /
 // short)), round to 8 bits, center crop `cropSize` (top = (h - crop) / 2, rounded down),
-// scale to [0, 1], normalize with mean and std.
+// scale to [0, 1], normalize with mean and std. With the processor's padSmaller, an image
+// no larger than the crop is zero-padded to it (centered) instead of resized.
 
 #include <torch/torch.h>
 

@@ -187,6 +187,7 @@ ClipSetup setup(const ClipTrainOptions &o, const std::string &tokenizerDir, bool
         s.processor.imageMean = {kFashionMnistMean};
         s.processor.imageStd = {kFashionMnistStd};
     }
+    s.processor.padSmaller = true; // the training transform pads smaller images (28 -> 32)
     s.transform.size = v.imageSize;
     s.transform.channels = v.numChannels;
     s.transform.mean = s.processor.imageMean;

@@ -105,29 +105,6 @@ void saveImageRgb(const std::string &path, const RgbImage &image)
         throw FileError(path, "cannot write image (unknown extension or unwritable folder)");
 }
 
-torch::Tensor preprocess(const RgbImage &image, int64_t size, int64_t crop, int64_t channels,
-                         const std::vector<float> &mean, const std::vector<float> &stdev)
-{
-    TORCH_CHECK(channels == 1 || channels == 3, "preprocess: 1 or 3 channels, got ", channels);
-    TORCH_CHECK(int64_t(mean.size()) == channels && int64_t(stdev.size()) == channels,
-                "preprocess: mean/std need one value per channel");
-    cv::Mat rgb(image.height, image.width, CV_8UC3, const_cast<std::uint8_t *>(image.rgb.data()));
-    const double scale = double(size) / std::min(image.width, image.height);
-    const int w = std::max<int>(int(crop), int(std::lround(image.width * scale)));
-    const int h = std::max<int>(int(crop), int(std::lround(image.height * scale)));
-    cv::Mat resized;
-    cv::resize(rgb, resized, cv::Size(w, h), 0, 0, cv::INTER_CUBIC);
-    const int top = (h - int(crop)) / 2, left = (w - int(crop)) / 2;
-    cv::Mat cropped = resized(cv::Rect(left, top, int(crop), int(crop))).clone();
-    auto t = torch::from_blob(cropped.data, {crop, crop, 3}, torch::kUInt8).to(torch::kFloat32).div(255.0);
-    t = t.permute({2, 0, 1}).contiguous(); // (3, crop, crop)
-    if (channels == 1)
-        t = (0.299 * t[0] + 0.587 * t[1] + 0.114 * t[2]).unsqueeze(0); // (1, crop, crop)
-    auto m = torch::tensor(mean).view({channels, 1, 1});
-    auto s = torch::tensor(stdev).view({channels, 1, 1});
-    return (t - m) / s;
-}
-
 RgbImage tensorToRgb(const torch::Tensor &chw)
 {
     TORCH_CHECK(chw.dim() == 3 && (chw.size(0) == 1 || chw.size(0) == 3), "tensorToRgb expects (1|3, H, W)");

@@ -28,12 +28,6 @@ std::vector<std::string> listImageFiles(const std::string &dir, bool recursive =
 // Writes an RGB image (PNG by the extension); FileError when it cannot.
 void saveImageRgb(const std::string &path, const RgbImage &image);
 
-// Resize so the shorter side is `size` (bicubic), center crop `crop` x `crop`, scale to
-// [0, 1], reduce to `channels` (1: ITU-R 601 luma; 3: RGB), normalize with the
-// processor's mean and std: (channels, crop, crop) float32.
-torch::Tensor preprocess(const RgbImage &image, int64_t size, int64_t crop, int64_t channels,
-                         const std::vector<float> &mean, const std::vector<float> &std);
-
 // (C, H, W) float in [0, 1] (C = 1 or 3) -> RGB8.
 RgbImage tensorToRgb(const torch::Tensor &chw);
 

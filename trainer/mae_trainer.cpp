@@ -81,6 +81,7 @@ MaeSetup setup(const MaeTrainOptions &o)
         s.processor.imageMean = {kFashionMnistMean};
         s.processor.imageStd = {kFashionMnistStd};
     }
+    s.processor.padSmaller = true; // the training transform pads smaller images (28 -> 32)
     s.transform.size = s.config.imageSize;
     s.transform.channels = s.config.numChannels;
     s.transform.mean = s.processor.imageMean;

@@ -11,6 +11,7 @@
 #include "models/device.h"
 #include "models/error.h"
 #include "models/hf_folder.h"
+#include "models/image_preprocess.h"
 #include "models/mae.h"
 #include "src/cli/commands.h"
 #include "trainer/images.h"
@@ -115,9 +116,7 @@ int reconstructCommand(Args &args)
     const Masking masking = makeMasking(spec, 1, c.gridSize(), c.gridSize(), device);
 
     const auto &proc = loaded.processor;
-    auto x = data::preprocess(image, c.imageSize, c.imageSize, c.numChannels, proc.imageMean, proc.imageStd)
-                 .unsqueeze(0)
-                 .to(device);
+    auto x = preprocessImage(data::rgbToTensor(image), proc, c.numChannels).unsqueeze(0).to(device);
     const MaeVisuals v = visualize(loaded.model, x, masking, proc.imageMean, proc.imageStd,
                                    statsName == "true" ? PatchStats::True : PatchStats::Visible);
     const int scale = std::max<int>(1, int(224 / c.imageSize));

@@ -368,5 +368,23 @@ TEST(ClipPreprocess, GreyIsReplicatedAlphaDroppedLumaForGreyModels)
     EXPECT_THROW(preprocessImage(torch::zeros({2, 2, 2}, torch::kByte), proc, 3), Error);
 }
 
+TEST(ClipPreprocess, PadSmallerZeroPadsInsteadOfResizing)
+{
+    auto proc = ImageProcessorConfig::clip(32, 1);
+    proc.doNormalize = false;
+    proc.padSmaller = true;
+    auto out = preprocessImage(torch::full({28, 28, 1}, 255, torch::kByte), proc, 1);
+    ASSERT_EQ(out.sizes(), (torch::IntArrayRef{1, 32, 32}));
+    EXPECT_EQ(out.sum().item<double>(), 28.0 * 28.0); // the image, unscaled, and zeros around it
+    EXPECT_EQ(out[0][1][1].item<float>(), 0.0f);
+    EXPECT_EQ(out[0][2][2].item<float>(), 1.0f);
+    EXPECT_EQ(out[0][29][29].item<float>(), 1.0f);
+    EXPECT_EQ(out[0][30][30].item<float>(), 0.0f);
+    // Larger images are resized as usual; the flag survives the JSON round trip.
+    EXPECT_EQ(preprocessImage(torch::zeros({64, 48, 1}, torch::kByte), proc, 1).sizes(), (torch::IntArrayRef{1, 32, 32}));
+    EXPECT_TRUE(ImageProcessorConfig::fromJson(proc.toJson(), "x").padSmaller);
+    EXPECT_FALSE(ImageProcessorConfig::fromJson(ImageProcessorConfig::clip(32).toJson(), "x").padSmaller);
+}
+
 } // namespace
 } // namespace vitscope
