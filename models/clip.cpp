@@ -387,12 +387,20 @@ torch::Tensor ClipImpl::textFeatures(const std::vector<std::vector<int64_t>> &pr
         auto ids = torch::full({int64_t(members.size()), length}, pad, longs);
         auto eos = torch::empty({int64_t(members.size())}, longs);
         auto acc = ids.accessor<int64_t, 2>();
+        auto eosAcc = eos.accessor<int64_t, 1>();
         for (std::size_t r = 0; r < members.size(); ++r) {
             const auto &p = prompts[members[r]];
             for (std::size_t c = 0; c < p.size(); ++c)
                 acc[int64_t(r)][int64_t(c)] = p[c];
-            // The eos rule on the prompt itself, so padding can never change it.
-            eos[int64_t(r)] = textModel->eosPositions(torch::tensor(p, longs).unsqueeze(0))[0];
+            // The eos rule on the prompt itself, so padding can never change it (computed on
+            // the ids directly: this runs for every prompt a user types).
+            int64_t at = int64_t(p.size()) - 1;
+            if (config.text.eosTokenId == 2) {
+                at = int64_t(std::max_element(p.begin(), p.end()) - p.begin()); // first maximum, as argmax
+            } else if (auto it = std::find(p.begin(), p.end(), config.text.eosTokenId); it != p.end()) {
+                at = int64_t(it - p.begin());
+            }
+            eosAcc[int64_t(r)] = at;
         }
         auto features = textFeatures(ids.to(device), eos.to(device));
         std::vector<int64_t> index(members.begin(), members.end());

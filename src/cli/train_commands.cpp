@@ -124,6 +124,22 @@ struct FeatureModel {
     std::shared_ptr<void> keepAlive;
 };
 
+// The options every training command shares (seed, device, loader, logging, checkpoints,
+// evaluation, mixed precision), for MaeTrainOptions and ClipTrainOptions alike.
+template <typename Options>
+void readRunControl(Args &args, Options &o)
+{
+    o.seed = uint64_t(args.integer("seed", 0));
+    o.device = args.value("device", o.device);
+    o.workers = int(args.integer("workers", o.workers));
+    o.logEvery = args.integer("log-every", o.logEvery);
+    o.checkpointEvery = args.integer("checkpoint-every", o.checkpointEvery);
+    o.keepCheckpoints = int(args.integer("keep", o.keepCheckpoints));
+    o.evalEvery = args.integer("eval-every", o.evalEvery);
+    o.evalLimit = args.integer("eval-limit", o.evalLimit);
+    o.amp = onOff(args, "amp", o.amp);
+}
+
 data::ImageTransform transformFor(const ImageProcessorConfig &proc, int64_t channels)
 {
     data::ImageTransform t;
@@ -208,15 +224,7 @@ int trainMaeCommand(Args &args)
     o.clipGrad = args.number("clip-grad", o.clipGrad);
     o.randomResizedCrop = onOff(args, "crop", o.randomResizedCrop);
     o.flip = onOff(args, "flip", o.flip);
-    o.seed = uint64_t(args.integer("seed", 0));
-    o.device = args.value("device", o.device);
-    o.workers = int(args.integer("workers", o.workers));
-    o.logEvery = args.integer("log-every", o.logEvery);
-    o.checkpointEvery = args.integer("checkpoint-every", o.checkpointEvery);
-    o.keepCheckpoints = int(args.integer("keep", o.keepCheckpoints));
-    o.evalEvery = args.integer("eval-every", o.evalEvery);
-    o.evalLimit = args.integer("eval-limit", o.evalLimit);
-    o.amp = onOff(args, "amp", o.amp);
+    readRunControl(args, o);
     args.finish();
     const auto r = train::trainMae(o, out, progressCallbacks(o.logEvery));
     std::cout << summary(r).dump(2) << std::endl;
@@ -245,15 +253,7 @@ int trainClipCommand(Args &args)
         o.csvSeparator = "\t";
     o.csvPathColumn = args.value("csv-path-column", o.csvPathColumn);
     o.csvCaptionColumn = args.value("csv-caption-column", o.csvCaptionColumn);
-    o.seed = uint64_t(args.integer("seed", 0));
-    o.device = args.value("device", o.device);
-    o.workers = int(args.integer("workers", o.workers));
-    o.logEvery = args.integer("log-every", o.logEvery);
-    o.checkpointEvery = args.integer("checkpoint-every", o.checkpointEvery);
-    o.keepCheckpoints = int(args.integer("keep", o.keepCheckpoints));
-    o.evalEvery = args.integer("eval-every", o.evalEvery);
-    o.evalLimit = args.integer("eval-limit", o.evalLimit);
-    o.amp = onOff(args, "amp", o.amp);
+    readRunControl(args, o);
     args.finish();
     const auto r = train::trainClip(o, out, progressCallbacks(o.logEvery));
     std::cout << summary(r).dump(2) << std::endl;
