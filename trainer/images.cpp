@@ -6,17 +6,28 @@
 #include <filesystem>
 #include <set>
 
+#ifdef VITSCOPE_HAVE_OPENCV
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 
 #include "models/error.h"
 
 namespace vitscope::data {
 
+#ifndef VITSCOPE_HAVE_OPENCV
+// A headless build without OpenCV (-DVITSCOPE_WITH_OPENCV=OFF, e.g. on a GPU machine with no
+// package access): Fashion-MNIST works, image files are refused with this message.
+static const char *kNoOpenCv = "this build has no image decoder (configured with VITSCOPE_WITH_OPENCV=OFF)";
+#endif
+
 RgbImage loadImageRgb(const std::string &path)
 {
     if (!std::filesystem::exists(path))
         throw FileError(path, "missing");
+#ifndef VITSCOPE_HAVE_OPENCV
+    throw FileError(path, kNoOpenCv);
+#else
     cv::Mat m;
     try {
         m = cv::imread(path, cv::IMREAD_UNCHANGED);
@@ -47,6 +58,7 @@ RgbImage loadImageRgb(const std::string &path)
         std::memcpy(out.rgb.data() + static_cast<std::size_t>(y) * rgb.cols * 3, rgb.ptr(y),
                     static_cast<std::size_t>(rgb.cols) * 3);
     return out;
+#endif
 }
 
 torch::Tensor rgbToTensor(const RgbImage &image)
@@ -92,6 +104,10 @@ std::vector<std::string> listImageFiles(const std::string &dir, bool recursive)
 
 void saveImageRgb(const std::string &path, const RgbImage &image)
 {
+#ifndef VITSCOPE_HAVE_OPENCV
+    (void)image;
+    throw FileError(path, kNoOpenCv);
+#else
     cv::Mat rgb(image.height, image.width, CV_8UC3, const_cast<std::uint8_t *>(image.rgb.data()));
     cv::Mat bgr;
     cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
@@ -103,6 +119,7 @@ void saveImageRgb(const std::string &path, const RgbImage &image)
     }
     if (!ok)
         throw FileError(path, "cannot write image (unknown extension or unwritable folder)");
+#endif
 }
 
 RgbImage tensorToRgb(const torch::Tensor &chw)

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include <ATen/autocast_mode.h>
+#include "models/torch_compat.h"
 
 #include "models/error.h"
 
@@ -45,16 +45,17 @@ public:
     {
         if (!m_on)
             return;
-        m_previousDtype = at::autocast::get_autocast_gpu_dtype();
-        at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-        at::autocast::set_enabled(true);
+        m_previousDtype = compat::cudaAutocastDtype();
+        m_previousEnabled = compat::cudaAutocastEnabled();
+        compat::setCudaAutocastDtype(at::kBFloat16);
+        compat::setCudaAutocastEnabled(true);
     }
     ~CudaAutocast()
     {
         if (!m_on)
             return;
-        at::autocast::set_enabled(false);
-        at::autocast::set_autocast_gpu_dtype(m_previousDtype);
+        compat::setCudaAutocastEnabled(m_previousEnabled);
+        compat::setCudaAutocastDtype(m_previousDtype);
         at::autocast::clear_cache();
     }
     CudaAutocast(const CudaAutocast &) = delete;
@@ -63,6 +64,7 @@ public:
 private:
     bool m_on;
     at::ScalarType m_previousDtype = at::kBFloat16;
+    bool m_previousEnabled = false;
 };
 
 TensorMap gatherState(torch::nn::Module &module, const AdamW &opt)
