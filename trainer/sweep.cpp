@@ -53,7 +53,7 @@ std::vector<SweepPoint> sweepPoints(const std::string &kind, const MaeTrainOptio
 std::string sweepCsvHeader()
 {
     return "sweep,name,mask_strategy,mask_ratio,mask_tokens_in_encoder,norm_pix_loss,epochs,batch,train_images,"
-           "final_loss,linear_probe_top1,knn_top1,train_images_per_s,train_seconds,probe_images";
+           "final_loss,linear_probe_top1,knn_top1,train_images_per_s,train_seconds,probe_images,linear_probe_mean_top1";
 }
 
 json runSweep(const std::string &kind, const std::vector<SweepPoint> &points, const SweepOptions &so,
@@ -106,12 +106,24 @@ json runSweep(const std::string &kind, const std::vector<SweepPoint> &points, co
         t.mean = m.processor.imageMean, t.std = m.processor.imageStd, t.pad = true;
         auto trainSet = data::openSource(p.options.data, data::Split::Train, so.probeLimit);
         auto testSet = data::openSource(p.options.data, data::Split::Test, so.probeLimit);
-        trainImages = p.options.limit > 0 ? p.options.limit : trainSet->size();
-        auto encode = [&](const torch::Tensor &x) { return m.model->encodeAll(x).select(1, 0); };
+        // Images the run trained on (the probe's train set is limited separately).
+        trainImages = data::openSource(p.options.data, data::Split::Train, p.options.limit)->size();
+        // One pass gives both probes' features: the class token (the paper's linear probe)
+        // and the mean of the patch tokens, side by side.
+        const int64_t D = m.model->config.hiddenSize;
+        auto encode = [&](const torch::Tensor &x) {
+            auto tokens = m.model->encodeAll(x);
+            return torch::cat({tokens.select(1, 0), tokens.slice(1, 1).mean(1)}, 1);
+        };
         const auto dev = parseDevice(p.options.device);
-        const auto tr = extractFeatures(encode, *trainSet, t, dev), te = extractFeatures(encode, *testSet, t, dev);
+        const auto trBoth = extractFeatures(encode, *trainSet, t, dev), teBoth = extractFeatures(encode, *testSet, t, dev);
+        auto half = [&](const Features &f, int64_t part) {
+            return Features{f.x.narrow(1, part * D, D).contiguous(), f.labels};
+        };
+        const auto tr = half(trBoth, 0), te = half(teBoth, 0);
         const int64_t classes = int64_t(trainSet->classNames().size());
         const double probe = linearProbe(tr, te, classes).accuracy;
+        const double probeMean = linearProbe(half(trBoth, 1), half(teBoth, 1), classes).accuracy;
         const double knn = knnAccuracy(tr, te, classes);
         const auto &o = p.options;
         json row{{"sweep", kind},
@@ -129,12 +141,13 @@ json runSweep(const std::string &kind, const std::vector<SweepPoint> &points, co
                  {"train_images_per_s", ips},
                  {"train_seconds", secs},
                  {"probe_images", te.x.size(0)},
+                 {"linear_probe_mean_top1", probeMean},
                  {"run", runDir}};
         rows.push_back(row);
         csv << kind << ',' << p.name << ',' << o.maskStrategy << ',' << o.maskRatio << ','
             << (o.maskTokensInEncoder ? "true" : "false") << ',' << (o.normPixLoss ? "true" : "false") << ','
             << o.epochs << ',' << o.batch << ',' << trainImages << ',' << loss << ',' << probe << ',' << knn << ','
-            << ips << ',' << secs << ',' << te.x.size(0) << "\n";
+            << ips << ',' << secs << ',' << te.x.size(0) << ',' << probeMean << "\n";
         // Written after every point, so a long sweep shows its progress.
         writeJsonFile((fs::path(so.outDir) / "results.json").string(), rows);
         std::ofstream((fs::path(so.outDir) / "results.csv").string(), std::ios::trunc) << csv.str();

@@ -13,6 +13,7 @@
 #include "models/image_preprocess.h"
 #include "models/zero_shot.h"
 #include "src/cli/commands.h"
+#include "models/resources.h"
 #include "trainer/images.h"
 #include "vitscope/version.h"
 
@@ -84,7 +85,7 @@ json clipInfo(const std::string &dir)
 
 int tokenizeCommand(Args &args)
 {
-    const std::string dir = args.required("model");
+    const std::string dir = resolveModelDir(args.required("model"));
     const bool truncate = args.flag("truncate");
     const auto texts = args.positionals();
     args.finish();
@@ -109,7 +110,7 @@ int tokenizeCommand(Args &args)
 
 int embedCommand(Args &args)
 {
-    const std::string dir = args.required("model");
+    const std::string dir = resolveModelDir(args.required("model"));
     const auto images = args.values("image");
     const auto texts = args.values("text");
     const std::string deviceSpec = args.value("device", "cpu");
@@ -140,7 +141,7 @@ int embedCommand(Args &args)
 
 int zeroshotCommand(Args &args)
 {
-    const std::string dir = args.required("model");
+    const std::string dir = resolveModelDir(args.required("model"));
     const std::string labelText = args.required("labels");
     auto templates = args.values("template");
     const auto templatesFile = args.value("templates-file");
@@ -165,7 +166,7 @@ int zeroshotCommand(Args &args)
         if (t.find("{}") == std::string::npos)
             throw UsageError("template '" + t + "' has no {} for the class name");
     if (templates.empty())
-        templates = readTemplateFile(VITSCOPE_SOURCE_RESOURCES_DIR "/templates/clip_templates.txt");
+        templates = readTemplateFile(findDataFile("templates/clip_templates.txt"));
 
     // Files from folders: unreadable images are skipped and reported, not fatal.
     std::vector<std::pair<std::string, std::string>> items; // (path, folder-derived true label or "")
@@ -280,7 +281,7 @@ int benchClipTextCommand(Args &args)
     std::unique_ptr<LoadedClip> loaded;
     Clip model{nullptr};
     if (fromFolder) {
-        loaded = std::make_unique<LoadedClip>(loadClipFolder(*args.value("model")));
+        loaded = std::make_unique<LoadedClip>(loadClipFolder(resolveModelDir(*args.value("model"))));
         model = loaded->model;
         what = *args.value("model");
         if (args.value("preset"))

@@ -14,6 +14,7 @@
 #include "models/image_preprocess.h"
 #include "models/mae.h"
 #include "src/cli/commands.h"
+#include "models/resources.h"
 #include "trainer/images.h"
 
 namespace vitscope::cli {
@@ -50,7 +51,7 @@ std::vector<int64_t> parseIndexList(const std::string &text)
 
 int infoCommand(Args &args)
 {
-    const std::string dir = args.required("model");
+    const std::string dir = resolveModelDir(args.required("model"));
     args.finish();
     const std::string type = readModelType(dir);
     if (type == "clip") {
@@ -81,7 +82,7 @@ int infoCommand(Args &args)
 
 int reconstructCommand(Args &args)
 {
-    const std::string dir = args.required("model");
+    const std::string dir = resolveModelDir(args.required("model"));
     const std::string imagePath = args.required("image");
     const std::string outPath = args.required("out");
     const auto keepText = args.value("keep");

@@ -16,6 +16,7 @@
 #include "models/hf_folder.h"
 #include "src/cli/commands.h"
 #include "models/zero_shot.h"
+#include "models/resources.h"
 #include "trainer/clip_trainer.h"
 #include "trainer/evaluation.h"
 #include "trainer/finetune.h"
@@ -121,6 +122,7 @@ struct FeatureModel {
     std::function<torch::Tensor(const torch::Tensor &)> encode;
     data::ImageTransform transform;
     std::string type;
+    std::string pool;           // MAE: "cls" (the paper's linear probe) or "mean" (of the patch tokens)
     std::shared_ptr<void> keepAlive;
 };
 
@@ -151,9 +153,12 @@ data::ImageTransform transformFor(const ImageProcessorConfig &proc, int64_t chan
     return t;
 }
 
-FeatureModel featureModel(const std::string &dir, torch::Device device)
+FeatureModel featureModel(const std::string &dir, torch::Device device, const std::string &pool)
 {
     FeatureModel f;
+    if (pool != "cls" && pool != "mean")
+        throw UsageError("--pool must be cls or mean, not '" + pool + "'");
+    f.pool = pool;
     f.type = readModelType(dir);
     ImageProcessorConfig proc;
     int64_t channels = 3;
@@ -161,9 +166,14 @@ FeatureModel featureModel(const std::string &dir, torch::Device device)
         auto loaded = std::make_shared<LoadedMae>(loadMaeFolder(dir, device));
         proc = loaded->processor;
         channels = loaded->model->config.numChannels;
-        f.encode = [loaded](const torch::Tensor &x) { return loaded->model->encodeAll(x).select(1, 0); };
+        if (pool == "mean") // global average of the patch tokens after the encoder's norm
+            f.encode = [loaded](const torch::Tensor &x) { return loaded->model->encodeAll(x).slice(1, 1).mean(1); };
+        else
+            f.encode = [loaded](const torch::Tensor &x) { return loaded->model->encodeAll(x).select(1, 0); };
         f.keepAlive = loaded;
     } else if (f.type == "clip") {
+        if (pool != "cls")
+            throw UsageError("--pool applies to MAE models; CLIP's image features are its pooled output");
         auto loaded = std::make_shared<LoadedClip>(loadClipFolder(dir, device));
         proc = loaded->processor;
         channels = loaded->model->config.vision.numChannels;
@@ -180,22 +190,25 @@ struct EvalData {
     train::Features train, test;
     int64_t classes = 0;
     std::string type;
+    std::string pool;
 };
 
 EvalData evalFeatures(Args &args)
 {
-    const std::string dir = args.required("model");
+    const std::string dir = resolveModelDir(args.required("model"));
     const std::string dataSpec = args.value("data", "fashion-mnist");
     const auto testSpec = args.value("test-data");
     const auto limit = args.integer("limit", 0);
+    const auto testLimit = args.integer("test-limit", limit);
     const torch::Device device = parseDevice(args.value("device", "auto"));
-    FeatureModel m = featureModel(dir, device);
+    FeatureModel m = featureModel(dir, device, args.value("pool", "cls"));
     auto trainSet = data::openSource(dataSpec, data::Split::Train, limit);
-    auto testSet = data::openSource(testSpec.value_or(dataSpec), data::Split::Test, limit);
+    auto testSet = data::openSource(testSpec.value_or(dataSpec), data::Split::Test, testLimit);
     if (trainSet->classNames().empty())
         throw UsageError("--data must have classes (fashion-mnist or a folder of class subfolders)");
     EvalData e;
     e.type = m.type;
+    e.pool = m.pool;
     e.classes = int64_t(trainSet->classNames().size());
     e.train = train::extractFeatures(m.encode, *trainSet, m.transform, device);
     e.test = train::extractFeatures(m.encode, *testSet, m.transform, device);
@@ -262,7 +275,7 @@ int trainClipCommand(Args &args)
 
 int evalZeroShotCommand(Args &args)
 {
-    const std::string dir = args.required("model");
+    const std::string dir = resolveModelDir(args.required("model"));
     const std::string dataSpec = args.value("data", "fashion-mnist");
     const auto labelsArg = args.value("labels");
     auto templates = args.values("template");
@@ -311,7 +324,7 @@ int evalZeroShotCommand(Args &args)
 int evalFinetuneCommand(Args &args)
 {
     train::FinetuneOptions o;
-    o.model = args.required("model");
+    o.model = resolveModelDir(args.required("model"));
     o.data = args.value("data", o.data);
     o.limit = args.integer("limit", 0);
     o.evalLimit = args.integer("eval-limit", 0);
@@ -320,6 +333,8 @@ int evalFinetuneCommand(Args &args)
     o.baseLr = args.number("base-lr", o.baseLr);
     o.layerDecay = args.number("layer-decay", o.layerDecay);
     o.weightDecay = args.number("weight-decay", o.weightDecay);
+    o.warmupEpochs = args.number("warmup-epochs", o.warmupEpochs);
+    o.labelSmoothing = args.number("label-smoothing", o.labelSmoothing);
     o.seed = uint64_t(args.integer("seed", 0));
     o.device = args.value("device", o.device);
     o.workers = int(args.integer("workers", o.workers));
@@ -361,6 +376,7 @@ int sweepCommand(Args &args)
     base.seed = uint64_t(args.integer("seed", 0));
     base.device = args.value("device", base.device);
     base.workers = int(args.integer("workers", base.workers));
+    base.amp = onOff(args, "amp", base.amp);
     base.logEvery = args.integer("log-every", 50);
     base.evalEvery = 0;
     train::SweepOptions so;
@@ -405,6 +421,7 @@ int evalLinearProbeCommand(Args &args)
     json out = r.toJson();
     out["protocol"] = "linear-probe";
     out["model_type"] = e.type;
+    out["pool"] = e.pool;
     out["train_images"] = e.train.x.size(0);
     out["test_images"] = e.test.x.size(0);
     out["feature_dim"] = e.train.x.size(1);
@@ -423,6 +440,7 @@ int evalKnnCommand(Args &args)
                       {"k", k},
                       {"accuracy", train::knnAccuracy(e.train, e.test, e.classes, k)},
                       {"model_type", e.type},
+                      {"pool", e.pool},
                       {"train_images", e.train.x.size(0)},
                       {"test_images", e.test.x.size(0)}}
                      .dump(2)
@@ -440,7 +458,7 @@ int evalFewShotCommand(Args &args)
     json points = json::array();
     for (const auto &p : train::fewShotProbes(e.train, e.test, e.classes, {1, 2, 4, 8, 16}, int(seeds)))
         points.push_back({{"shots", p.shots}, {"accuracy", p.meanAccuracy}, {"std", p.stdAccuracy}, {"per_seed", p.accuracies}});
-    std::cout << json{{"protocol", "fewshot"}, {"seeds", seeds}, {"model_type", e.type}, {"points", points}}.dump(2)
+    std::cout << json{{"protocol", "fewshot"}, {"seeds", seeds}, {"model_type", e.type}, {"pool", e.pool}, {"points", points}}.dump(2)
               << std::endl;
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <algorithm>
 #include <thread>
 #include <unistd.h>
 
@@ -475,9 +476,24 @@ TEST(CliTrainSlow, ClipZeroShotFewShotAndSweepCommands)
     std::string header, row;
     std::getline(csv, header);
     EXPECT_EQ(header.rfind("sweep,name,mask_strategy,mask_ratio", 0), 0u) << header;
+    auto cells = [](const std::string &line) {
+        std::vector<std::string> out;
+        std::stringstream ss(line);
+        for (std::string c; std::getline(ss, c, ',');)
+            out.push_back(c);
+        return out;
+    };
+    const auto columns = cells(header);
+    const auto trainImagesAt = std::find(columns.begin(), columns.end(), "train_images") - columns.begin();
     int rows = 0;
-    while (std::getline(csv, row))
-        rows += !row.empty();
+    while (std::getline(csv, row)) {
+        if (row.empty())
+            continue;
+        ++rows;
+        const auto values = cells(row);
+        ASSERT_EQ(values.size(), columns.size()) << row;
+        EXPECT_EQ(values[std::size_t(trainImagesAt)], "64") << "the run's training images, not the probe's";
+    }
     EXPECT_EQ(rows, 2);
     // Run again: both points are reused, nothing is retrained.
     const CliRun again = runCli("sweep norm-pix --limit 64 --batch 32 --epochs 1 --probe-limit 100 --device cpu --out '" + out + "'");
