@@ -1,3 +1,4 @@
+#include "trainer/processor_transform.h"
 #include "trainer/sweep.h"
 
 #include <algorithm>
@@ -101,9 +102,7 @@ json runSweep(const std::string &kind, const std::vector<SweepPoint> &points, co
             }
         }
         LoadedMae m = loadMaeFolder(r.modelDir, parseDevice(p.options.device));
-        data::ImageTransform t;
-        t.size = m.model->config.imageSize, t.channels = m.model->config.numChannels;
-        t.mean = m.processor.imageMean, t.std = m.processor.imageStd, t.pad = true;
+        const auto t = data::transformForProcessor(m.processor, m.model->config.numChannels);
         auto trainSet = data::openSource(p.options.data, data::Split::Train, so.probeLimit);
         auto testSet = data::openSource(p.options.data, data::Split::Test, so.probeLimit);
         // Images the run trained on (the probe's train set is limited separately).

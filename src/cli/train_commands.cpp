@@ -17,6 +17,7 @@
 #include "src/cli/commands.h"
 #include "models/zero_shot.h"
 #include "models/resources.h"
+#include "trainer/processor_transform.h"
 #include "trainer/clip_trainer.h"
 #include "trainer/evaluation.h"
 #include "trainer/finetune.h"
@@ -142,16 +143,6 @@ void readRunControl(Args &args, Options &o)
     o.amp = onOff(args, "amp", o.amp);
 }
 
-data::ImageTransform transformFor(const ImageProcessorConfig &proc, int64_t channels)
-{
-    data::ImageTransform t;
-    t.size = proc.cropSize;
-    t.channels = channels;
-    t.mean = proc.imageMean;
-    t.std = proc.imageStd;
-    t.pad = true;
-    return t;
-}
 
 FeatureModel featureModel(const std::string &dir, torch::Device device, const std::string &pool)
 {
@@ -182,7 +173,7 @@ FeatureModel featureModel(const std::string &dir, torch::Device device, const st
     } else {
         throw FileError(dir + "/config.json", "model_type \"" + f.type + "\" is not supported (vit_mae, clip)");
     }
-    f.transform = transformFor(proc, channels);
+    f.transform = data::transformForProcessor(proc, channels);
     return f;
 }
 
@@ -306,7 +297,7 @@ int evalZeroShotCommand(Args &args)
     if (templates.empty())
         templates = captions.heldOutTemplates;
     LoadedClip clip = loadClipFolder(dir, device);
-    const auto transform = transformFor(clip.processor, clip.model->config.vision.numChannels);
+    const auto transform = data::transformForProcessor(clip.processor, clip.model->config.vision.numChannels);
     const double acc = train::zeroShotAccuracy(clip.model, clip.tokenizer, *test, transform, device, labels, templates,
                                                0, !single);
     std::cout << json{{"protocol", "zeroshot"},
