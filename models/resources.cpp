@@ -74,7 +74,8 @@ std::string resolveModelDir(const std::string &arg)
     std::string names;
     for (const char *name : kBundledModels)
         names += (names.empty() ? "" : ", ") + std::string(name);
-    throw FileError(arg, fs::exists(arg, ec) ? "not a folder" : "no such folder, and not a bundled model (" + names + ")");
+    throw FileError(arg, fs::exists(arg, ec) ? "not a folder"
+                                             : "missing: no such folder, and not a bundled model name (" + names + ")");
 }
 
 } // namespace vitscope

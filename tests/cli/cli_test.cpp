@@ -148,6 +148,21 @@ TEST(CliMae, InfoDescribesTheFolder)
     EXPECT_GT(j["parameters"].get<long>(), j["encoder_parameters"].get<long>());
 }
 
+TEST(CliMae, BundledModelsAnswerToTheirNames)
+{
+    const CliRun mae = runCli("info --model fmnist-mae");
+    ASSERT_EQ(mae.status, 0) << mae.err;
+    EXPECT_EQ(nlohmann::json::parse(mae.out)["type"], "vit_mae");
+    const CliRun clip = runCli("info --model fmnist-clip");
+    ASSERT_EQ(clip.status, 0) << clip.err;
+    EXPECT_EQ(nlohmann::json::parse(clip.out)["type"], "clip");
+    const CliRun bad = runCli("info --model fmnist-vae");
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.err.find("fmnist-vae: missing: no such folder, and not a bundled model name (fmnist-mae, fmnist-clip)"),
+              std::string::npos)
+        << bad.err;
+}
+
 TEST(CliMae, ReconstructWritesPanelsAndTensors)
 {
     MaeFixture f;

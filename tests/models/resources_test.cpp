@@ -73,7 +73,7 @@ TEST(Resources, ModelArgumentsThatAreNeitherFolderNorBundledName)
 {
     test::TempDir tmp;
     EXPECT_EQ(resolveModelDir(tmp.path().string()), tmp.path().string()) << "a folder is taken as it is";
-    test::expectFileError([] { resolveModelDir("fmnist-vae"); }, "fmnist-vae", "not a bundled model (fmnist-mae, fmnist-clip)");
+    test::expectFileError([] { resolveModelDir("fmnist-vae"); }, "fmnist-vae", "missing: no such folder, and not a bundled model name (fmnist-mae, fmnist-clip)");
     test::writeBytes(tmp.file("file.json"), "{}");
     test::expectFileError([&] { resolveModelDir(tmp.file("file.json")); }, tmp.file("file.json"), "not a folder");
     test::expectFileError([] { findDataFile("templates/none.txt"); }, "templates/none.txt", "not found in the data folders");
