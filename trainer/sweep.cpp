@@ -1,15 +1,17 @@
-#include "trainer/processor_transform.h"
 #include "trainer/sweep.h"
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <tuple>
 #include <sstream>
 
 #include "models/device.h"
 #include "models/error.h"
 #include "models/hf_folder.h"
 #include "trainer/evaluation.h"
+#include "trainer/processor_transform.h"
 #include "trainer/transforms.h"
 
 namespace vitscope::train {
@@ -65,6 +67,14 @@ json runSweep(const std::string &kind, const std::vector<SweepPoint> &points, co
     json rows = json::array();
     std::ostringstream csv;
     csv << sweepCsvHeader() << "\n";
+    // The points share their data: each (data, split, limit) is opened (decoded) once.
+    std::map<std::tuple<std::string, int, int64_t>, std::shared_ptr<data::SampleSource>> sources;
+    auto source = [&](const std::string &spec, data::Split split, int64_t limit) {
+        auto &s = sources[{spec, int(split), limit}];
+        if (!s)
+            s = data::openSource(spec, split, limit);
+        return s;
+    };
     for (const auto &p : points) {
         const std::string runDir = (fs::path(so.outDir) / p.name).string();
         if (announce)
@@ -103,10 +113,10 @@ json runSweep(const std::string &kind, const std::vector<SweepPoint> &points, co
         }
         LoadedMae m = loadMaeFolder(r.modelDir, parseDevice(p.options.device));
         const auto t = data::transformForProcessor(m.processor, m.model->config.numChannels);
-        auto trainSet = data::openSource(p.options.data, data::Split::Train, so.probeLimit);
-        auto testSet = data::openSource(p.options.data, data::Split::Test, so.probeLimit);
+        const auto trainSet = source(p.options.data, data::Split::Train, so.probeLimit);
+        const auto testSet = source(p.options.data, data::Split::Test, so.probeLimit);
         // Images the run trained on (the probe's train set is limited separately).
-        trainImages = data::openSource(p.options.data, data::Split::Train, p.options.limit)->size();
+        trainImages = source(p.options.data, data::Split::Train, p.options.limit)->size();
         // One pass gives both probes' features: the class token (the paper's linear probe)
         // and the mean of the patch tokens, side by side.
         const int64_t D = m.model->config.hiddenSize;

@@ -143,7 +143,6 @@ void readRunControl(Args &args, Options &o)
     o.amp = onOff(args, "amp", o.amp);
 }
 
-
 FeatureModel featureModel(const std::string &dir, torch::Device device, const std::string &pool)
 {
     FeatureModel f;
