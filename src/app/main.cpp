@@ -9,9 +9,10 @@
 #include <exception>
 #include <memory>
 
+#include <QStringList>
+
 #include "src/engine/engine.h"
 #include "src/gui/main_window.h"
-#include "src/gui/samples/sample_grid_view.h"
 #include "vitscope/version.h"
 
 namespace {
@@ -54,9 +55,29 @@ int main(int argc, char **argv)
     parser.addOption(dataOption);
     QCommandLineOption screenshotOption(
         QStringLiteral("screenshot"),
-        QStringLiteral("Save a PNG of the main window once the first view has loaded (or failed), then quit."),
+        QStringLiteral("Save a PNG of the main window once the first view has settled, then quit."),
         QStringLiteral("file"));
     parser.addOption(screenshotOption);
+    QCommandLineOption screenshotsOption(
+        QStringLiteral("screenshots"),
+        QStringLiteral("Save a PNG of every view into <dir> (what `make screenshots` runs), then quit."),
+        QStringLiteral("dir"));
+    parser.addOption(screenshotsOption);
+    QCommandLineOption viewOption(QStringLiteral("view"),
+                                  QStringLiteral("The view to open: mae, zeroshot, training, models or dataset."),
+                                  QStringLiteral("name"));
+    parser.addOption(viewOption);
+    QCommandLineOption presentationOption(QStringLiteral("presentation"),
+                                          QStringLiteral("Start in presentation mode (larger fonts for projectors)."));
+    parser.addOption(presentationOption);
+    QCommandLineOption freshOption(QStringLiteral("fresh"),
+                                   QStringLiteral("Ignore the saved window layout and last choices."));
+    parser.addOption(freshOption);
+    parser.addPositionalArgument(
+        QStringLiteral("paths"),
+        QStringLiteral("Images (MAE explorer and Zero-shot), image folders (Zero-shot), Hugging Face model "
+                       "folders (loaded) or training run folders (plotted)."),
+        QStringLiteral("[paths...]"));
     parser.process(*app);
 
     if (parser.isSet(versionOption)) {
@@ -71,22 +92,45 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    vitscope::gui::MainWindow window(parser.value(dataOption));
+    const bool shooting = parser.isSet(screenshotOption) || parser.isSet(screenshotsOption);
+    vitscope::gui::MainWindow::Options options;
+    options.dataDir = parser.value(dataOption);
+    options.restoreSettings = !parser.isSet(freshOption) && !shooting;
+    vitscope::gui::MainWindow window(options);
+    if (parser.isSet(viewOption) && !window.showView(parser.value(viewOption))) {
+        std::fprintf(stderr, "vitscope: error: unknown view '%s' (mae, zeroshot, training, models, dataset)\n",
+                     qPrintable(parser.value(viewOption)));
+        return 2;
+    }
+    if (parser.isSet(presentationOption))
+        window.setPresentationMode(true);
+    if (shooting)
+        window.resize(1400, 900);
     window.show();
-    if (parser.isSet(screenshotOption)) {
+    window.openPaths(parser.positionalArguments());
+
+    if (parser.isSet(screenshotsOption)) {
+        window.saveScreenshots(parser.value(screenshotsOption), [](bool ok, const QString &where) {
+            std::fprintf(ok ? stdout : stderr, ok ? "saved screenshots in %s\n" : "vitscope: error: cannot write %s\n",
+                         qPrintable(where));
+            QCoreApplication::exit(ok ? 0 : 1);
+        });
+    } else if (parser.isSet(screenshotOption)) {
         const QString file = parser.value(screenshotOption);
-        auto shoot = [&window, file]() {
-            // Let the view lay itself out before grabbing.
-            QTimer::singleShot(300, &window, [&window, file]() {
-                const bool ok = window.grab().save(file, "PNG");
-                std::fprintf(ok ? stdout : stderr, ok ? "saved %s\n" : "vitscope: error: cannot write %s\n",
-                             qPrintable(file));
-                QCoreApplication::exit(ok ? 0 : 1);
-            });
-        };
-        auto *view = window.sampleGridView();
-        QObject::connect(view, &vitscope::gui::SampleGridView::loaded, &window, shoot);
-        QObject::connect(view, &vitscope::gui::SampleGridView::failed, &window, shoot);
+        auto *timer = new QTimer(&window);
+        auto quiet = std::make_shared<int>(0);
+        QObject::connect(timer, &QTimer::timeout, &window, [&window, file, quiet, timer]() {
+            // Two quiet ticks in a row (nothing loading or computing), or 60 s.
+            if ((window.isBusy() ? (*quiet = 0) : ++*quiet) < 2 && timer->property("ticks").toInt() < 240) {
+                timer->setProperty("ticks", timer->property("ticks").toInt() + 1);
+                return;
+            }
+            timer->stop();
+            const bool ok = window.grab().save(file, "PNG");
+            std::fprintf(ok ? stdout : stderr, ok ? "saved %s\n" : "vitscope: error: cannot write %s\n", qPrintable(file));
+            QCoreApplication::exit(ok ? 0 : 1);
+        });
+        timer->start(250);
     }
     return app->exec();
 }

@@ -1,7 +1,11 @@
 #include "src/engine/engine.h"
 
+#include <ctime>
+#include <filesystem>
+
 #include "models/device.h"
 #include "models/error.h"
+#include "models/resources.h"
 #include "trainer/datasets.h"
 #include "vitscope/version.h"
 
@@ -56,6 +60,33 @@ SampleGrid loadFashionMnistSamples(const std::string &dir, int perClass)
         }
     }
     return grid;
+}
+
+std::string experimentsDir()
+{
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    for (const auto &d : dataDirs())
+        if (fs::is_directory(fs::path(d) / "experiments", ec))
+            return (fs::path(d) / "experiments").string();
+    const fs::path source = fs::path(VITSCOPE_SOURCE_DOCS_DIR) / "experiments";
+    return fs::is_directory(source, ec) ? source.string() : std::string();
+}
+
+std::string newRunDir(const std::string &parent, const std::string &kind)
+{
+    namespace fs = std::filesystem;
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&now, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    const std::string base = (fs::path(parent) / (kind + "-" + stamp)).string();
+    std::string dir = base;
+    std::error_code ec;
+    for (int n = 2; fs::exists(dir, ec); ++n)
+        dir = base + "-" + std::to_string(n);
+    return dir;
 }
 
 } // namespace vitscope::engine

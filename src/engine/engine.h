@@ -45,4 +45,13 @@ std::string defaultFashionMnistDir();
 // from a worker thread.
 SampleGrid loadFashionMnistSamples(const std::string &dir, int perClass);
 
+// The folder with the experiment tables (docs/experiments/*.csv): the installed copy
+// (share/vitscope/experiments) or the source tree's. Empty when there is none.
+std::string experimentsDir();
+
+// The folder where the app writes training runs unless told otherwise is chosen by the
+// GUI (QStandardPaths); this names a fresh run folder inside `parent`:
+// "<kind>-YYYYMMDD-HHMMSS" (with a suffix when taken).
+std::string newRunDir(const std::string &parent, const std::string &kind);
+
 } // namespace vitscope::engine

@@ -1,0 +1,118 @@
+#pragma once
+// Loaded models for the GUI: an MAE session answers "mask this image and reconstruct it",
+// a CLIP session answers "embed these images / these class prompts". Plain C++ types only
+// (see engine.h). Each session owns its model and a mutex: any thread may call it, calls
+// run one at a time. Failures throw vitscope::Error with a message ready for the user.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "src/engine/engine.h"
+
+namespace vitscope::engine {
+
+struct ModelInfo {
+    std::string kind;        // "mae" or "clip"
+    std::string name;        // bundled name or folder name
+    std::string dir;         // the folder it was read from
+    std::string device;      // "cpu", "cuda:0"
+    std::int64_t parameters = 0;
+    int imageSize = 0;       // model input, pixels
+    int patchSize = 0;
+    int grid = 0;            // patches per side
+    int channels = 0;
+    bool normPixLoss = false; // MAE: trained on per-patch normalized targets
+    double defaultMaskRatio = 0.75;
+    std::string summary;      // one line: "ViT 192 wide, 6 blocks, 8x8 patches of 4 px, 1 channel"
+};
+
+// The models shipped with the app ("fmnist-mae", "fmnist-clip").
+std::vector<std::string> bundledModels();
+// "mae", "clip" or another model_type; throws when the folder has no readable config.json.
+std::string modelKind(const std::string &dirOrName);
+
+struct MaskRequest {
+    std::string strategy = "random"; // random, block, grid, custom
+    double ratio = 0.75;             // fraction removed (random, block)
+    std::uint64_t seed = 0;
+    int gridCell = 2;                // grid: keep 1 of every cell x cell
+    std::vector<int> keep;           // custom: kept patch indices, row-major
+    bool visibleStats = false;       // normPixLoss models: un-normalize with the visible patches' pooled statistics
+};
+
+struct MaeResult {
+    RgbImage original, masked, reconstruction, pasted; // at the model's input size
+    std::vector<float> patchError;   // per patch (row-major), MSE in the model's target space
+    std::vector<std::uint8_t> removed; // per patch: 1 removed
+    int grid = 0;
+    int keptCount = 0;
+    double loss = 0;                 // mean patchError over the removed patches
+    std::string strategy;
+};
+
+class MaeSession {
+public:
+    // A folder in Hugging Face vit_mae layout, or a bundled model's name; `device` "auto",
+    // "cpu", "cuda". Throws with the core's message (naming the file) when it cannot load.
+    static std::shared_ptr<MaeSession> load(const std::string &dirOrName, const std::string &device = "auto");
+    ~MaeSession();
+
+    const ModelInfo &info() const { return m_info; }
+    // Masks `image` (any size: resized / padded as the model's processor says) and runs the
+    // model. Thread-safe (serialized).
+    MaeResult explore(const RgbImage &image, const MaskRequest &request);
+
+private:
+    struct Impl;
+    explicit MaeSession(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+    ModelInfo m_info;
+    std::mutex m_mutex;
+};
+
+// One named set of prompt templates.
+struct TemplateSet {
+    std::string name;
+    std::string description;
+    std::vector<std::string> templates;
+};
+// The generic set (resources/templates/clip_templates.txt) and the Fashion-MNIST held-out
+// set the bundled CLIP is evaluated with.
+std::vector<TemplateSet> templateSets();
+// What a user typed -> class names (one per line or comma-separated, trimmed, no repeats).
+std::vector<std::string> parseClassNames(const std::string &text);
+
+class ClipSession {
+public:
+    static std::shared_ptr<ClipSession> load(const std::string &dirOrName, const std::string &device = "auto");
+    ~ClipSession();
+
+    const ModelInfo &info() const { return m_info; }
+    // L2-normalized image embeddings, one per image. Thread-safe.
+    std::vector<std::vector<float>> embedImages(const std::vector<RgbImage> &images);
+    // L2-normalized class embeddings (prompt ensemble, or the first template alone).
+    // Prompt embeddings are cached: one more class name encodes only its prompts.
+    std::vector<std::vector<float>> embedClasses(const std::vector<std::string> &classNames,
+                                                 const std::vector<std::string> &templates, bool ensemble);
+    // exp(logit_scale), clamped at 100: the softmax's inverse temperature.
+    float logitScale() const { return m_logitScale; }
+    // Prompts run through the text tower so far (cache misses).
+    std::int64_t promptsEncoded();
+
+private:
+    struct Impl;
+    explicit ClipSession(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+    ModelInfo m_info;
+    float m_logitScale = 100;
+    std::mutex m_mutex;
+};
+
+// softmax(scale * image . class) over the classes (plain C++; embeddings normalized).
+std::vector<float> zeroShotProbabilities(const std::vector<float> &image,
+                                         const std::vector<std::vector<float>> &classes, float scale);
+
+} // namespace vitscope::engine

@@ -1,0 +1,62 @@
+#pragma once
+// Small widgets every view uses: a non-modal message bar, a plot with export, and the
+// export of any widget to PNG / SVG.
+
+#include <QFrame>
+#include <QString>
+#include <QTimer>
+
+#include "src/gui/common/qcustomplot.h"
+
+class QLabel;
+
+namespace vitscope::gui {
+
+// A thin coloured bar with one message and a close button; hides itself after a while.
+// Never modal: the user keeps working.
+class MessageBar : public QFrame {
+    Q_OBJECT
+public:
+    enum class Kind { Info, Warning, Error };
+    explicit MessageBar(QWidget *parent = nullptr);
+    void show(const QString &text, Kind kind = Kind::Error, int hideAfterMs = 12000);
+    QString text() const;
+
+private:
+    QLabel *m_label = nullptr;
+    QTimer m_timer;
+};
+
+// QCustomPlot with a context menu: save as PNG or SVG, copy the data as CSV, toggle a
+// logarithmic y axis, reset the zoom. Colours follow the palette (light and dark).
+class PlotWidget : public QCustomPlot {
+    Q_OBJECT
+public:
+    explicit PlotWidget(QWidget *parent = nullptr);
+    void setLogY(bool on);
+    bool logY() const { return m_logY; }
+    // Applies the palette's colours to axes, grid and background.
+    void applyPalette();
+    bool savePlot(const QString &path); // by extension: .png, .svg, .csv
+    QString csv() const;                // every graph: graph,x,y
+
+Q_SIGNALS:
+    void logYChanged(bool on);
+
+protected:
+    void contextMenuEvent(QContextMenuEvent *event) override;
+    void changeEvent(QEvent *event) override;
+
+private:
+    bool m_logY = false;
+};
+
+// Saves a widget's look: PNG (a grab) or SVG (rendered through QSvgGenerator).
+bool exportWidget(QWidget *widget, const QString &path, QString *error = nullptr);
+// Asks for a file name and saves; messages go to `bar`.
+void exportWidgetInteractive(QWidget *widget, const QString &suggestedName, MessageBar *bar);
+
+// Okabe-Ito colours, readable on light and dark backgrounds and for colour-blind viewers.
+QColor seriesColor(int index);
+
+} // namespace vitscope::gui

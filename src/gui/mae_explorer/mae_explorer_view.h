@@ -1,0 +1,107 @@
+#pragma once
+// The MAE explorer: pick an image, a masking strategy and ratio; see the masked input,
+// the reconstruction, the reconstruction with the visible patches pasted back, and the
+// per-patch error. All model work runs on a worker; while the slider moves only the
+// newest request is drawn (one in flight, at most one waiting).
+
+#include <QFutureWatcher>
+#include <QImage>
+#include <QWidget>
+
+#include <memory>
+#include <vector>
+
+#include "src/engine/sessions.h"
+
+namespace Ui {
+class MaeExplorerView;
+}
+
+namespace vitscope::gui {
+
+class MessageBar;
+class ModelRegistry;
+class PatchImageWidget;
+
+class MaeExplorerView : public QWidget {
+    Q_OBJECT
+public:
+    explicit MaeExplorerView(ModelRegistry *models, QWidget *parent = nullptr);
+    ~MaeExplorerView() override;
+
+    // Image sources.
+    void openImageFile(const QString &path);  // errors go to the message bar
+    void setImage(const QImage &image, const QString &name);
+    void pasteFromClipboard();
+    void openImageDialog();
+    void openFolderDialog();
+    void openFolder(const QString &dir);
+    void loadFashionMnist(const QString &dir);
+
+    // State, for tests and the screenshot tool.
+    bool isBusy() const;
+    bool hasResult() const { return m_hasResult; }
+    const engine::MaeResult &lastResult() const { return m_last; }
+    QImage panelImage(const QString &title) const;
+    QString messageText() const;
+    QString currentStrategy() const;
+    int ratioPercent() const;
+    void setStrategy(const QString &name);
+    void setRatioPercent(int percent);
+    void setSeed(int seed);
+    void setCompare(bool on);
+    void togglePatch(int index);
+    QString currentModel() const;
+    QWidget *exportTarget() const;
+
+    void saveSettings() const;
+    void restoreSettings();
+
+Q_SIGNALS:
+    void resultShown();
+    void statusMessage(const QString &text);
+
+protected:
+    bool eventFilter(QObject *watched, QEvent *event) override;
+    void dragEnterEvent(QDragEnterEvent *event) override;
+    void dropEvent(QDropEvent *event) override;
+
+private:
+    struct Job {
+        quint64 generation = 0;
+        std::vector<engine::MaeResult> results;
+        QString error;
+        double ms = 0;
+        bool compare = false;
+    };
+
+    void request();
+    void start();
+    void finished();
+    void show(const Job &job);
+    void modelsChanged();
+    void updateControls();
+    void selectSource(int row);
+    engine::MaskRequest currentRequest() const;
+
+    std::unique_ptr<Ui::MaeExplorerView> m_ui;
+    ModelRegistry *m_models;
+    MessageBar *m_message = nullptr;
+    std::vector<PatchImageWidget *> m_panels;
+    QWidget *m_singlePage = nullptr;
+    int m_columns = 0;
+    void layoutPanels();
+    std::vector<PatchImageWidget *> m_comparePanels; // 3 rows x 3
+    QFutureWatcher<Job> m_watcher;
+    quint64 m_generation = 0;
+    bool m_pending = false;
+    engine::RgbImage m_image;
+    QString m_imageName;
+    std::vector<int> m_customKeep;
+    engine::MaeResult m_last;
+    bool m_hasResult = false;
+    std::vector<engine::RgbImage> m_sourceImages;
+    QFutureWatcher<void> m_sourceWatcher;
+};
+
+} // namespace vitscope::gui

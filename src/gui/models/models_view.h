@@ -1,0 +1,48 @@
+#pragma once
+// Models: the bundled Fashion-MNIST models, any Hugging Face folder (CLIP or ViTMAE),
+// recent folders; the device models load onto. A folder that fails to load shows the
+// core's message (which names the file and what was wrong) and nothing else changes.
+
+#include <QWidget>
+
+#include <memory>
+
+namespace Ui {
+class ModelsView;
+}
+class QTreeWidgetItem;
+
+namespace vitscope::gui {
+
+class MessageBar;
+class ModelRegistry;
+
+class ModelsView : public QWidget {
+    Q_OBJECT
+public:
+    explicit ModelsView(ModelRegistry *models, QWidget *parent = nullptr);
+    ~ModelsView() override;
+
+    void loadModel(const QString &dirOrName);
+    void openFolderDialog();
+    QString messageText() const;
+    QString statusOf(const QString &dirOrName) const;
+    QString deviceChoice() const;
+
+Q_SIGNALS:
+    void statusMessage(const QString &text);
+    void deviceChanged(const QString &device);
+
+private:
+    QTreeWidgetItem *rowFor(const QString &id, bool create);
+    void loaded(const QString &id);
+    void failed(const QString &id, const QString &message);
+    void showInfo();
+    void refreshRecent();
+
+    std::unique_ptr<Ui::ModelsView> m_ui;
+    ModelRegistry *m_models;
+    MessageBar *m_message = nullptr;
+};
+
+} // namespace vitscope::gui

@@ -1,0 +1,732 @@
+#include "src/gui/zero_shot/zero_shot_view.h"
+
+#include <QApplication>
+#include <QClipboard>
+#include <QDragEnterEvent>
+#include <QElapsedTimer>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHeaderView>
+#include <QMimeData>
+#include <QPainter>
+#include <QPromise>
+#include <QSettings>
+#include <QStandardPaths>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+
+#include <algorithm>
+#include <exception>
+#include <numeric>
+
+#include "src/gui/common/image_io.h"
+#include "src/gui/common/widgets.h"
+#include "src/gui/models/model_registry.h"
+#include "ui_zero_shot_view.h"
+
+namespace vitscope::gui {
+
+namespace {
+
+constexpr int kBatch = 32;
+constexpr int kKeepSide = 256;
+
+const char *kFashionMnistNames = "T-shirt/top\nTrouser\nPullover\nDress\nCoat\nSandal\nShirt\nSneaker\nBag\nAnkle boot";
+
+QString normalizedLabel(QString s)
+{
+    return s.replace(QLatin1Char('_'), QLatin1Char(' ')).trimmed().toLower();
+}
+
+ZeroShotView::Input makeInput(const QString &path, const QString &name, const QString &label,
+                              engine::RgbImage image = engine::RgbImage())
+{
+    ZeroShotView::Input in;
+    in.path = path;
+    in.image = std::move(image);
+    in.name = name;
+    in.trueLabel = label;
+    return in;
+}
+
+QImage keepSize(const QImage &image)
+{
+    const int shortSide = std::min(image.width(), image.height());
+    if (shortSide <= kKeepSide)
+        return image;
+    return image.scaled(image.size() * (double(kKeepSide) / shortSide), Qt::KeepAspectRatio, Qt::SmoothTransformation);
+}
+
+} // namespace
+
+// ----------------------------------------------------------------------- ProbabilityBars
+
+ProbabilityBars::ProbabilityBars(QWidget *parent) : QWidget(parent)
+{
+    setObjectName(QStringLiteral("probabilityBars"));
+    setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
+}
+
+void ProbabilityBars::setBars(const QList<QPair<QString, float>> &bars)
+{
+    m_bars = bars;
+    updateGeometry();
+    update();
+}
+
+QSize ProbabilityBars::sizeHint() const
+{
+    return {360, std::max(180, int(std::min<qsizetype>(m_bars.size(), 12)) * (fontMetrics().height() + 8) + 8)};
+}
+
+void ProbabilityBars::paintEvent(QPaintEvent *)
+{
+    QPainter p(this);
+    p.setRenderHint(QPainter::Antialiasing);
+    const int rowH = fontMetrics().height() + 8;
+    const int rows = std::min<int>(int(m_bars.size()), std::max(1, (height() - 4) / rowH));
+    int nameW = 0;
+    for (int i = 0; i < rows; ++i)
+        nameW = std::max(nameW, fontMetrics().horizontalAdvance(m_bars[i].first));
+    nameW = std::min(nameW + 12, width() / 3);
+    const int pctW = fontMetrics().horizontalAdvance(QStringLiteral("100.0%")) + 10;
+    const int barMax = std::max(10, width() - nameW - pctW - 8);
+    const QColor text = palette().color(QPalette::WindowText);
+    for (int i = 0; i < rows; ++i) {
+        const int y = 4 + i * rowH;
+        const auto &[name, prob] = m_bars[i];
+        p.setPen(text);
+        p.drawText(QRect(0, y, nameW - 8, rowH - 4), Qt::AlignRight | Qt::AlignVCenter,
+                   fontMetrics().elidedText(name, Qt::ElideRight, nameW - 8));
+        QColor fill = i == 0 ? palette().color(QPalette::Highlight) : seriesColor(4);
+        if (i > 0)
+            fill.setAlpha(170);
+        p.fillRect(QRect(nameW, y + 2, std::max(1, int(barMax * prob)), rowH - 8), fill);
+        p.setPen(text);
+        p.drawText(QRect(nameW + int(barMax * prob) + 4, y, pctW, rowH - 4), Qt::AlignLeft | Qt::AlignVCenter,
+                   QStringLiteral("%1%").arg(100.0 * prob, 0, 'f', 1));
+    }
+    if (m_bars.isEmpty()) {
+        p.setPen(palette().color(QPalette::PlaceholderText));
+        p.drawText(rect(), Qt::AlignCenter, tr("Type class names on the left"));
+    }
+}
+
+// -------------------------------------------------------------------------- ZeroShotView
+
+ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
+    : QWidget(parent), m_ui(std::make_unique<Ui::ZeroShotView>()), m_models(models)
+{
+    m_ui->setupUi(this);
+    setAcceptDrops(true);
+    m_ui->whatLabel->setText(
+        tr("<b>What am I seeing?</b> CLIP (Radford et al. 2021) embeds images and text in one space. Each class "
+           "name becomes prompts (\"a photo of a {}.\"); an image gets the class whose prompt embedding is "
+           "closest, softmax over cosine similarity × the learned temperature (section 3.1.2, Figure 1 (2) "
+           "and (3)). No training on these classes: type any names and watch the predictions change."));
+    m_message = new MessageBar(this);
+    auto *msgLayout = new QVBoxLayout(m_ui->messageHost);
+    msgLayout->setContentsMargins(0, 0, 0, 0);
+    msgLayout->addWidget(m_message);
+    m_bars = new ProbabilityBars(m_ui->barsHost);
+    auto *barsLayout = new QVBoxLayout(m_ui->barsHost);
+    barsLayout->setContentsMargins(0, 0, 0, 0);
+    barsLayout->addWidget(m_bars);
+
+    m_ui->thumbList->setViewMode(QListView::IconMode);
+    m_ui->thumbList->setIconSize(QSize(64, 64));
+    m_ui->thumbList->setGridSize(QSize(150, 124));
+    m_ui->thumbList->setResizeMode(QListView::Adjust);
+    m_ui->thumbList->setMovement(QListView::Static);
+    m_ui->thumbList->setWordWrap(true);
+    m_ui->thumbList->setUniformItemSizes(true);
+    m_ui->confusionTable->hide();
+    m_ui->confusionTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_ui->progressBar->hide();
+    m_ui->cancelButton->hide();
+    m_ui->classesEdit->setPlainText(QString::fromLatin1(kFashionMnistNames));
+
+    m_templateSets = engine::templateSets();
+    for (const auto &set : m_templateSets) {
+        m_ui->templateSetCombo->addItem(QString::fromStdString(set.name));
+        m_ui->templateSetCombo->setItemData(m_ui->templateSetCombo->count() - 1,
+                                            QString::fromStdString(set.description), Qt::ToolTipRole);
+    }
+    m_ui->templateSetCombo->addItem(tr("Custom"));
+    m_ui->templateSetCombo->setCurrentIndex(m_templateSets.size() > 1 ? 1 : 0);
+    templateSetChanged();
+
+    m_debounce.setSingleShot(true);
+    m_debounce.setInterval(250);
+    connect(&m_debounce, &QTimer::timeout, this, &ZeroShotView::startClasses);
+    connect(m_ui->classesEdit, &QPlainTextEdit::textChanged, this, &ZeroShotView::scheduleClasses);
+    connect(m_ui->templatesEdit, &QPlainTextEdit::textChanged, this, [this]() {
+        const int custom = m_ui->templateSetCombo->count() - 1;
+        const int i = m_ui->templateSetCombo->currentIndex();
+        if (i >= 0 && i < int(m_templateSets.size())) {
+            QStringList lines;
+            for (const auto &t : m_templateSets[std::size_t(i)].templates)
+                lines << QString::fromStdString(t);
+            if (m_ui->templatesEdit->toPlainText() != lines.join(QLatin1Char('\n'))) {
+                QSignalBlocker block(m_ui->templateSetCombo);
+                m_ui->templateSetCombo->setCurrentIndex(custom);
+            }
+        }
+        scheduleClasses();
+    });
+    connect(m_ui->templateSetCombo, &QComboBox::currentIndexChanged, this, &ZeroShotView::templateSetChanged);
+    connect(m_ui->ensembleCheck, &QCheckBox::toggled, this, &ZeroShotView::scheduleClasses);
+    connect(m_ui->modelCombo, &QComboBox::currentIndexChanged, this, [this]() {
+        scheduleClasses();
+        if (!m_items.empty() && m_itemsModel != m_ui->modelCombo->currentData().toString()) {
+            std::vector<Input> again;
+            for (auto &item : m_items)
+                again.push_back(makeInput(QString(), item.name, item.trueLabel, item.image));
+            clearImages();
+            addImages(again);
+        }
+    });
+    connect(m_ui->openImagesButton, &QPushButton::clicked, this, &ZeroShotView::openImagesDialog);
+    connect(m_ui->openFolderButton, &QPushButton::clicked, this, &ZeroShotView::openFolderDialog);
+    connect(m_ui->clearButton, &QPushButton::clicked, this, &ZeroShotView::clearImages);
+    connect(m_ui->cancelButton, &QPushButton::clicked, this, &ZeroShotView::cancel);
+    connect(m_ui->thumbList, &QListWidget::currentRowChanged, this, &ZeroShotView::showCurrent);
+    connect(&m_classWatcher, &QFutureWatcher<ClassJob>::finished, this, &ZeroShotView::classesFinished);
+    connect(&m_imageWatcher, &QFutureWatcher<Batch>::resultReadyAt, this, &ZeroShotView::batchReady);
+    connect(&m_imageWatcher, &QFutureWatcher<Batch>::finished, this, &ZeroShotView::imagesFinished);
+    connect(m_models, &ModelRegistry::loaded, this, &ZeroShotView::modelsChanged);
+    modelsChanged();
+}
+
+ZeroShotView::~ZeroShotView()
+{
+    m_imageWatcher.cancel();
+    m_imageWatcher.waitForFinished();
+    m_classWatcher.waitForFinished();
+}
+
+std::shared_ptr<engine::ClipSession> ZeroShotView::session() const
+{
+    const ModelEntry *m = m_models->find(m_ui->modelCombo->currentData().toString());
+    return m ? m->clip : nullptr;
+}
+
+void ZeroShotView::modelsChanged()
+{
+    const QString current = m_ui->modelCombo->currentData().toString();
+    {
+        QSignalBlocker block(m_ui->modelCombo);
+        m_ui->modelCombo->clear();
+        for (const auto &m : m_models->ofKind(QStringLiteral("clip")))
+            m_ui->modelCombo->addItem(QString::fromStdString(m.info.name), m.id);
+        int i = m_ui->modelCombo->findData(current);
+        if (i < 0 && m_ui->modelCombo->count() > 0)
+            i = 0;
+        m_ui->modelCombo->setCurrentIndex(i);
+        if (m_ui->modelCombo->count() == 0)
+            m_ui->modelCombo->setPlaceholderText(tr("no CLIP loaded (see Models)"));
+    }
+    if (m_ui->modelCombo->currentData().toString() != current) {
+        scheduleClasses();
+        if (!m_queue.empty())
+            startImages();
+    }
+}
+
+void ZeroShotView::templateSetChanged()
+{
+    const int i = m_ui->templateSetCombo->currentIndex();
+    if (i < 0 || i >= int(m_templateSets.size()))
+        return; // custom: keep what is in the editor
+    QStringList lines;
+    for (const auto &t : m_templateSets[std::size_t(i)].templates)
+        lines << QString::fromStdString(t);
+    QSignalBlocker block(m_ui->templatesEdit);
+    m_ui->templatesEdit->setPlainText(lines.join(QLatin1Char('\n')));
+    scheduleClasses();
+}
+
+void ZeroShotView::setClassText(const QString &text)
+{
+    m_ui->classesEdit->setPlainText(text);
+}
+
+QString ZeroShotView::classText() const
+{
+    return m_ui->classesEdit->toPlainText();
+}
+
+void ZeroShotView::setEnsemble(bool on)
+{
+    m_ui->ensembleCheck->setChecked(on);
+}
+
+void ZeroShotView::scheduleClasses()
+{
+    ++m_classGeneration;
+    m_debounce.start();
+}
+
+void ZeroShotView::startClasses()
+{
+    if (m_classWatcher.isRunning()) {
+        m_classPending = true;
+        return;
+    }
+    m_classPending = false;
+    auto s = session();
+    if (!s)
+        return;
+    const auto names = engine::parseClassNames(m_ui->classesEdit->toPlainText().toStdString());
+    std::vector<std::string> templates;
+    for (const QString &line : m_ui->templatesEdit->toPlainText().split(QLatin1Char('\n'))) {
+        const QString t = line.trimmed();
+        if (!t.isEmpty() && !t.startsWith(QLatin1Char('#')))
+            templates.push_back(t.toStdString());
+    }
+    const bool ensemble = m_ui->ensembleCheck->isChecked();
+    const quint64 generation = m_classGeneration;
+    const QString modelId = m_ui->modelCombo->currentData().toString();
+    m_classWatcher.setFuture(QtConcurrent::run([s, names, templates, ensemble, generation, modelId]() {
+        ClassJob job;
+        job.generation = generation;
+        job.modelId = modelId;
+        for (const auto &n : names)
+            job.names << QString::fromStdString(n);
+        QElapsedTimer timer;
+        timer.start();
+        try {
+            job.embeddings = s->embedClasses(names, templates, ensemble);
+            job.promptsEncoded = s->promptsEncoded();
+        } catch (const std::exception &e) {
+            job.error = QString::fromStdString(e.what());
+        }
+        job.ms = double(timer.nsecsElapsed()) / 1e6;
+        return job;
+    }));
+}
+
+void ZeroShotView::classesFinished()
+{
+    const ClassJob job = m_classWatcher.result();
+    const bool stale = job.generation != m_classGeneration;
+    if (!stale || !m_classPending) {
+        if (!job.error.isEmpty()) {
+            m_message->show(job.error, MessageBar::Kind::Warning, 6000);
+        } else {
+            m_classNames = job.names;
+            m_classEmbeddings = job.embeddings;
+            m_classModel = job.modelId;
+            ++m_classUpdates;
+            m_ui->promptInfo->setText(tr("<small>%1 classes · class embeddings in %2 ms · %3 prompts encoded by the "
+                                         "text tower so far (repeats come from the cache)</small>")
+                                          .arg(job.names.size())
+                                          .arg(job.ms, 0, 'f', 0)
+                                          .arg(job.promptsEncoded));
+            recompute();
+        }
+    }
+    if (m_classPending || (stale && !m_debounce.isActive()))
+        startClasses();
+}
+
+void ZeroShotView::addFiles(const QStringList &paths)
+{
+    std::vector<Input> inputs;
+    for (const QString &p : paths) {
+        const QFileInfo info(p);
+        if (info.isDir()) {
+            QString error;
+            const QStringList files = listImageFiles(p, &error);
+            if (!error.isEmpty())
+                m_errors << error;
+            if (files.isEmpty() && error.isEmpty())
+                m_errors << tr("%1: no image files in this folder").arg(QDir::toNativeSeparators(p));
+            for (const QString &f : files)
+                inputs.push_back(makeInput(f, QFileInfo(f).fileName(), QFileInfo(f).dir().dirName()));
+        } else {
+            inputs.push_back(makeInput(p, info.fileName(), QString()));
+        }
+    }
+    if (inputs.empty() && !m_errors.isEmpty()) {
+        m_message->show(m_errors.join(QLatin1Char('\n')));
+        m_errors.clear();
+        return;
+    }
+    addImages(inputs);
+}
+
+void ZeroShotView::addImages(const std::vector<Input> &inputs)
+{
+    m_queue.insert(m_queue.end(), inputs.begin(), inputs.end());
+    if (!m_imageWatcher.isRunning())
+        startImages();
+}
+
+void ZeroShotView::addFashionMnistSamples(const QString &dir, int perClass)
+{
+    const std::string d = dir.toStdString();
+    auto *watcher = new QFutureWatcher<std::vector<Input>>(this);
+    connect(watcher, &QFutureWatcher<std::vector<Input>>::finished, this, [this, watcher]() {
+        const auto inputs = watcher->result();
+        watcher->deleteLater();
+        addImages(inputs);
+    });
+    watcher->setFuture(QtConcurrent::run([d, perClass]() {
+        std::vector<Input> inputs;
+        try {
+            const auto grid = engine::loadFashionMnistSamples(d, perClass);
+            for (const auto &s : grid.samples)
+                inputs.push_back(makeInput(QString(), QStringLiteral("test #%1").arg(s.index),
+                                           QString::fromStdString(s.className), s.image));
+        } catch (const std::exception &) {
+            // The Dataset view reports a missing Fashion-MNIST; this view just starts empty.
+        }
+        return inputs;
+    }));
+}
+
+void ZeroShotView::startImages()
+{
+    auto s = session();
+    if (!s || m_queue.empty())
+        return;
+    std::vector<Input> inputs;
+    inputs.swap(m_queue);
+    m_itemsModel = m_ui->modelCombo->currentData().toString();
+    m_ui->progressBar->setRange(0, int(inputs.size()));
+    m_ui->progressBar->setValue(0);
+    m_ui->progressBar->setVisible(inputs.size() > 1);
+    m_ui->cancelButton->setVisible(inputs.size() > kBatch);
+    m_imageWatcher.setFuture(QtConcurrent::run([s, inputs](QPromise<Batch> &promise) {
+        const int total = int(inputs.size());
+        for (int start = 0; start < total; start += kBatch) {
+            if (promise.isCanceled())
+                return;
+            Batch batch;
+            batch.total = total;
+            std::vector<engine::RgbImage> toEmbed;
+            for (int i = start; i < std::min(total, start + kBatch); ++i) {
+                const Input &in = inputs[std::size_t(i)];
+                Item item;
+                item.name = in.name;
+                item.path = in.path;
+                item.trueLabel = in.trueLabel;
+                QImage full;
+                if (!in.path.isEmpty()) {
+                    const LoadedImage loaded = loadImageFile(in.path);
+                    if (!loaded.ok()) {
+                        batch.errors << loaded.error;
+                        continue;
+                    }
+                    full = loaded.image;
+                } else {
+                    full = toQImage(in.image);
+                }
+                item.thumb = full.scaled(64, 64, Qt::KeepAspectRatio,
+                                         full.width() < 64 ? Qt::FastTransformation : Qt::SmoothTransformation);
+                item.image = fromQImage(keepSize(full));
+                toEmbed.push_back(in.path.isEmpty() ? in.image : fromQImage(full));
+                batch.items.push_back(std::move(item));
+            }
+            try {
+                const auto emb = s->embedImages(toEmbed);
+                for (std::size_t k = 0; k < emb.size(); ++k)
+                    batch.items[k].embedding = emb[k];
+            } catch (const std::exception &e) {
+                batch.errors << QString::fromStdString(e.what());
+                batch.items.clear();
+            }
+            batch.done = std::min(total, start + kBatch);
+            promise.setProgressValue(batch.done);
+            promise.addResult(std::move(batch));
+        }
+    }));
+}
+
+void ZeroShotView::batchReady(int index)
+{
+    Batch batch = m_imageWatcher.resultAt(index);
+    m_errors << batch.errors;
+    m_ui->progressBar->setValue(batch.done);
+    for (auto &item : batch.items) {
+        recomputeItem(item);
+        auto *w = new QListWidgetItem(QIcon(QPixmap::fromImage(item.thumb)), QString(), m_ui->thumbList);
+        w->setToolTip(item.path.isEmpty() ? item.name : item.path);
+        m_items.push_back(std::move(item));
+    }
+    recompute();
+    if (m_ui->thumbList->currentRow() < 0 && m_ui->thumbList->count() > 0)
+        m_ui->thumbList->setCurrentRow(0);
+}
+
+void ZeroShotView::imagesFinished()
+{
+    m_ui->progressBar->hide();
+    m_ui->cancelButton->hide();
+    if (!m_errors.isEmpty()) {
+        const int n = int(m_errors.size());
+        QStringList shown = m_errors.mid(0, 5);
+        if (n > 5)
+            shown << tr("… and %1 more").arg(n - 5);
+        m_message->show(tr("%n file(s) skipped:", nullptr, n) + QLatin1Char('\n') + shown.join(QLatin1Char('\n')));
+        Q_EMIT statusMessage(m_errors.first());
+        m_errors.clear();
+    }
+    if (!m_queue.empty())
+        startImages();
+}
+
+void ZeroShotView::cancel()
+{
+    m_queue.clear();
+    m_imageWatcher.cancel();
+    Q_EMIT statusMessage(tr("Cancelled: %1 images classified").arg(m_items.size()));
+}
+
+void ZeroShotView::clearImages()
+{
+    cancel();
+    m_imageWatcher.waitForFinished();
+    m_items.clear();
+    m_ui->thumbList->clear();
+    m_bars->setBars({});
+    m_ui->previewLabel->clear();
+    updateSummary();
+}
+
+void ZeroShotView::recomputeItem(Item &item)
+{
+    item.probabilities.clear();
+    if (m_classEmbeddings.empty() || item.embedding.empty() || m_classModel != m_itemsModel)
+        return;
+    auto s = session();
+    if (!s)
+        return;
+    item.probabilities = engine::zeroShotProbabilities(item.embedding, m_classEmbeddings, s->logitScale());
+}
+
+void ZeroShotView::recompute()
+{
+    for (int row = 0; row < int(m_items.size()); ++row) {
+        Item &item = m_items[std::size_t(row)];
+        recomputeItem(item);
+        QStringList lines;
+        std::vector<int> order(item.probabilities.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int a, int b) { return item.probabilities[std::size_t(a)] > item.probabilities[std::size_t(b)]; });
+        for (int k = 0; k < std::min<int>(2, int(order.size())); ++k)
+            lines << QStringLiteral("%1 %2%").arg(m_classNames[order[std::size_t(k)]])
+                         .arg(100.0 * item.probabilities[std::size_t(order[std::size_t(k)])], 0, 'f', 0);
+        if (QListWidgetItem *w = m_ui->thumbList->item(row))
+            w->setText(lines.join(QLatin1Char('\n')));
+    }
+    showCurrent();
+    updateSummary();
+    Q_EMIT predictionsUpdated();
+}
+
+void ZeroShotView::showCurrent()
+{
+    const int row = m_ui->thumbList->currentRow();
+    if (row < 0 || row >= int(m_items.size())) {
+        m_bars->setBars({});
+        return;
+    }
+    const Item &item = m_items[std::size_t(row)];
+    m_ui->previewLabel->setPixmap(QPixmap::fromImage(toQImage(item.image).scaled(
+        m_ui->previewLabel->size() - QSize(8, 8), Qt::KeepAspectRatio,
+        item.image.width < 64 ? Qt::FastTransformation : Qt::SmoothTransformation)));
+    m_ui->previewLabel->setToolTip(item.path.isEmpty() ? item.name : item.path);
+    QList<QPair<QString, float>> bars;
+    for (int k = 0; k < int(item.probabilities.size()) && k < m_classNames.size(); ++k)
+        bars << qMakePair(m_classNames[k], item.probabilities[std::size_t(k)]);
+    std::stable_sort(bars.begin(), bars.end(), [](const auto &a, const auto &b) { return a.second > b.second; });
+    m_bars->setBars(bars);
+}
+
+void ZeroShotView::updateSummary()
+{
+    m_ui->confusionTable->hide();
+    if (m_items.empty()) {
+        m_ui->summaryLabel->setText(tr("Drop images or folders here, or open them."));
+        return;
+    }
+    // Accuracy when every image has a true label that is one of the class names.
+    QHash<QString, int> index;
+    for (int k = 0; k < m_classNames.size(); ++k)
+        index.insert(normalizedLabel(m_classNames[k]), k);
+    int labelled = 0, correct = 0;
+    const int K = int(m_classNames.size());
+    std::vector<int> confusion(std::size_t(K * K), 0);
+    for (const auto &item : m_items) {
+        if (item.probabilities.empty() || item.trueLabel.isEmpty())
+            continue;
+        const auto it = index.find(normalizedLabel(item.trueLabel));
+        if (it == index.end())
+            continue;
+        const int predicted = int(std::max_element(item.probabilities.begin(), item.probabilities.end()) -
+                                  item.probabilities.begin());
+        ++labelled;
+        correct += predicted == *it;
+        ++confusion[std::size_t(*it * K + predicted)];
+    }
+    QString text = tr("%n image(s)", nullptr, int(m_items.size()));
+    if (labelled > 0) {
+        text += tr(" · %1 with a true class among the names: accuracy %2% (%3 of %1)")
+                    .arg(labelled)
+                    .arg(100.0 * correct / labelled, 0, 'f', 1)
+                    .arg(correct);
+        auto *t = m_ui->confusionTable;
+        t->clear();
+        t->setRowCount(K);
+        t->setColumnCount(K);
+        t->setHorizontalHeaderLabels(m_classNames);
+        t->setVerticalHeaderLabels(m_classNames);
+        int rowMax = 1;
+        for (int v : confusion)
+            rowMax = std::max(rowMax, v);
+        const QColor hi = palette().color(QPalette::Highlight);
+        for (int r = 0; r < K; ++r)
+            for (int c = 0; c < K; ++c) {
+                const int v = confusion[std::size_t(r * K + c)];
+                auto *cell = new QTableWidgetItem(v ? QString::number(v) : QString());
+                cell->setTextAlignment(Qt::AlignCenter);
+                QColor bg = hi;
+                bg.setAlphaF(0.85 * v / rowMax);
+                cell->setBackground(bg);
+                t->setItem(r, c, cell);
+            }
+        t->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+        t->verticalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+        t->show();
+    }
+    m_ui->summaryLabel->setText(text);
+}
+
+bool ZeroShotView::isBusy() const
+{
+    return m_imageWatcher.isRunning() || m_classWatcher.isRunning() || m_debounce.isActive() || m_classPending ||
+           !m_queue.empty();
+}
+
+int ZeroShotView::thumbnailCount() const
+{
+    return m_ui->thumbList->count();
+}
+
+QString ZeroShotView::thumbnailText(int row) const
+{
+    const QListWidgetItem *item = m_ui->thumbList->item(row);
+    return item ? item->text() : QString();
+}
+
+const QList<QPair<QString, float>> &ZeroShotView::currentBars() const
+{
+    return m_bars->bars();
+}
+
+QString ZeroShotView::messageText() const
+{
+    return m_message->text();
+}
+
+QString ZeroShotView::summaryText() const
+{
+    return m_ui->summaryLabel->text();
+}
+
+bool ZeroShotView::confusionVisible() const
+{
+    return !m_ui->confusionTable->isHidden();
+}
+
+QWidget *ZeroShotView::exportTarget() const
+{
+    return const_cast<ZeroShotView *>(this);
+}
+
+void ZeroShotView::openImagesDialog()
+{
+    const QStringList paths = QFileDialog::getOpenFileNames(
+        this, tr("Images to classify"), QSettings().value(QStringLiteral("zeroshot/lastDir")).toString(),
+        tr("Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff *.gif);;All files (*)"));
+    if (paths.isEmpty())
+        return;
+    QSettings().setValue(QStringLiteral("zeroshot/lastDir"), QFileInfo(paths.first()).absolutePath());
+    addFiles(paths);
+}
+
+void ZeroShotView::openFolderDialog()
+{
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Folder of images (subfolders = classes)"),
+                                                          QSettings().value(QStringLiteral("zeroshot/lastDir")).toString());
+    if (dir.isEmpty())
+        return;
+    QSettings().setValue(QStringLiteral("zeroshot/lastDir"), dir);
+    addFiles({dir});
+}
+
+void ZeroShotView::pasteFromClipboard()
+{
+    const QMimeData *mime = QApplication::clipboard()->mimeData();
+    if (mime && mime->hasImage()) {
+        const QImage img = qvariant_cast<QImage>(mime->imageData());
+        addImages({makeInput(QString(), tr("pasted image"), QString(), fromQImage(img))});
+    } else if (mime && mime->hasUrls()) {
+        QStringList paths;
+        for (const QUrl &u : mime->urls())
+            if (u.isLocalFile())
+                paths << u.toLocalFile();
+        addFiles(paths);
+    } else {
+        m_message->show(tr("The clipboard holds no image."), MessageBar::Kind::Warning, 5000);
+    }
+}
+
+void ZeroShotView::dragEnterEvent(QDragEnterEvent *event)
+{
+    if (event->mimeData()->hasUrls() || event->mimeData()->hasImage())
+        event->acceptProposedAction();
+}
+
+void ZeroShotView::dropEvent(QDropEvent *event)
+{
+    const QMimeData *mime = event->mimeData();
+    if (mime->hasUrls()) {
+        QStringList paths;
+        for (const QUrl &u : mime->urls())
+            if (u.isLocalFile())
+                paths << u.toLocalFile();
+        addFiles(paths);
+    } else if (mime->hasImage()) {
+        const QImage img = qvariant_cast<QImage>(mime->imageData());
+        addImages({makeInput(QString(), tr("dropped image"), QString(), fromQImage(img))});
+    }
+    event->acceptProposedAction();
+}
+
+void ZeroShotView::saveSettings() const
+{
+    QSettings s;
+    s.setValue(QStringLiteral("zeroshot/classes"), m_ui->classesEdit->toPlainText());
+    s.setValue(QStringLiteral("zeroshot/templateSet"), m_ui->templateSetCombo->currentIndex());
+    s.setValue(QStringLiteral("zeroshot/templates"), m_ui->templatesEdit->toPlainText());
+    s.setValue(QStringLiteral("zeroshot/ensemble"), m_ui->ensembleCheck->isChecked());
+}
+
+void ZeroShotView::restoreSettings()
+{
+    QSettings s;
+    if (s.contains(QStringLiteral("zeroshot/classes")))
+        m_ui->classesEdit->setPlainText(s.value(QStringLiteral("zeroshot/classes")).toString());
+    const int set = s.value(QStringLiteral("zeroshot/templateSet"), -1).toInt();
+    if (set >= 0 && set < m_ui->templateSetCombo->count())
+        m_ui->templateSetCombo->setCurrentIndex(set);
+    if (set == m_ui->templateSetCombo->count() - 1)
+        m_ui->templatesEdit->setPlainText(s.value(QStringLiteral("zeroshot/templates")).toString());
+    m_ui->ensembleCheck->setChecked(s.value(QStringLiteral("zeroshot/ensemble"), true).toBool());
+}
+
+} // namespace vitscope::gui

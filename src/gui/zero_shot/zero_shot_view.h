@@ -1,0 +1,152 @@
+#pragma once
+// Zero-shot classification with CLIP: class names typed by the user become prompts; as
+// the text changes (debounced) the class embeddings are recomputed off the GUI thread
+// (cached prompts make one more class name cost one class's prompts), and every image's
+// probabilities follow. Images and folders can be dropped or opened; a large folder shows
+// progress and can be cancelled; when subfolder names match class names, accuracy and a
+// confusion matrix appear.
+
+#include <QFutureWatcher>
+#include <QImage>
+#include <QTimer>
+#include <QWidget>
+
+#include <memory>
+#include <vector>
+
+#include "src/engine/sessions.h"
+
+namespace Ui {
+class ZeroShotView;
+}
+
+namespace vitscope::gui {
+
+class MessageBar;
+class ModelRegistry;
+
+// Horizontal probability bars, highest first.
+class ProbabilityBars : public QWidget {
+    Q_OBJECT
+public:
+    explicit ProbabilityBars(QWidget *parent = nullptr);
+    void setBars(const QList<QPair<QString, float>> &bars); // sorted by the caller
+    const QList<QPair<QString, float>> &bars() const { return m_bars; }
+    QSize sizeHint() const override;
+
+protected:
+    void paintEvent(QPaintEvent *event) override;
+
+private:
+    QList<QPair<QString, float>> m_bars;
+};
+
+class ZeroShotView : public QWidget {
+    Q_OBJECT
+public:
+    explicit ZeroShotView(ModelRegistry *models, QWidget *parent = nullptr);
+    ~ZeroShotView() override;
+
+    struct Input {
+        QString path;            // a file, or empty when `image` is given
+        engine::RgbImage image;
+        QString name;
+        QString trueLabel;       // folder name or dataset class, may be empty
+    };
+
+    void addFiles(const QStringList &paths);   // files and folders
+    void addImages(const std::vector<Input> &inputs);
+    void addFashionMnistSamples(const QString &dir, int perClass);
+    void openImagesDialog();
+    void openFolderDialog();
+    void pasteFromClipboard();
+    void clearImages();
+    void cancel();
+
+    void setClassText(const QString &text);
+    QString classText() const;
+    void setEnsemble(bool on);
+
+    // State, for tests and the screenshot tool.
+    bool isBusy() const;
+    int imageCount() const { return int(m_items.size()); }
+    int thumbnailCount() const;
+    QString thumbnailText(int row) const;
+    const QList<QPair<QString, float>> &currentBars() const;
+    QString messageText() const;
+    QString summaryText() const;
+    bool confusionVisible() const;
+    QWidget *exportTarget() const;
+    int classEmbeddingUpdates() const { return m_classUpdates; }
+
+    void saveSettings() const;
+    void restoreSettings();
+
+Q_SIGNALS:
+    void predictionsUpdated();
+    void statusMessage(const QString &text);
+
+protected:
+    void dragEnterEvent(QDragEnterEvent *event) override;
+    void dropEvent(QDropEvent *event) override;
+
+private:
+    struct Item {
+        QString name, path, trueLabel;
+        QImage thumb;
+        engine::RgbImage image; // at most 256 px a side, for re-embedding with another model
+        std::vector<float> embedding;
+        std::vector<float> probabilities;
+    };
+    struct Batch {
+        std::vector<Item> items;
+        QStringList errors;
+        int done = 0, total = 0;
+    };
+    struct ClassJob {
+        quint64 generation = 0;
+        QString modelId;
+        QStringList names;
+        std::vector<std::vector<float>> embeddings;
+        QString error;
+        double ms = 0;
+        std::int64_t promptsEncoded = 0;
+    };
+
+    void modelsChanged();
+    void scheduleClasses();
+    void startClasses();
+    void classesFinished();
+    void startImages();
+    void batchReady(int index);
+    void imagesFinished();
+    void recompute();
+    void recomputeItem(Item &item);
+    void showCurrent();
+    void updateSummary();
+    void templateSetChanged();
+    std::shared_ptr<engine::ClipSession> session() const;
+
+    std::unique_ptr<Ui::ZeroShotView> m_ui;
+    ModelRegistry *m_models;
+    MessageBar *m_message = nullptr;
+    ProbabilityBars *m_bars = nullptr;
+    std::vector<engine::TemplateSet> m_templateSets;
+    QTimer m_debounce;
+
+    QFutureWatcher<ClassJob> m_classWatcher;
+    quint64 m_classGeneration = 0;
+    bool m_classPending = false;
+    QStringList m_classNames;
+    QString m_classModel;
+    std::vector<std::vector<float>> m_classEmbeddings;
+    int m_classUpdates = 0;
+
+    std::vector<Input> m_queue;
+    QFutureWatcher<Batch> m_imageWatcher;
+    QStringList m_errors;
+    std::vector<Item> m_items;
+    QString m_itemsModel;
+};
+
+} // namespace vitscope::gui
