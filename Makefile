@@ -1,13 +1,14 @@
 # vitscope: the two commands of the README, and a few more.
 #   make run    install what is missing, build (Release), open the app
 #   make test   install what is missing, build, run the whole test suite (GUI offscreen)
+#   make screenshots   regenerate docs/screenshots/
 BUILD ?= build
 BUILD_TYPE ?= Release
 GUI ?= ON
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build run test test-fast cli clean
+.PHONY: all deps configure build run test test-fast cli clean screenshots
 
 all: build
 
@@ -34,6 +35,10 @@ test: build
 
 test-fast: build
 	cd $(BUILD) && QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j $(JOBS) -L fast
+
+# Regenerates docs/screenshots/ (one PNG per view), offscreen: no display needed.
+screenshots: build
+	QT_QPA_PLATFORM=offscreen $(BUILD)/bin/vitscope --screenshots docs/screenshots
 
 clean:
 	rm -rf $(BUILD)

@@ -3,7 +3,10 @@
 
 #include <QApplication>
 #include <QLabel>
+#include <QDir>
 #include <QProcess>
+#include <QSettings>
+#include <QStandardPaths>
 #include <QSignalSpy>
 #include <QTest>
 
@@ -40,6 +43,7 @@ TEST(Gui, MainWindowShowsTheSampleGridWithTenClassNames)
         GTEST_SKIP() << "Fashion-MNIST absent";
     MainWindow window;
     window.show();
+    window.showView(QStringLiteral("dataset"));
     ASSERT_TRUE(QTest::qWaitForWindowExposed(&window));
     auto *view = window.sampleGridView();
     QTRY_VERIFY_WITH_TIMEOUT(!view->isLoading() && view->shownImageCount() > 0, 20000);
@@ -92,5 +96,15 @@ int main(int argc, char **argv)
     if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM") && qEnvironmentVariableIsEmpty("DISPLAY"))
         qputenv("QT_QPA_PLATFORM", "offscreen");
     QApplication app(argc, argv);
-    return RUN_ALL_TESTS();
+    // Settings and data locations in a test folder (~/.qttest), never the user's.
+    QStandardPaths::setTestModeEnabled(true);
+    QCoreApplication::setOrganizationName(QStringLiteral("vitscope-tests"));
+    QCoreApplication::setApplicationName(QStringLiteral("vitscope-tests"));
+    // One settings file per test process: CTest runs tests side by side.
+    const QString settingsDir = QDir::tempPath() + QStringLiteral("/vitscope-test-settings-%1").arg(QCoreApplication::applicationPid());
+    QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, settingsDir);
+    QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, settingsDir);
+    const int rc = RUN_ALL_TESTS();
+    QDir(settingsDir).removeRecursively();
+    return rc;
 }

@@ -53,7 +53,7 @@ void MessageBar::show(const QString &text, Kind kind, int hideAfterMs)
 
 QString MessageBar::text() const
 {
-    return isVisible() ? m_label->text() : QString();
+    return isHidden() ? QString() : m_label->text();
 }
 
 QColor seriesColor(int index)

@@ -1,0 +1,570 @@
+// The app's views, driven the way a user drives them, on the offscreen platform. Expected
+// values come from the definitions (MAE's keep = floor(L * (1 - ratio)), grid masking keeps
+// one patch per 2 x 2 cell, softmax sums to one), not from the code under test.
+#include <gtest/gtest.h>
+
+#include <QApplication>
+#include <QDir>
+#include <QDropEvent>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QMimeData>
+#include <QPlainTextEdit>
+#include <QProcess>
+#include <QSettings>
+#include <QTabWidget>
+#include <QTest>
+#include <QUrl>
+
+#include <cmath>
+#include <functional>
+
+#include "common/temp_dir.h"
+#include "src/engine/engine.h"
+#include "src/gui/common/image_io.h"
+#include "src/gui/common/widgets.h"
+#include "src/gui/mae_explorer/mae_explorer_view.h"
+#include "src/gui/mae_explorer/patch_image_widget.h"
+#include "src/gui/main_window.h"
+#include "src/gui/models/model_registry.h"
+#include "src/gui/models/models_view.h"
+#include "src/gui/training/experiments_view.h"
+#include "src/gui/training/run_follower.h"
+#include "src/gui/training/training_view.h"
+#include "src/gui/zero_shot/zero_shot_view.h"
+
+using namespace vitscope::gui;
+using vitscope::test::TempDir;
+
+namespace {
+
+bool waitFor(const std::function<bool()> &condition, int timeoutMs = 30000)
+{
+    QElapsedTimer timer;
+    timer.start();
+    while (!condition()) {
+        if (timer.elapsed() > timeoutMs)
+            return false;
+        QTest::qWait(20);
+    }
+    return true;
+}
+
+bool haveFashionMnist()
+{
+    return QFile::exists(QString::fromStdString(vitscope::engine::defaultFashionMnistDir()) +
+                         QStringLiteral("/t10k-images-idx3-ubyte.gz"));
+}
+
+std::unique_ptr<MainWindow> makeWindow()
+{
+    MainWindow::Options o;
+    o.restoreSettings = false;
+    auto w = std::make_unique<MainWindow>(o);
+    w->resize(1300, 850);
+    w->show();
+    return w;
+}
+
+// Patches of the masked panel that are one flat mid-grey: the removed ones.
+int greyPatches(const QImage &masked, int grid)
+{
+    const int p = masked.width() / grid;
+    int count = 0;
+    for (int r = 0; r < grid; ++r)
+        for (int c = 0; c < grid; ++c) {
+            const int v = qGray(masked.pixel(c * p, r * p));
+            bool flat = v >= 120 && v <= 136;
+            for (int y = 0; y < p && flat; ++y)
+                for (int x = 0; x < p && flat; ++x)
+                    flat = qGray(masked.pixel(c * p + x, r * p + y)) == v;
+            count += flat;
+        }
+    return count;
+}
+
+int removedCount(const MaeExplorerView *v)
+{
+    const auto &r = v->lastResult().removed;
+    return int(std::count(r.begin(), r.end(), 1));
+}
+
+void drop(QWidget *target, const QList<QUrl> &urls)
+{
+    auto *mime = new QMimeData;
+    mime->setUrls(urls);
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(target, &enter);
+    ASSERT_TRUE(enter.isAccepted());
+    QDropEvent dropEvent(QPointF(10, 10), Qt::CopyAction, mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(target, &dropEvent);
+    delete mime;
+}
+
+QString sampleImagePng(const TempDir &dir, const std::string &name)
+{
+    const auto grid = vitscope::engine::loadFashionMnistSamples("", 1);
+    const QString path = QString::fromStdString(dir.file(name));
+    toQImage(grid.samples[1].image).save(path); // the first Trouser of the test split
+    return path;
+}
+
+} // namespace
+
+class Views : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        if (!haveFashionMnist())
+            GTEST_SKIP() << "Fashion-MNIST absent";
+        if (vitscope::engine::bundledModels().size() < 2)
+            GTEST_SKIP() << "bundled models absent";
+        window = makeWindow();
+        ASSERT_TRUE(waitFor([&] { return window->models()->models().size() == 2 && !window->isBusy(); }));
+    }
+    std::unique_ptr<MainWindow> window;
+};
+
+TEST_F(Views, ChangingTheStrategyChangesTheMaskedPanel)
+{
+    auto *mae = window->maeExplorer();
+    window->showView(QStringLiteral("mae"));
+    ASSERT_TRUE(waitFor([&] { return mae->hasResult() && !mae->isBusy(); }));
+    mae->setStrategy(QStringLiteral("random"));
+    mae->setRatioPercent(75);
+    ASSERT_TRUE(waitFor([&] { return !mae->isBusy() && mae->lastResult().strategy == "random"; }));
+    const QImage randomMasked = mae->panelImage(QStringLiteral("Masked"));
+    ASSERT_FALSE(randomMasked.isNull());
+
+    mae->setStrategy(QStringLiteral("grid"));
+    ASSERT_TRUE(waitFor([&] { return !mae->isBusy() && mae->lastResult().strategy == "grid"; }));
+    const QImage gridMasked = mae->panelImage(QStringLiteral("Masked"));
+    EXPECT_NE(gridMasked, randomMasked);
+    // Grid masking (2 x 2 cells): exactly one visible patch per cell, at the same offset.
+    const auto &removed = mae->lastResult().removed;
+    const int g = mae->lastResult().grid;
+    ASSERT_EQ(int(removed.size()), g * g);
+    int offset = -1;
+    for (int cr = 0; cr < g / 2; ++cr)
+        for (int cc = 0; cc < g / 2; ++cc) {
+            int visible = 0, where = -1;
+            for (int k = 0; k < 4; ++k)
+                if (!removed[std::size_t((2 * cr + k / 2) * g + 2 * cc + k % 2)])
+                    ++visible, where = k;
+            EXPECT_EQ(visible, 1) << "cell " << cr << "," << cc;
+            if (offset < 0)
+                offset = where;
+            EXPECT_EQ(where, offset);
+        }
+    EXPECT_EQ(greyPatches(gridMasked, g), g * g * 3 / 4);
+
+    mae->setStrategy(QStringLiteral("block"));
+    ASSERT_TRUE(waitFor([&] { return !mae->isBusy() && mae->lastResult().strategy == "block"; }));
+    EXPECT_NE(mae->panelImage(QStringLiteral("Masked")), gridMasked);
+}
+
+TEST_F(Views, RatioSliderRemovesTheMatchingNumberOfPatches)
+{
+    auto *mae = window->maeExplorer();
+    window->showView(QStringLiteral("mae"));
+    mae->setStrategy(QStringLiteral("random"));
+    ASSERT_TRUE(waitFor([&] { return mae->hasResult() && !mae->isBusy(); }));
+    const int L = mae->lastResult().grid * mae->lastResult().grid;
+    ASSERT_EQ(L, 64); // fmnist-mae: 32 x 32 input, 4 px patches
+    for (int percent : {0, 10, 25, 50, 75, 90, 95}) {
+        auto *slider = window->findChild<QSlider *>(QStringLiteral("ratioSlider"));
+        ASSERT_NE(slider, nullptr);
+        slider->setValue(percent); // what dragging does
+        const int expected = L - int(std::floor(L * (1.0 - percent / 100.0) + 1e-9));
+        ASSERT_TRUE(waitFor([&] { return !mae->isBusy() && removedCount(mae) == expected; }, 20000))
+            << percent << "%: expected " << expected << " removed, got " << removedCount(mae);
+        EXPECT_EQ(greyPatches(mae->panelImage(QStringLiteral("Masked")), 8), expected) << percent << "%";
+    }
+}
+
+TEST_F(Views, SliderMovesFasterThanTheModelDrawOnlyTheLatest)
+{
+    auto *mae = window->maeExplorer();
+    mae->setStrategy(QStringLiteral("random"));
+    ASSERT_TRUE(waitFor([&] { return mae->hasResult() && !mae->isBusy(); }));
+    int shown = 0;
+    QObject::connect(mae, &MaeExplorerView::resultShown, mae, [&] { ++shown; });
+    for (int percent = 10; percent <= 90; ++percent)
+        mae->setRatioPercent(percent); // 81 requests without returning to the event loop
+    ASSERT_TRUE(waitFor([&] { return !mae->isBusy(); }));
+    EXPECT_EQ(removedCount(mae), 64 - int(std::floor(64 * 0.1 + 1e-9)));
+    EXPECT_LE(shown, 3); // the one in flight, then the latest
+}
+
+TEST_F(Views, ClickingAPatchTogglesItIntoACustomMask)
+{
+    auto *mae = window->maeExplorer();
+    window->showView(QStringLiteral("mae"));
+    ASSERT_TRUE(waitFor([&] { return mae->hasResult() && !mae->isBusy(); }));
+    PatchImageWidget *masked = nullptr;
+    for (auto *p : window->findChildren<PatchImageWidget *>(QStringLiteral("maePanel")))
+        if (p->title() == QLatin1String("Masked"))
+            masked = p;
+    ASSERT_NE(masked, nullptr);
+    const auto before = mae->lastResult().removed;
+    const QRect r = masked->imageRect();
+    const int index = 9; // row 1, column 1
+    const QPoint centre(r.left() + int((1.5) * r.width() / 8), r.top() + int((1.5) * r.height() / 8));
+    QTest::mouseClick(masked, Qt::LeftButton, Qt::NoModifier, centre);
+    ASSERT_TRUE(waitFor([&] { return !mae->isBusy() && mae->lastResult().strategy == "custom"; }));
+    const auto after = mae->lastResult().removed;
+    EXPECT_EQ(mae->currentStrategy(), QStringLiteral("custom"));
+    for (int i = 0; i < 64; ++i)
+        EXPECT_EQ(after[std::size_t(i)], i == index ? 1 - before[std::size_t(i)] : before[std::size_t(i)]) << i;
+}
+
+TEST_F(Views, TypingANewClassNameAddsABarAndChangesTheProbabilities)
+{
+    auto *zs = window->zeroShot();
+    window->showView(QStringLiteral("zeroshot"));
+    ASSERT_TRUE(waitFor([&] { return zs->imageCount() == 20 && !zs->isBusy() && zs->currentBars().size() == 10; }));
+    const auto before = zs->currentBars();
+    double sum = 0;
+    for (const auto &b : before)
+        sum += b.second;
+    EXPECT_NEAR(sum, 1.0, 1e-4);
+    for (int i = 1; i < before.size(); ++i)
+        EXPECT_GE(before[i - 1].second, before[i].second); // highest first
+
+    auto *edit = window->findChild<QPlainTextEdit *>(QStringLiteral("classesEdit"));
+    ASSERT_NE(edit, nullptr);
+    edit->setFocus();
+    edit->moveCursor(QTextCursor::End);
+    QTest::keyClick(edit, Qt::Key_Return);
+    QTest::keyClicks(edit, QStringLiteral("handbag"));
+    ASSERT_TRUE(waitFor([&] { return !zs->isBusy() && zs->currentBars().size() == 11; }));
+    const auto after = zs->currentBars();
+    bool hasNew = false;
+    double afterSum = 0;
+    for (const auto &b : after) {
+        hasNew = hasNew || b.first == QLatin1String("handbag");
+        afterSum += b.second;
+    }
+    EXPECT_TRUE(hasNew);
+    EXPECT_NEAR(afterSum, 1.0, 1e-4);
+    // Adding a competitor can only take probability away from the old classes.
+    double oldMass = 0;
+    for (const auto &b : after)
+        if (b.first != QLatin1String("handbag"))
+            oldMass += b.second;
+    float newProb = 0;
+    for (const auto &b : after)
+        if (b.first == QLatin1String("handbag"))
+            newProb = b.second;
+    EXPECT_GT(newProb, 0.f);
+    EXPECT_NEAR(oldMass, 1.0 - newProb, 1e-4);
+    EXPECT_LT(oldMass, 1.0);
+}
+
+TEST_F(Views, DroppingAnImageAddsAThumbnailWithAPrediction)
+{
+    TempDir tmp;
+    auto *zs = window->zeroShot();
+    window->showView(QStringLiteral("zeroshot"));
+    ASSERT_TRUE(waitFor([&] { return zs->imageCount() == 20 && !zs->isBusy(); }));
+    const QString png = sampleImagePng(tmp, "trouser.png");
+    drop(zs, {QUrl::fromLocalFile(png)});
+    ASSERT_TRUE(waitFor([&] { return zs->thumbnailCount() == 21 && !zs->isBusy(); }));
+    const QString text = zs->thumbnailText(20);
+    EXPECT_TRUE(text.contains(QLatin1Char('%'))) << text.toStdString();
+    EXPECT_TRUE(text.startsWith(QStringLiteral("Trouser"))) << text.toStdString(); // the bundled CLIP gets trousers right
+    EXPECT_TRUE(zs->messageText().isEmpty()) << zs->messageText().toStdString();
+}
+
+TEST_F(Views, DroppingBadFilesShowsMessagesAndTheAppKeepsGoing)
+{
+    TempDir tmp;
+    auto *zs = window->zeroShot();
+    ASSERT_TRUE(waitFor([&] { return zs->imageCount() == 20 && !zs->isBusy(); }));
+    vitscope::test::writeBytes(tmp.file("notes.txt"), "these are not pixels\n");
+    vitscope::test::writeBytes(tmp.file("empty.png"), "");
+    const QString good = sampleImagePng(tmp, "good.png");
+    const std::string bytes = vitscope::test::readBytes(good.toStdString());
+    vitscope::test::writeBytes(tmp.file("truncated.png"), bytes.substr(0, bytes.size() / 2));
+
+    drop(zs, {QUrl::fromLocalFile(QString::fromStdString(tmp.file("notes.txt")))});
+    ASSERT_TRUE(waitFor([&] { return !zs->messageText().isEmpty() && !zs->isBusy(); }));
+    EXPECT_TRUE(zs->messageText().contains(QStringLiteral("notes.txt"))) << zs->messageText().toStdString();
+    EXPECT_TRUE(zs->messageText().contains(QStringLiteral("not an image"))) << zs->messageText().toStdString();
+    EXPECT_EQ(zs->thumbnailCount(), 20);
+
+    drop(zs, {QUrl::fromLocalFile(QString::fromStdString(tmp.file("empty.png"))),
+              QUrl::fromLocalFile(QString::fromStdString(tmp.file("truncated.png")))});
+    ASSERT_TRUE(waitFor([&] { return zs->messageText().contains(QStringLiteral("empty.png")) && !zs->isBusy(); }))
+        << zs->messageText().toStdString();
+    EXPECT_TRUE(zs->messageText().contains(QStringLiteral("0 bytes"))) << zs->messageText().toStdString();
+    EXPECT_TRUE(zs->messageText().contains(QStringLiteral("truncated.png"))) << zs->messageText().toStdString();
+    EXPECT_EQ(zs->thumbnailCount(), 20);
+
+    // The MAE explorer says the same and keeps its image.
+    auto *mae = window->maeExplorer();
+    ASSERT_TRUE(waitFor([&] { return mae->hasResult() && !mae->isBusy(); }));
+    const QImage shown = mae->panelImage(QStringLiteral("Original"));
+    drop(mae, {QUrl::fromLocalFile(QString::fromStdString(tmp.file("notes.txt")))});
+    ASSERT_TRUE(waitFor([&] { return mae->messageText().contains(QStringLiteral("notes.txt")); }));
+    EXPECT_EQ(mae->panelImage(QStringLiteral("Original")), shown);
+    EXPECT_TRUE(window->isVisible());
+}
+
+TEST_F(Views, FolderWithClassSubfoldersGivesAccuracyAndConfusion)
+{
+    TempDir tmp;
+    auto *zs = window->zeroShot();
+    ASSERT_TRUE(waitFor([&] { return zs->imageCount() == 20 && !zs->isBusy(); }));
+    zs->clearImages();
+    const auto grid = vitscope::engine::loadFashionMnistSamples("", 3);
+    for (const auto &s : grid.samples) {
+        if (s.className != "Trouser" && s.className != "Bag")
+            continue;
+        QDir().mkpath(QString::fromStdString(tmp.file(s.className)));
+        toQImage(s.image).save(QString::fromStdString(tmp.file(s.className + "/" + std::to_string(s.index) + ".png")));
+    }
+    zs->setClassText(QStringLiteral("Trouser, Bag"));
+    zs->addFiles({QString::fromStdString(tmp.path().string())});
+    ASSERT_TRUE(waitFor([&] { return zs->imageCount() == 6 && !zs->isBusy(); }));
+    EXPECT_TRUE(zs->summaryText().contains(QStringLiteral("6 with a true class"))) << zs->summaryText().toStdString();
+    EXPECT_TRUE(zs->confusionVisible());
+}
+
+TEST_F(Views, BadModelFolderShowsTheCoresMessage)
+{
+    TempDir tmp;
+    auto *models = window->modelsView();
+    const QString bad = QString::fromStdString(tmp.file("broken-model"));
+    QDir().mkpath(bad);
+    vitscope::test::writeBytes(tmp.file("broken-model/config.json"), "{\"model_type\": \"clip\", ");
+    models->loadModel(bad);
+    ASSERT_TRUE(waitFor([&] { return !models->messageText().isEmpty(); })) << models->statusOf(bad).toStdString();
+    EXPECT_TRUE(models->messageText().contains(QStringLiteral("config.json"))) << models->messageText().toStdString();
+    EXPECT_EQ(models->statusOf(bad), QStringLiteral("failed"));
+    EXPECT_EQ(window->models()->models().size(), 2u);
+
+    const QString bert = QString::fromStdString(tmp.file("bert"));
+    QDir().mkpath(bert);
+    vitscope::test::writeBytes(tmp.file("bert/config.json"), "{\"model_type\": \"bert\"}");
+    models->loadModel(bert);
+    ASSERT_TRUE(waitFor([&] { return models->messageText().contains(QStringLiteral("bert")); }));
+    EXPECT_TRUE(models->messageText().contains(QStringLiteral("neither an MAE"))) << models->messageText().toStdString();
+}
+
+TEST_F(Views, ShortTrainingRunAddsPointsToTheCurve)
+{
+    TempDir tmp;
+    auto *training = window->training();
+    training->setRunsDir(QString::fromStdString(tmp.path().string()));
+    vitscope::engine::TrainRequest q;
+    q.kind = "mae";
+    q.limit = 256;
+    q.epochs = 1;
+    q.batch = 64;
+    q.lr = 1.5e-3;
+    q.warmupEpochs = 0;
+    q.logEvery = 1;
+    q.evalLimit = 200;
+    training->startWith(q);
+    ASSERT_TRUE(training->isTraining());
+    ASSERT_TRUE(waitFor([&] { return !training->isTraining(); }, 240000));
+    ASSERT_EQ(training->lastOutcome(), QStringLiteral("finished")) << training->messageText().toStdString();
+    // 256 images in full batches of 64, one metrics line per step.
+    ASSERT_TRUE(waitFor([&] { return training->curvePointCount() == 4; }, 5000)) << training->curvePointCount();
+    const auto *loss = training->lossPlot();
+    ASSERT_GE(loss->graphCount(), 1);
+    EXPECT_EQ(loss->graph(loss->graphCount() - 1)->dataCount(), 4);
+    const QStringList runs = QDir(QString::fromStdString(tmp.path().string())).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+    ASSERT_EQ(runs.size(), 1);
+    EXPECT_TRUE(QFile::exists(QString::fromStdString(tmp.path().string()) + QLatin1Char('/') + runs[0] +
+                              QStringLiteral("/model/model.safetensors")));
+}
+
+TEST_F(Views, ClosingTheWindowDuringTrainingKeepsACheckpoint)
+{
+    TempDir tmp;
+    auto *training = window->training();
+    training->setRunsDir(QString::fromStdString(tmp.path().string()));
+    vitscope::engine::TrainRequest q;
+    q.kind = "mae";
+    q.limit = 6400;
+    q.epochs = 2;
+    q.batch = 64;
+    q.logEvery = 1;
+    q.evalLimit = 100;
+    training->startWith(q);
+    ASSERT_TRUE(waitFor([&] { return training->curvePointCount() >= 2; }, 120000));
+    window->close(); // stops the worker; the trainer saves a checkpoint
+    EXPECT_FALSE(training->isTraining());
+    const QDir runs(QString::fromStdString(tmp.path().string()));
+    const QStringList dirs = runs.entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+    ASSERT_EQ(dirs.size(), 1);
+    const QStringList checkpoints =
+        QDir(runs.filePath(dirs[0]) + QStringLiteral("/checkpoints")).entryList({QStringLiteral("*.safetensors")});
+    EXPECT_EQ(checkpoints.size(), 1) << checkpoints.join(QLatin1Char(' ')).toStdString();
+}
+
+// ------------------------------------------------------------- pieces without a window
+
+TEST(RunFollower, ReadsCompleteLinesOnlyAndStartsOverWhenTheFileShrinks)
+{
+    TempDir tmp;
+    vitscope::test::writeBytes(tmp.file("config.json"), "{\"kind\": \"mae\"}");
+    const std::string a = "{\"type\":\"step\",\"step\":10,\"loss\":1.5}\n";
+    const std::string b = "{\"type\":\"step\",\"step\":20,\"loss\":1.25}\n";
+    const std::string e = "{\"type\":\"epoch\",\"epoch\":0,\"step\":20,\"loss\":1.3,\"eval\":{\"knn_top1\":0.5}}\n";
+    vitscope::test::writeBytes(tmp.file("metrics.jsonl"), a + b.substr(0, 12)); // a line being written
+    RunFollower f(QString::fromStdString(tmp.path().string()));
+    ASSERT_TRUE(f.error().isEmpty());
+    f.poll();
+    EXPECT_EQ(f.stepX, QVector<double>({10}));
+    vitscope::test::writeBytes(tmp.file("metrics.jsonl"), a + b + e + "{\"type\":\"end\"}\n");
+    f.poll();
+    EXPECT_EQ(f.stepX, QVector<double>({10, 20}));
+    EXPECT_EQ(f.stepLoss, QVector<double>({1.5, 1.25}));
+    EXPECT_EQ(f.evalX, QVector<double>({1}));
+    EXPECT_EQ(f.evalY, QVector<double>({50}));
+    EXPECT_EQ(f.status(), QStringLiteral("finished"));
+    vitscope::test::writeBytes(tmp.file("metrics.jsonl"), a); // resumed: cut back
+    f.poll();
+    EXPECT_EQ(f.stepX, QVector<double>({10}));
+    EXPECT_EQ(f.status(), QStringLiteral("running"));
+
+    RunFollower none(QString::fromStdString(tmp.file("nothing-here")));
+    EXPECT_TRUE(none.error().contains(QStringLiteral("config.json"))) << none.error().toStdString();
+}
+
+namespace {
+
+quint32 crc32(const QByteArray &data)
+{
+    quint32 c = 0xffffffffu;
+    for (char ch : data) {
+        c ^= quint8(ch);
+        for (int k = 0; k < 8; ++k)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+QByteArray be32(quint32 v)
+{
+    const char bytes[] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+    return QByteArray(bytes, 4);
+}
+
+} // namespace
+
+TEST(ImageFiles, HeaderClaimingAHugeImageIsRefusedBeforeDecoding)
+{
+    TempDir tmp;
+    // A PNG signature and an IHDR chunk claiming 200000 x 200000 RGB pixels, nothing else.
+    QByteArray ihdr = QByteArray("IHDR") + be32(200000) + be32(200000) + QByteArray("\x08\x02\x00\x00\x00", 5);
+    QByteArray png = QByteArray("\x89PNG\r\n\x1a\n", 8) + be32(13) + ihdr + be32(crc32(ihdr));
+    for (const char *chunk : {"IDAT", "IEND"}) // empty chunks: a header-only file
+        png += be32(0) + QByteArray(chunk) + be32(crc32(QByteArray(chunk)));
+    const QString path = QString::fromStdString(tmp.file("huge.png"));
+    QFile f(path);
+    ASSERT_TRUE(f.open(QIODevice::WriteOnly));
+    f.write(png);
+    f.close();
+    const LoadedImage r = loadImageFile(path);
+    EXPECT_FALSE(r.ok());
+    EXPECT_TRUE(r.error.contains(QStringLiteral("too large"))) << r.error.toStdString();
+    EXPECT_TRUE(r.error.contains(QStringLiteral("200000 x 200000"))) << r.error.toStdString();
+
+    const LoadedImage missing = loadImageFile(QString::fromStdString(tmp.file("missing.png")));
+    EXPECT_TRUE(missing.error.contains(QStringLiteral("no such file"))) << missing.error.toStdString();
+}
+
+TEST(Export, ViewsAndPlotsSaveAsPngSvgAndCsv)
+{
+    TempDir tmp;
+    PlotWidget plot;
+    plot.resize(400, 300);
+    QCPGraph *g = plot.addGraph();
+    g->setName(QStringLiteral("loss"));
+    g->setData({1, 2, 3}, {0.5, 0.25, 0.125});
+    const QString base = QString::fromStdString(tmp.path().string());
+    ASSERT_TRUE(plot.savePlot(base + QStringLiteral("/p.png")));
+    ASSERT_TRUE(plot.savePlot(base + QStringLiteral("/p.svg")));
+    ASSERT_TRUE(plot.savePlot(base + QStringLiteral("/p.csv")));
+    EXPECT_FALSE(QImage(base + QStringLiteral("/p.png")).isNull());
+    const std::string svg = vitscope::test::readBytes(tmp.file("p.svg"));
+    EXPECT_NE(svg.find("<svg"), std::string::npos);
+    EXPECT_EQ(vitscope::test::readBytes(tmp.file("p.csv")),
+              "graph,x,y\n\"loss\",1,0.5\n\"loss\",2,0.25\n\"loss\",3,0.125\n");
+    QString error;
+    EXPECT_TRUE(exportWidget(&plot, base + QStringLiteral("/w.svg"), &error)) << error.toStdString();
+    EXPECT_TRUE(exportWidget(&plot, base + QStringLiteral("/w.png"), &error)) << error.toStdString();
+    EXPECT_EQ(QImage(base + QStringLiteral("/w.png")).size(), plot.size());
+}
+
+TEST(Experiments, KShotPlotHasOnePointPerCsvRow)
+{
+    const QString dir = QString::fromStdString(vitscope::engine::experimentsDir());
+    if (dir.isEmpty())
+        GTEST_SKIP() << "no experiment tables";
+    // Count the data rows independently of the CSV reader.
+    const std::string csv = vitscope::test::readBytes((dir + QStringLiteral("/clip-kshot.csv")).toStdString());
+    const int rows = int(std::count(csv.begin(), csv.end(), '\n')) - 1;
+    ASSERT_GT(rows, 0);
+    ExperimentsView view;
+    view.showPlot(2);
+    ASSERT_GE(view.plot()->graphCount(), 2);
+    EXPECT_EQ(view.plot()->graph(0)->dataCount(), rows);
+    EXPECT_EQ(view.plot()->graph(1)->dataCount(), rows);
+    view.showPlot(0);
+    EXPECT_GE(view.plot()->graphCount(), 2);
+    for (int i = 0; i < view.plot()->graphCount(); ++i)
+        EXPECT_GE(view.plot()->graph(i)->dataCount(), 3) << i;
+}
+
+TEST(AppCommandLine, UnknownViewIsAnErrorAndHelpListsTheOptions)
+{
+    QProcess app;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+    app.setProcessEnvironment(env);
+    app.start(QStringLiteral(VITSCOPE_APP_PATH), {QStringLiteral("--view"), QStringLiteral("nonsense")});
+    ASSERT_TRUE(app.waitForFinished(60000));
+    EXPECT_EQ(app.exitCode(), 2);
+    EXPECT_TRUE(QString::fromUtf8(app.readAllStandardError()).contains(QStringLiteral("unknown view 'nonsense'")));
+
+    app.start(QStringLiteral(VITSCOPE_APP_PATH), {QStringLiteral("--help")});
+    ASSERT_TRUE(app.waitForFinished(30000));
+    const QString help = QString::fromUtf8(app.readAllStandardOutput());
+    for (const char *opt : {"--screenshots", "--view", "--presentation", "--version", "paths"})
+        EXPECT_TRUE(help.contains(QLatin1String(opt))) << opt;
+}
+
+TEST_F(Views, LastChoicesComeBackInTheNextSession)
+{
+    auto *mae = window->maeExplorer();
+    mae->setStrategy(QStringLiteral("block"));
+    mae->setRatioPercent(40);
+    mae->setSeed(7);
+    window->zeroShot()->setClassText(QStringLiteral("cat\ndog"));
+    window->showView(QStringLiteral("training"));
+    window->close(); // saves
+    MainWindow::Options o;
+    o.loadBundled = false;
+    MainWindow next(o);
+    EXPECT_EQ(next.maeExplorer()->currentStrategy(), QStringLiteral("block"));
+    EXPECT_EQ(next.maeExplorer()->ratioPercent(), 40);
+    EXPECT_EQ(next.zeroShot()->classText(), QStringLiteral("cat\ndog"));
+    EXPECT_EQ(next.findChild<QTabWidget *>(QStringLiteral("views"))->currentWidget(), next.training());
+    next.zeroShot()->setClassText(QString()); // leave the next test the defaults
+    next.close();
+    QSettings().clear();
+}
+
+TEST_F(Views, PresentationModeEnlargesTheFont)
+{
+    const double base = QApplication::font().pointSizeF();
+    window->setPresentationMode(true);
+    EXPECT_NEAR(QApplication::font().pointSizeF(), base * 1.6, 0.01);
+    window->setPresentationMode(false);
+    EXPECT_NEAR(QApplication::font().pointSizeF(), base, 0.01);
+}
