@@ -2,6 +2,8 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QJsonDocument>
+#include <QTemporaryDir>
 #include <QTimer>
 
 #include <cstdio>
@@ -13,6 +15,7 @@
 
 #include "src/engine/engine.h"
 #include "src/gui/main_window.h"
+#include "src/gui/responsiveness_bench.h"
 #include "vitscope/version.h"
 
 namespace {
@@ -70,6 +73,11 @@ int main(int argc, char **argv)
     QCommandLineOption presentationOption(QStringLiteral("presentation"),
                                           QStringLiteral("Start in presentation mode (larger fonts for projectors)."));
     parser.addOption(presentationOption);
+    QCommandLineOption benchOption(
+        QStringLiteral("bench-ui"),
+        QStringLiteral("Run a scripted session (slider drag, typing, a 300-image folder, training) measuring the "
+                       "longest the window stays unresponsive; print JSON, then quit."));
+    parser.addOption(benchOption);
     QCommandLineOption freshOption(QStringLiteral("fresh"),
                                    QStringLiteral("Ignore the saved window layout and last choices."));
     parser.addOption(freshOption);
@@ -92,7 +100,7 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    const bool shooting = parser.isSet(screenshotOption) || parser.isSet(screenshotsOption);
+    const bool shooting = parser.isSet(screenshotOption) || parser.isSet(screenshotsOption) || parser.isSet(benchOption);
     vitscope::gui::MainWindow::Options options;
     options.dataDir = parser.value(dataOption);
     options.restoreSettings = !parser.isSet(freshOption) && !shooting;
@@ -109,7 +117,14 @@ int main(int argc, char **argv)
     window.show();
     window.openPaths(parser.positionalArguments());
 
-    if (parser.isSet(screenshotsOption)) {
+    if (parser.isSet(benchOption)) {
+        QTimer::singleShot(0, &window, [&window]() {
+            QTemporaryDir tmp;
+            const QJsonObject result = vitscope::gui::runUiBenchmark(&window, tmp.path() + QStringLiteral("/images"));
+            std::printf("%s\n", QJsonDocument(result).toJson(QJsonDocument::Indented).constData());
+            QCoreApplication::exit(0);
+        });
+    } else if (parser.isSet(screenshotsOption)) {
         window.saveScreenshots(parser.value(screenshotsOption), [](bool ok, const QString &where) {
             std::fprintf(ok ? stdout : stderr, ok ? "saved screenshots in %s\n" : "vitscope: error: cannot write %s\n",
                          qPrintable(where));

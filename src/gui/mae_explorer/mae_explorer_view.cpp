@@ -252,7 +252,7 @@ QString MaeExplorerView::messageText() const
 
 bool MaeExplorerView::isBusy() const
 {
-    return m_watcher.isRunning() || m_pending || m_sourceWatcher.isRunning();
+    return m_running || m_pending || m_sourceWatcher.isRunning();
 }
 
 QImage MaeExplorerView::panelImage(const QString &title) const
@@ -313,7 +313,7 @@ engine::MaskRequest MaeExplorerView::currentRequest() const
 void MaeExplorerView::request()
 {
     ++m_generation;
-    if (m_watcher.isRunning()) {
+    if (m_running) {
         m_pending = true;
         return;
     }
@@ -331,6 +331,7 @@ void MaeExplorerView::start()
     const auto req = currentRequest();
     const bool compare = m_ui->compareButton->isChecked();
     const quint64 generation = m_generation;
+    m_running = true;
     m_watcher.setFuture(QtConcurrent::run([session, image, req, compare, generation]() {
         Job job;
         job.generation = generation;
@@ -357,6 +358,7 @@ void MaeExplorerView::start()
 
 void MaeExplorerView::finished()
 {
+    m_running = false;
     const Job job = m_watcher.result();
     if (job.generation == m_generation || !m_pending)
         show(job);

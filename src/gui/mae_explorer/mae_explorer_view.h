@@ -95,6 +95,7 @@ private:
     QFutureWatcher<Job> m_watcher;
     quint64 m_generation = 0;
     bool m_pending = false;
+    bool m_running = false; // from start() until finished() ran (the future may be done earlier)
     engine::RgbImage m_image;
     QString m_imageName;
     std::vector<int> m_customKeep;

@@ -192,16 +192,14 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
     connect(m_ui->cancelButton, &QPushButton::clicked, this, &ZeroShotView::cancel);
     connect(m_ui->thumbList, &QListWidget::currentRowChanged, this, &ZeroShotView::showCurrent);
     connect(&m_classWatcher, &QFutureWatcher<ClassJob>::finished, this, &ZeroShotView::classesFinished);
-    connect(&m_imageWatcher, &QFutureWatcher<Batch>::resultReadyAt, this, &ZeroShotView::batchReady);
-    connect(&m_imageWatcher, &QFutureWatcher<Batch>::finished, this, &ZeroShotView::imagesFinished);
     connect(m_models, &ModelRegistry::loaded, this, &ZeroShotView::modelsChanged);
     modelsChanged();
 }
 
 ZeroShotView::~ZeroShotView()
 {
-    m_imageWatcher.cancel();
-    m_imageWatcher.waitForFinished();
+    m_imageFuture.cancel();
+    m_imageFuture.waitForFinished();
     m_classWatcher.waitForFinished();
 }
 
@@ -269,7 +267,7 @@ void ZeroShotView::scheduleClasses()
 
 void ZeroShotView::startClasses()
 {
-    if (m_classWatcher.isRunning()) {
+    if (m_classRunning) {
         m_classPending = true;
         return;
     }
@@ -287,6 +285,7 @@ void ZeroShotView::startClasses()
     const bool ensemble = m_ui->ensembleCheck->isChecked();
     const quint64 generation = m_classGeneration;
     const QString modelId = m_ui->modelCombo->currentData().toString();
+    m_classRunning = true;
     m_classWatcher.setFuture(QtConcurrent::run([s, names, templates, ensemble, generation, modelId]() {
         ClassJob job;
         job.generation = generation;
@@ -308,6 +307,7 @@ void ZeroShotView::startClasses()
 
 void ZeroShotView::classesFinished()
 {
+    m_classRunning = false;
     const ClassJob job = m_classWatcher.result();
     const bool stale = job.generation != m_classGeneration;
     if (!stale || !m_classPending) {
@@ -359,7 +359,7 @@ void ZeroShotView::addFiles(const QStringList &paths)
 void ZeroShotView::addImages(const std::vector<Input> &inputs)
 {
     m_queue.insert(m_queue.end(), inputs.begin(), inputs.end());
-    if (!m_imageWatcher.isRunning())
+    if (!m_imagesRunning)
         startImages();
 }
 
@@ -398,7 +398,20 @@ void ZeroShotView::startImages()
     m_ui->progressBar->setValue(0);
     m_ui->progressBar->setVisible(inputs.size() > 1);
     m_ui->cancelButton->setVisible(inputs.size() > kBatch);
-    m_imageWatcher.setFuture(QtConcurrent::run([s, inputs](QPromise<Batch> &promise) {
+    m_imagesRunning = true;
+    const quint64 generation = ++m_imageGeneration;
+    auto *watcher = new QFutureWatcher<Batch>(this);
+    // A job cleared or replaced meanwhile is ignored: its generation is no longer current.
+    connect(watcher, &QFutureWatcher<Batch>::resultReadyAt, this, [this, watcher, generation](int index) {
+        if (generation == m_imageGeneration)
+            batchReady(watcher->resultAt(index));
+    });
+    connect(watcher, &QFutureWatcher<Batch>::finished, this, [this, watcher, generation]() {
+        watcher->deleteLater();
+        if (generation == m_imageGeneration)
+            imagesFinished();
+    });
+    m_imageFuture = QtConcurrent::run([s, inputs](QPromise<Batch> &promise) {
         const int total = int(inputs.size());
         for (int start = 0; start < total; start += kBatch) {
             if (promise.isCanceled())
@@ -441,12 +454,13 @@ void ZeroShotView::startImages()
             promise.setProgressValue(batch.done);
             promise.addResult(std::move(batch));
         }
-    }));
+    });
+    watcher->setFuture(m_imageFuture);
 }
 
-void ZeroShotView::batchReady(int index)
+void ZeroShotView::batchReady(const Batch &result)
 {
-    Batch batch = m_imageWatcher.resultAt(index);
+    Batch batch = result;
     m_errors << batch.errors;
     m_ui->progressBar->setValue(batch.done);
     for (auto &item : batch.items) {
@@ -462,6 +476,7 @@ void ZeroShotView::batchReady(int index)
 
 void ZeroShotView::imagesFinished()
 {
+    m_imagesRunning = false;
     m_ui->progressBar->hide();
     m_ui->cancelButton->hide();
     if (!m_errors.isEmpty()) {
@@ -480,14 +495,18 @@ void ZeroShotView::imagesFinished()
 void ZeroShotView::cancel()
 {
     m_queue.clear();
-    m_imageWatcher.cancel();
+    m_imageFuture.cancel();
     Q_EMIT statusMessage(tr("Cancelled: %1 images classified").arg(m_items.size()));
 }
 
 void ZeroShotView::clearImages()
 {
     cancel();
-    m_imageWatcher.waitForFinished();
+    m_imageFuture.waitForFinished();
+    ++m_imageGeneration; // whatever the old job still delivers is dropped
+    m_imagesRunning = false;
+    m_ui->progressBar->hide();
+    m_ui->cancelButton->hide();
     m_items.clear();
     m_ui->thumbList->clear();
     m_bars->setBars({});
@@ -607,8 +626,7 @@ void ZeroShotView::updateSummary()
 
 bool ZeroShotView::isBusy() const
 {
-    return m_imageWatcher.isRunning() || m_classWatcher.isRunning() || m_debounce.isActive() || m_classPending ||
-           !m_queue.empty();
+    return m_imagesRunning || m_classRunning || m_debounce.isActive() || m_classPending || !m_queue.empty();
 }
 
 int ZeroShotView::thumbnailCount() const

@@ -118,7 +118,7 @@ private:
     void startClasses();
     void classesFinished();
     void startImages();
-    void batchReady(int index);
+    void batchReady(const Batch &batch);
     void imagesFinished();
     void recompute();
     void recomputeItem(Item &item);
@@ -137,13 +137,16 @@ private:
     QFutureWatcher<ClassJob> m_classWatcher;
     quint64 m_classGeneration = 0;
     bool m_classPending = false;
+    bool m_classRunning = false;  // until classesFinished() ran
+    bool m_imagesRunning = false; // until imagesFinished() ran (every batch delivered)
     QStringList m_classNames;
     QString m_classModel;
     std::vector<std::vector<float>> m_classEmbeddings;
     int m_classUpdates = 0;
 
     std::vector<Input> m_queue;
-    QFutureWatcher<Batch> m_imageWatcher;
+    QFuture<Batch> m_imageFuture; // the current job; each job has its own watcher
+    quint64 m_imageGeneration = 0;
     QStringList m_errors;
     std::vector<Item> m_items;
     QString m_itemsModel;
