@@ -140,6 +140,8 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
     m_ui->thumbList->setMovement(QListView::Static);
     m_ui->thumbList->setWordWrap(true);
     m_ui->thumbList->setUniformItemSizes(true);
+    m_ui->thumbList->setLayoutMode(QListView::Batched); // thousands of thumbnails: lay out in slices
+    m_ui->thumbList->setBatchSize(64);
     m_ui->confusionTable->hide();
     m_ui->confusionTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_ui->progressBar->hide();
@@ -156,6 +158,9 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
     m_ui->templateSetCombo->setCurrentIndex(m_templateSets.size() > 1 ? 1 : 0);
     templateSetChanged();
 
+    m_summaryTimer.setSingleShot(true);
+    m_summaryTimer.setInterval(250);
+    connect(&m_summaryTimer, &QTimer::timeout, this, &ZeroShotView::updateSummary);
     m_debounce.setSingleShot(true);
     m_debounce.setInterval(250);
     connect(&m_debounce, &QTimer::timeout, this, &ZeroShotView::startClasses);
@@ -463,13 +468,19 @@ void ZeroShotView::batchReady(const Batch &result)
     Batch batch = result;
     m_errors << batch.errors;
     m_ui->progressBar->setValue(batch.done);
+    // Only the new images are scored here (class changes rescore everything in recompute()).
+    m_ui->thumbList->setUpdatesEnabled(false);
     for (auto &item : batch.items) {
         recomputeItem(item);
         auto *w = new QListWidgetItem(QIcon(QPixmap::fromImage(item.thumb)), QString(), m_ui->thumbList);
         w->setToolTip(item.path.isEmpty() ? item.name : item.path);
         m_items.push_back(std::move(item));
+        updateItemText(int(m_items.size()) - 1);
     }
-    recompute();
+    m_ui->thumbList->setUpdatesEnabled(true);
+    scheduleSummary();
+    showCurrent();
+    Q_EMIT predictionsUpdated();
     if (m_ui->thumbList->currentRow() < 0 && m_ui->thumbList->count() > 0)
         m_ui->thumbList->setCurrentRow(0);
 }
@@ -525,25 +536,41 @@ void ZeroShotView::recomputeItem(Item &item)
     item.probabilities = engine::zeroShotProbabilities(item.embedding, m_classEmbeddings, s->logitScale());
 }
 
+void ZeroShotView::updateItemText(int row)
+{
+    const Item &item = m_items[std::size_t(row)];
+    QStringList lines;
+    std::vector<int> order(item.probabilities.size());
+    std::iota(order.begin(), order.end(), 0);
+    const int shown = std::min<int>(2, int(order.size()));
+    std::partial_sort(order.begin(), order.begin() + shown, order.end(), [&](int a, int b) {
+        return item.probabilities[std::size_t(a)] > item.probabilities[std::size_t(b)] ||
+               (item.probabilities[std::size_t(a)] == item.probabilities[std::size_t(b)] && a < b);
+    });
+    for (int k = 0; k < shown; ++k)
+        lines << QStringLiteral("%1 %2%").arg(m_classNames[order[std::size_t(k)]])
+                     .arg(100.0 * item.probabilities[std::size_t(order[std::size_t(k)])], 0, 'f', 0);
+    if (QListWidgetItem *w = m_ui->thumbList->item(row))
+        w->setText(lines.join(QLatin1Char('\n')));
+}
+
 void ZeroShotView::recompute()
 {
     for (int row = 0; row < int(m_items.size()); ++row) {
-        Item &item = m_items[std::size_t(row)];
-        recomputeItem(item);
-        QStringList lines;
-        std::vector<int> order(item.probabilities.size());
-        std::iota(order.begin(), order.end(), 0);
-        std::stable_sort(order.begin(), order.end(),
-                         [&](int a, int b) { return item.probabilities[std::size_t(a)] > item.probabilities[std::size_t(b)]; });
-        for (int k = 0; k < std::min<int>(2, int(order.size())); ++k)
-            lines << QStringLiteral("%1 %2%").arg(m_classNames[order[std::size_t(k)]])
-                         .arg(100.0 * item.probabilities[std::size_t(order[std::size_t(k)])], 0, 'f', 0);
-        if (QListWidgetItem *w = m_ui->thumbList->item(row))
-            w->setText(lines.join(QLatin1Char('\n')));
+        recomputeItem(m_items[std::size_t(row)]);
+        updateItemText(row);
     }
     showCurrent();
-    updateSummary();
+    scheduleSummary();
     Q_EMIT predictionsUpdated();
+}
+
+void ZeroShotView::scheduleSummary()
+{
+    // Accuracy and the confusion matrix at most four times a second: rebuilding the table
+    // per batch of a large folder would hold up the GUI thread.
+    if (!m_summaryTimer.isActive())
+        m_summaryTimer.start();
 }
 
 void ZeroShotView::showCurrent()
@@ -626,7 +653,8 @@ void ZeroShotView::updateSummary()
 
 bool ZeroShotView::isBusy() const
 {
-    return m_imagesRunning || m_classRunning || m_debounce.isActive() || m_classPending || !m_queue.empty();
+    return m_imagesRunning || m_classRunning || m_debounce.isActive() || m_classPending || !m_queue.empty() ||
+           m_summaryTimer.isActive();
 }
 
 int ZeroShotView::thumbnailCount() const

@@ -121,9 +121,11 @@ private:
     void batchReady(const Batch &batch);
     void imagesFinished();
     void recompute();
+    void updateItemText(int row);
     void recomputeItem(Item &item);
     void showCurrent();
     void updateSummary();
+    void scheduleSummary();
     void templateSetChanged();
     std::shared_ptr<engine::ClipSession> session() const;
 
@@ -133,6 +135,7 @@ private:
     ProbabilityBars *m_bars = nullptr;
     std::vector<engine::TemplateSet> m_templateSets;
     QTimer m_debounce;
+    QTimer m_summaryTimer;
 
     QFutureWatcher<ClassJob> m_classWatcher;
     quint64 m_classGeneration = 0;
