@@ -568,3 +568,53 @@ TEST_F(Views, PresentationModeEnlargesTheFont)
     window->setPresentationMode(false);
     EXPECT_NEAR(QApplication::font().pointSizeF(), base, 0.01);
 }
+
+TEST_F(Views, PauseHoldsTheRunAndStopKeepsACheckpointThatResumes)
+{
+    TempDir tmp;
+    auto *training = window->training();
+    training->setRunsDir(QString::fromStdString(tmp.path().string()));
+    vitscope::engine::TrainRequest q;
+    q.limit = 1280;
+    q.epochs = 1;
+    q.batch = 64; // 20 steps
+    q.logEvery = 1;
+    q.evalLimit = 100;
+    training->startWith(q);
+    ASSERT_TRUE(waitFor([&] { return training->curvePointCount() >= 2; }, 120000));
+    training->pause(true);
+    QTest::qWait(800); // the step in flight finishes and its line is followed
+    const int held = training->curvePointCount();
+    QTest::qWait(1500);
+    EXPECT_EQ(training->curvePointCount(), held);
+    EXPECT_TRUE(training->isTraining());
+    training->stop(); // a stop while paused takes effect at once
+    ASSERT_TRUE(waitFor([&] { return !training->isTraining(); }, 60000));
+    EXPECT_EQ(training->lastOutcome(), QStringLiteral("stopped"));
+    const QDir runs(QString::fromStdString(tmp.path().string()));
+    const QString run = runs.filePath(runs.entryList(QDir::Dirs | QDir::NoDotAndDotDot).value(0));
+    training->resume(run);
+    ASSERT_TRUE(waitFor([&] { return !training->isTraining(); }, 120000));
+    EXPECT_EQ(training->lastOutcome(), QStringLiteral("finished")) << training->messageText().toStdString();
+    EXPECT_TRUE(QFile::exists(run + QStringLiteral("/model/model.safetensors")));
+    ASSERT_TRUE(waitFor([&] { return training->curvePointCount() == 20; }, 5000)) << training->curvePointCount();
+}
+
+TEST_F(Views, CancellingALargeFolderStopsEarlyAndKeepsWhatWasDone)
+{
+    TempDir tmp;
+    auto *zs = window->zeroShot();
+    ASSERT_TRUE(waitFor([&] { return zs->imageCount() == 20 && !zs->isBusy(); }));
+    const auto grid = vitscope::engine::loadFashionMnistSamples("", 60);
+    for (const auto &s : grid.samples)
+        toQImage(s.image).scaled(224, 224).save(QString::fromStdString(tmp.file(std::to_string(s.index) + ".png")));
+    zs->addFiles({QString::fromStdString(tmp.path().string())});
+    ASSERT_TRUE(waitFor([&] { return zs->imageCount() > 20; }, 60000)); // the first batch is in
+    zs->cancel();
+    ASSERT_TRUE(waitFor([&] { return !zs->isBusy(); }, 60000));
+    EXPECT_LT(zs->imageCount(), 20 + 600);
+    EXPECT_EQ(zs->thumbnailCount(), zs->imageCount());
+    const int kept = zs->imageCount();
+    QTest::qWait(300);
+    EXPECT_EQ(zs->imageCount(), kept); // nothing arrives after the cancel
+}

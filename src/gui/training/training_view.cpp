@@ -229,6 +229,7 @@ void TrainingView::launch(std::function<engine::TrainOutcome(const engine::Train
             QThread::msleep(50);
         return stopFlag->load();
     };
+    m_training = true;
     m_watcher.setFuture(QtConcurrent::run([job, hooks, runDir]() {
         Outcome o;
         o.runDir = runDir;
@@ -267,6 +268,9 @@ void TrainingView::progress(const engine::TrainProgress &p)
 
 void TrainingView::finished()
 {
+    if (!m_training)
+        return; // handled already (stopAndWait)
+    m_training = false;
     const Outcome o = m_watcher.result();
     for (const auto &r : m_runs)
         if (r && r->dir() == o.runDir)
@@ -317,10 +321,11 @@ void TrainingView::stop()
 
 void TrainingView::stopAndWait()
 {
-    if (!m_watcher.isRunning())
+    if (!m_training)
         return;
     stop();
     m_watcher.waitForFinished();
+    finished();
 }
 
 void TrainingView::updateButtons()

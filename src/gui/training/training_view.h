@@ -45,7 +45,7 @@ public:
     void stop();
     // Stops a running training (the trainer saves a checkpoint) and waits for the worker.
     void stopAndWait();
-    bool isTraining() const { return m_watcher.isRunning(); }
+    bool isTraining() const { return m_training; }
 
     void openRun(const QString &dir);
     void openRunDialog();
@@ -92,6 +92,7 @@ private:
     QFutureWatcher<Outcome> m_watcher;
     std::shared_ptr<std::atomic<bool>> m_stop, m_paused;
     QString m_currentRun;
+    bool m_training = false; // from launch() until finished() ran
     QString m_outcome;
     std::vector<QPointer<RunFollower>> m_runs;
 };
