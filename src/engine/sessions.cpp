@@ -50,6 +50,17 @@ std::string deviceName(const torch::Device &d)
     return d.str();
 }
 
+// The folder of a bundled name or path, after checking config.json's model_type.
+std::string checkedModelDir(const std::string &dirOrName, const std::string &expectedType, const std::string &what)
+{
+    const std::string dir = resolveModelDir(dirOrName);
+    const std::string type = readModelType(dir);
+    if (type != expectedType)
+        throw FileError(dir + "/config.json",
+                        "model_type is \"" + type + "\", not " + what + " (expected \"" + expectedType + "\")");
+    return dir;
+}
+
 } // namespace
 
 std::vector<std::string> bundledModels()
@@ -75,10 +86,7 @@ MaeSession::~MaeSession() = default;
 
 std::shared_ptr<MaeSession> MaeSession::load(const std::string &dirOrName, const std::string &device)
 {
-    const std::string dir = resolveModelDir(dirOrName);
-    const std::string type = readModelType(dir);
-    if (type != "vit_mae")
-        throw FileError(dir + "/config.json", "model_type is \"" + type + "\", not an MAE (expected \"vit_mae\")");
+    const std::string dir = checkedModelDir(dirOrName, "vit_mae", "an MAE");
     auto impl = std::make_unique<Impl>();
     impl->device = parseDevice(device);
     impl->loaded = loadMaeFolder(dir, impl->device);
@@ -185,10 +193,7 @@ ClipSession::~ClipSession() = default;
 std::shared_ptr<ClipSession> ClipSession::load(const std::string &dirOrName, const std::string &device)
 {
     static std::atomic<int> loads{0};
-    const std::string dir = resolveModelDir(dirOrName);
-    const std::string type = readModelType(dir);
-    if (type != "clip")
-        throw FileError(dir + "/config.json", "model_type is \"" + type + "\", not a CLIP model (expected \"clip\")");
+    const std::string dir = checkedModelDir(dirOrName, "clip", "a CLIP model");
     auto impl = std::make_unique<Impl>();
     impl->device = parseDevice(device);
     impl->loaded = loadClipFolder(dir, impl->device);

@@ -217,17 +217,13 @@ void MainWindow::openPaths(const QStringList &paths)
 
 void MainWindow::dragEnterEvent(QDragEnterEvent *event)
 {
-    if (event->mimeData()->hasUrls())
+    if (!localFiles(event->mimeData()).isEmpty())
         event->acceptProposedAction();
 }
 
 void MainWindow::dropEvent(QDropEvent *event)
 {
-    QStringList paths;
-    for (const QUrl &u : event->mimeData()->urls())
-        if (u.isLocalFile())
-            paths << u.toLocalFile();
-    openPaths(paths);
+    openPaths(localFiles(event->mimeData()));
     event->acceptProposedAction();
 }
 

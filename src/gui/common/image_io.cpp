@@ -3,6 +3,8 @@
 #include <QDirIterator>
 #include <QFileInfo>
 #include <QImageReader>
+#include <QMimeData>
+#include <QUrl>
 
 #include <algorithm>
 #include <cstring>
@@ -83,6 +85,21 @@ bool hasImageExtension(const QString &path)
                                      QStringLiteral("tiff"), QStringLiteral("gif"), QStringLiteral("ppm"),
                                      QStringLiteral("pgm")};
     return exts.contains(QFileInfo(path).suffix().toLower());
+}
+
+QStringList localFiles(const QMimeData *mime)
+{
+    QStringList paths;
+    if (mime && mime->hasUrls())
+        for (const QUrl &u : mime->urls())
+            if (u.isLocalFile())
+                paths << u.toLocalFile();
+    return paths;
+}
+
+bool carriesImages(const QMimeData *mime)
+{
+    return mime && (mime->hasImage() || !localFiles(mime).isEmpty());
 }
 
 QStringList listImageFiles(const QString &dir, QString *error, int limit)

@@ -8,6 +8,8 @@
 #include <QString>
 #include <QStringList>
 
+class QMimeData;
+
 #include "src/engine/engine.h"
 
 namespace vitscope::gui {
@@ -33,5 +35,10 @@ LoadedImage loadImageFile(const QString &path);
 // folder cannot be read.
 QStringList listImageFiles(const QString &dir, QString *error = nullptr, int limit = 100000);
 bool hasImageExtension(const QString &path);
+
+// Drag and drop, clipboard: the local files a mime payload names, and whether it carries
+// anything a view can open (files or an image).
+QStringList localFiles(const QMimeData *mime);
+bool carriesImages(const QMimeData *mime);
 
 } // namespace vitscope::gui

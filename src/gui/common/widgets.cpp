@@ -6,6 +6,8 @@
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QListWidget>
+#include <QVBoxLayout>
 #include <QMenu>
 #include <QPainter>
 #include <QSaveFile>
@@ -192,6 +194,23 @@ void PlotWidget::contextMenuEvent(QContextMenuEvent *event)
                                                       QStringLiteral("*.") + ext);
     if (!path.isEmpty() && !savePlot(path))
         QApplication::beep();
+}
+
+void fillHost(QWidget *host, QWidget *child)
+{
+    auto *layout = new QVBoxLayout(host);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(child);
+}
+
+void setupThumbnailList(QListWidget *list, int iconSide, QSize grid)
+{
+    list->setViewMode(QListView::IconMode);
+    list->setIconSize(QSize(iconSide, iconSide));
+    list->setGridSize(grid);
+    list->setResizeMode(QListView::Adjust);
+    list->setMovement(QListView::Static);
+    list->setUniformItemSizes(true);
 }
 
 bool exportWidget(QWidget *widget, const QString &path, QString *error)

@@ -9,6 +9,7 @@
 #include "src/gui/common/qcustomplot.h"
 
 class QLabel;
+class QListWidget;
 
 namespace vitscope::gui {
 
@@ -50,6 +51,11 @@ protected:
 private:
     bool m_logY = false;
 };
+
+// Puts `child` into the empty placeholder `host` (a widget from a .ui form), filling it.
+void fillHost(QWidget *host, QWidget *child);
+// A list of thumbnails: icon mode, fixed grid, static, relaid out as the width changes.
+void setupThumbnailList(QListWidget *list, int iconSide, QSize grid);
 
 // Saves a widget's look: PNG (a grab) or SVG (rendered through QSvgGenerator).
 bool exportWidget(QWidget *widget, const QString &path, QString *error = nullptr);

@@ -61,9 +61,7 @@ MaeExplorerView::MaeExplorerView(ModelRegistry *models, QWidget *parent)
            "Click a patch of the masked panel to hide or show it (custom mask)."));
 
     m_message = new MessageBar(this);
-    auto *msgLayout = new QVBoxLayout(m_ui->messageHost);
-    msgLayout->setContentsMargins(0, 0, 0, 0);
-    msgLayout->addWidget(m_message);
+    fillHost(m_ui->messageHost, m_message);
 
     // Single view: five panels in a row.
     auto *single = new QWidget(this);
@@ -116,12 +114,7 @@ MaeExplorerView::MaeExplorerView(ModelRegistry *models, QWidget *parent)
            "leaks brightness and contrast from the hidden image. \"Visible patches' statistics\" uses only "
            "what the model saw: an honest, flatter picture.</small>"));
 
-    m_ui->sourceList->setViewMode(QListView::IconMode);
-    m_ui->sourceList->setIconSize(QSize(56, 56));
-    m_ui->sourceList->setGridSize(QSize(66, 66));
-    m_ui->sourceList->setResizeMode(QListView::Adjust);
-    m_ui->sourceList->setMovement(QListView::Static);
-    m_ui->sourceList->setUniformItemSizes(true);
+    setupThumbnailList(m_ui->sourceList, 56, QSize(66, 66));
 
     connect(m_ui->modelCombo, &QComboBox::currentIndexChanged, this, [this]() {
         updateControls();
@@ -496,8 +489,8 @@ void MaeExplorerView::pasteFromClipboard()
         setImage(qvariant_cast<QImage>(mime->imageData()), tr("pasted image"));
         return;
     }
-    if (mime && mime->hasUrls() && !mime->urls().isEmpty() && mime->urls().first().isLocalFile()) {
-        openImageFile(mime->urls().first().toLocalFile());
+    if (!localFiles(mime).isEmpty()) {
+        openImageFile(localFiles(mime).first());
         return;
     }
     m_message->show(tr("The clipboard holds no image."), MessageBar::Kind::Warning, 5000);
@@ -505,7 +498,7 @@ void MaeExplorerView::pasteFromClipboard()
 
 void MaeExplorerView::dragEnterEvent(QDragEnterEvent *event)
 {
-    if (event->mimeData()->hasUrls() || event->mimeData()->hasImage())
+    if (carriesImages(event->mimeData()))
         event->acceptProposedAction();
 }
 
@@ -514,8 +507,8 @@ void MaeExplorerView::dropEvent(QDropEvent *event)
     const QMimeData *mime = event->mimeData();
     if (mime->hasImage()) {
         setImage(qvariant_cast<QImage>(mime->imageData()), tr("dropped image"));
-    } else if (mime->hasUrls()) {
-        const QString path = mime->urls().first().toLocalFile();
+    } else if (!localFiles(mime).isEmpty()) {
+        const QString path = localFiles(mime).first();
         if (QFileInfo(path).isDir())
             openFolder(path);
         else

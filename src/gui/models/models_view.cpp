@@ -26,9 +26,7 @@ ModelsView::ModelsView(ModelRegistry *models, QWidget *parent)
            "config.json and model.safetensors loads here too: <i>openai/clip-vit-base-patch32</i> (CLIP) or "
            "<i>facebook/vit-mae-base</i> (ViTMAE). Loaded models appear in the MAE explorer and Zero-shot views."));
     m_message = new MessageBar(this);
-    auto *msgLayout = new QVBoxLayout(m_ui->messageHost);
-    msgLayout->setContentsMargins(0, 0, 0, 0);
-    msgLayout->addWidget(m_message);
+    fillHost(m_ui->messageHost, m_message);
     m_ui->modelTree->header()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_ui->splitter->setStretchFactor(0, 3);
     m_ui->splitter->setStretchFactor(1, 2);

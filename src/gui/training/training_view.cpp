@@ -47,22 +47,18 @@ TrainingView::TrainingView(QWidget *parent)
            "probe idea, section 4) or of zero-shot classification with held-out prompts (CLIP). Runs started "
            "from vitscope-cli can be opened and followed while they train."));
     m_message = new MessageBar(this);
-    auto *msgLayout = new QVBoxLayout(m_ui->messageHost);
-    msgLayout->setContentsMargins(0, 0, 0, 0);
-    msgLayout->addWidget(m_message);
+    fillHost(m_ui->messageHost, m_message);
 
     m_lossPlot = new PlotWidget(m_ui->lossPlotHost);
     m_lossPlot->setObjectName(QStringLiteral("lossPlot"));
     m_lossPlot->xAxis->setLabel(tr("step"));
     m_lossPlot->yAxis->setLabel(tr("training loss"));
-    (new QVBoxLayout(m_ui->lossPlotHost))->addWidget(m_lossPlot);
-    m_ui->lossPlotHost->layout()->setContentsMargins(0, 0, 0, 0);
+    fillHost(m_ui->lossPlotHost, m_lossPlot);
     m_accPlot = new PlotWidget(m_ui->accPlotHost);
     m_accPlot->setObjectName(QStringLiteral("accuracyPlot"));
     m_accPlot->xAxis->setLabel(tr("epoch"));
     m_accPlot->yAxis->setLabel(tr("accuracy (%)"));
-    (new QVBoxLayout(m_ui->accPlotHost))->addWidget(m_accPlot);
-    m_ui->accPlotHost->layout()->setContentsMargins(0, 0, 0, 0);
+    fillHost(m_ui->accPlotHost, m_accPlot);
     m_experiments = new ExperimentsView(m_ui->experimentsTab);
     m_ui->experimentsTab->layout()->addWidget(m_experiments);
 

@@ -125,21 +125,12 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
            "closest, softmax over cosine similarity × the learned temperature (section 3.1.2, Figure 1 (2) "
            "and (3)). No training on these classes: type any names and watch the predictions change."));
     m_message = new MessageBar(this);
-    auto *msgLayout = new QVBoxLayout(m_ui->messageHost);
-    msgLayout->setContentsMargins(0, 0, 0, 0);
-    msgLayout->addWidget(m_message);
+    fillHost(m_ui->messageHost, m_message);
     m_bars = new ProbabilityBars(m_ui->barsHost);
-    auto *barsLayout = new QVBoxLayout(m_ui->barsHost);
-    barsLayout->setContentsMargins(0, 0, 0, 0);
-    barsLayout->addWidget(m_bars);
+    fillHost(m_ui->barsHost, m_bars);
 
-    m_ui->thumbList->setViewMode(QListView::IconMode);
-    m_ui->thumbList->setIconSize(QSize(64, 64));
-    m_ui->thumbList->setGridSize(QSize(150, 124));
-    m_ui->thumbList->setResizeMode(QListView::Adjust);
-    m_ui->thumbList->setMovement(QListView::Static);
+    setupThumbnailList(m_ui->thumbList, 64, QSize(150, 124));
     m_ui->thumbList->setWordWrap(true);
-    m_ui->thumbList->setUniformItemSizes(true);
     m_ui->thumbList->setLayoutMode(QListView::Batched); // thousands of thumbnails: lay out in slices
     m_ui->thumbList->setBatchSize(64);
     m_ui->confusionTable->hide();
@@ -720,12 +711,8 @@ void ZeroShotView::pasteFromClipboard()
     if (mime && mime->hasImage()) {
         const QImage img = qvariant_cast<QImage>(mime->imageData());
         addImages({makeInput(QString(), tr("pasted image"), QString(), fromQImage(img))});
-    } else if (mime && mime->hasUrls()) {
-        QStringList paths;
-        for (const QUrl &u : mime->urls())
-            if (u.isLocalFile())
-                paths << u.toLocalFile();
-        addFiles(paths);
+    } else if (!localFiles(mime).isEmpty()) {
+        addFiles(localFiles(mime));
     } else {
         m_message->show(tr("The clipboard holds no image."), MessageBar::Kind::Warning, 5000);
     }
@@ -733,19 +720,15 @@ void ZeroShotView::pasteFromClipboard()
 
 void ZeroShotView::dragEnterEvent(QDragEnterEvent *event)
 {
-    if (event->mimeData()->hasUrls() || event->mimeData()->hasImage())
+    if (carriesImages(event->mimeData()))
         event->acceptProposedAction();
 }
 
 void ZeroShotView::dropEvent(QDropEvent *event)
 {
     const QMimeData *mime = event->mimeData();
-    if (mime->hasUrls()) {
-        QStringList paths;
-        for (const QUrl &u : mime->urls())
-            if (u.isLocalFile())
-                paths << u.toLocalFile();
-        addFiles(paths);
+    if (!localFiles(mime).isEmpty()) {
+        addFiles(localFiles(mime));
     } else if (mime->hasImage()) {
         const QImage img = qvariant_cast<QImage>(mime->imageData());
         addImages({makeInput(QString(), tr("dropped image"), QString(), fromQImage(img))});
