@@ -203,10 +203,10 @@ void fillHost(QWidget *host, QWidget *child)
     layout->addWidget(child);
 }
 
-void setupThumbnailList(QListWidget *list, int iconSide, QSize grid)
+void setupThumbnailList(QListWidget *list, QSize icon, QSize grid)
 {
     list->setViewMode(QListView::IconMode);
-    list->setIconSize(QSize(iconSide, iconSide));
+    list->setIconSize(icon); // wrapped item text is as wide as the icon: a wide icon gives it room
     list->setGridSize(grid);
     list->setResizeMode(QListView::Adjust);
     list->setMovement(QListView::Static);

@@ -55,7 +55,7 @@ private:
 // Puts `child` into the empty placeholder `host` (a widget from a .ui form), filling it.
 void fillHost(QWidget *host, QWidget *child);
 // A list of thumbnails: icon mode, fixed grid, static, relaid out as the width changes.
-void setupThumbnailList(QListWidget *list, int iconSide, QSize grid);
+void setupThumbnailList(QListWidget *list, QSize icon, QSize grid);
 
 // Saves a widget's look: PNG (a grab) or SVG (rendered through QSvgGenerator).
 bool exportWidget(QWidget *widget, const QString &path, QString *error = nullptr);

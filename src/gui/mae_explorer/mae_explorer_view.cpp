@@ -114,7 +114,7 @@ MaeExplorerView::MaeExplorerView(ModelRegistry *models, QWidget *parent)
            "leaks brightness and contrast from the hidden image. \"Visible patches' statistics\" uses only "
            "what the model saw: an honest, flatter picture.</small>"));
 
-    setupThumbnailList(m_ui->sourceList, 56, QSize(66, 66));
+    setupThumbnailList(m_ui->sourceList, QSize(56, 56), QSize(66, 66));
 
     connect(m_ui->modelCombo, &QComboBox::currentIndexChanged, this, [this]() {
         updateControls();

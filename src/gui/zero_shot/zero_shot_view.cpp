@@ -30,6 +30,7 @@ namespace {
 
 constexpr int kBatch = 32;
 constexpr int kKeepSide = 256;
+constexpr int kThumbCellWidth = 160;
 
 const char *kFashionMnistNames = "T-shirt/top\nTrouser\nPullover\nDress\nCoat\nSandal\nShirt\nSneaker\nBag\nAnkle boot";
 
@@ -47,6 +48,17 @@ ZeroShotView::Input makeInput(const QString &path, const QString &name, const QS
     in.name = name;
     in.trueLabel = label;
     return in;
+}
+
+// The thumbnail centred on a transparent strip as wide as the grid cell: list items wrap
+// their text at the icon's width, and the labels need more than 64 px.
+QPixmap paddedThumbnail(const QImage &thumb)
+{
+    QPixmap pix(kThumbCellWidth, thumb.height());
+    pix.fill(Qt::transparent);
+    QPainter p(&pix);
+    p.drawImage((kThumbCellWidth - thumb.width()) / 2, 0, thumb);
+    return pix;
 }
 
 QImage keepSize(const QImage &image)
@@ -129,10 +141,12 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
     m_bars = new ProbabilityBars(m_ui->barsHost);
     fillHost(m_ui->barsHost, m_bars);
 
-    setupThumbnailList(m_ui->thumbList, 64, QSize(150, 124));
+    setupThumbnailList(m_ui->thumbList, QSize(kThumbCellWidth, 64), QSize(kThumbCellWidth + 10, 124));
     m_ui->thumbList->setWordWrap(true);
     m_ui->thumbList->setLayoutMode(QListView::Batched); // thousands of thumbnails: lay out in slices
     m_ui->thumbList->setBatchSize(64);
+    m_ui->resultsSplitter->setStretchFactor(0, 3);
+    m_ui->resultsSplitter->setStretchFactor(1, 2);
     m_ui->confusionTable->hide();
     m_ui->confusionTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_ui->progressBar->hide();
@@ -463,7 +477,7 @@ void ZeroShotView::batchReady(const Batch &result)
     m_ui->thumbList->setUpdatesEnabled(false);
     for (auto &item : batch.items) {
         recomputeItem(item);
-        auto *w = new QListWidgetItem(QIcon(QPixmap::fromImage(item.thumb)), QString(), m_ui->thumbList);
+        auto *w = new QListWidgetItem(QIcon(paddedThumbnail(item.thumb)), QString(), m_ui->thumbList);
         w->setToolTip(item.path.isEmpty() ? item.name : item.path);
         m_items.push_back(std::move(item));
         updateItemText(int(m_items.size()) - 1);
