@@ -2,13 +2,14 @@
 #   make run    install what is missing, build (Release), open the app
 #   make test   install what is missing, build, run the whole test suite (GUI offscreen)
 #   make screenshots   regenerate docs/screenshots/
+#   make package       build the Debian package
 BUILD ?= build
 BUILD_TYPE ?= Release
 GUI ?= ON
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build run test test-fast cli clean screenshots
+.PHONY: all deps configure build run test test-fast cli clean screenshots package
 
 all: build
 
@@ -39,6 +40,10 @@ test-fast: build
 # Regenerates docs/screenshots/ (one PNG per view), offscreen: no display needed.
 screenshots: build
 	QT_QPA_PLATFORM=offscreen $(BUILD)/bin/vitscope --screenshots docs/screenshots
+
+# build/vitscope_<version>_amd64.deb (install with: sudo apt install ./build/vitscope_*.deb)
+package: build
+	cmake --build $(BUILD) --target package
 
 clean:
 	rm -rf $(BUILD)

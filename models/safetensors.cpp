@@ -212,14 +212,18 @@ void writeSafetensors(const std::string &path, const TensorMap &tensors, const M
         for (int i = 0; i < 8; ++i, n >>= 8)
             len[i] = static_cast<unsigned char>(n & 0xff);
         out.write(reinterpret_cast<const char *>(len), 8);
+        errno = 0;
         out.write(text.data(), static_cast<std::streamsize>(text.size()));
         for (const auto &t : data)
-            out.write(static_cast<const char *>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
+            if (out)
+                out.write(static_cast<const char *>(t.data_ptr()), static_cast<std::streamsize>(t.numel() * t.element_size()));
         out.flush();
         if (!out) {
+            const int err = errno; // what write(2) said: ENOSPC, EFBIG, EDQUOT, EIO...
             out.close();
             std::remove(tmp.c_str());
-            throw FileError(path, "write failed (disk full?)");
+            throw FileError(path, std::string("write failed (") + (err ? std::strerror(err) : "disk full?") +
+                                      "); the previous file, if any, is untouched");
         }
     }
     std::error_code ec;

@@ -19,6 +19,7 @@ gui_pkgs=(
   qt6-base-dev qt6-base-dev-tools qt6-svg-dev
   libqcustomplot-dev libqcustomplot2.1-qt6
   xvfb xauth
+  appstream desktop-file-utils
 )
 
 pkgs=("${core_pkgs[@]}")
