@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/error.h"
+#include "models/json_field.h"
 
 namespace vitscope {
 
@@ -137,10 +138,9 @@ json subConfig(const json &j, const std::string &key)
 }
 
 template <typename T>
-void read(const json &j, const char *key, T &field)
+void read(const json &j, const std::string &source, const char *key, T &field)
 {
-    if (j.contains(key) && !j[key].is_null())
-        field = j[key].get<T>();
+    readJsonField(j, key, field, source);
 }
 
 } // namespace
@@ -154,28 +154,28 @@ ClipConfig ClipConfig::fromJson(const json &j, const std::string &source)
     ClipConfig c;
     try {
         const json t = subConfig(j, "text_config"), v = subConfig(j, "vision_config");
-        read(t, "vocab_size", c.text.vocabSize);
-        read(t, "hidden_size", c.text.hiddenSize);
-        read(t, "intermediate_size", c.text.intermediateSize);
-        read(t, "num_hidden_layers", c.text.numHiddenLayers);
-        read(t, "num_attention_heads", c.text.numAttentionHeads);
-        read(t, "max_position_embeddings", c.text.maxPositionEmbeddings);
-        read(t, "hidden_act", c.text.hiddenAct);
-        read(t, "layer_norm_eps", c.text.layerNormEps);
-        read(t, "pad_token_id", c.text.padTokenId);
-        read(t, "bos_token_id", c.text.bosTokenId);
-        read(t, "eos_token_id", c.text.eosTokenId);
-        read(v, "hidden_size", c.vision.hiddenSize);
-        read(v, "intermediate_size", c.vision.intermediateSize);
-        read(v, "num_hidden_layers", c.vision.numHiddenLayers);
-        read(v, "num_attention_heads", c.vision.numAttentionHeads);
-        read(v, "num_channels", c.vision.numChannels);
-        read(v, "image_size", c.vision.imageSize);
-        read(v, "patch_size", c.vision.patchSize);
-        read(v, "hidden_act", c.vision.hiddenAct);
-        read(v, "layer_norm_eps", c.vision.layerNormEps);
-        read(j, "projection_dim", c.projectionDim);
-        read(j, "logit_scale_init_value", c.logitScaleInitValue);
+        read(t, source, "vocab_size", c.text.vocabSize);
+        read(t, source, "hidden_size", c.text.hiddenSize);
+        read(t, source, "intermediate_size", c.text.intermediateSize);
+        read(t, source, "num_hidden_layers", c.text.numHiddenLayers);
+        read(t, source, "num_attention_heads", c.text.numAttentionHeads);
+        read(t, source, "max_position_embeddings", c.text.maxPositionEmbeddings);
+        read(t, source, "hidden_act", c.text.hiddenAct);
+        read(t, source, "layer_norm_eps", c.text.layerNormEps);
+        read(t, source, "pad_token_id", c.text.padTokenId);
+        read(t, source, "bos_token_id", c.text.bosTokenId);
+        read(t, source, "eos_token_id", c.text.eosTokenId);
+        read(v, source, "hidden_size", c.vision.hiddenSize);
+        read(v, source, "intermediate_size", c.vision.intermediateSize);
+        read(v, source, "num_hidden_layers", c.vision.numHiddenLayers);
+        read(v, source, "num_attention_heads", c.vision.numAttentionHeads);
+        read(v, source, "num_channels", c.vision.numChannels);
+        read(v, source, "image_size", c.vision.imageSize);
+        read(v, source, "patch_size", c.vision.patchSize);
+        read(v, source, "hidden_act", c.vision.hiddenAct);
+        read(v, source, "layer_norm_eps", c.vision.layerNormEps);
+        read(j, source, "projection_dim", c.projectionDim);
+        read(j, source, "logit_scale_init_value", c.logitScaleInitValue);
     } catch (const json::exception &e) {
         throw FileError(source, std::string("unexpected field type: ") + e.what());
     }

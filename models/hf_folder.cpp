@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/error.h"
+#include "models/json_field.h"
 
 namespace fs = std::filesystem;
 
@@ -102,31 +103,33 @@ ImageProcessorConfig ImageProcessorConfig::fromJson(const json &j, const std::st
     ImageProcessorConfig c;
     try {
         auto readSize = [&](const json &s) -> int64_t {
-            if (s.is_number_integer())
-                return s.get<int64_t>();
-            if (s.is_object() && s.contains("shortest_edge"))
-                return s["shortest_edge"].get<int64_t>();
+            int64_t value = 0;
+            if (s.is_number()) {
+                readJsonValue(s, value, source, "size");
+                return value;
+            }
+            if (s.is_object() && s.contains("shortest_edge")) {
+                readJsonValue(s["shortest_edge"], value, source, "shortest_edge");
+                return value;
+            }
             if (s.is_object() && s.contains("height")) {
                 if (s.contains("width") && s["width"] != s["height"])
                     throw FileError(source, "non-square size " + s.dump() + " is not supported");
-                return s["height"].get<int64_t>();
+                readJsonValue(s["height"], value, source, "height");
+                return value;
             }
             throw FileError(source, "cannot read size " + s.dump());
         };
         if (j.contains("size"))
             c.size = readSize(j["size"]);
         c.cropSize = j.contains("crop_size") ? readSize(j["crop_size"]) : c.size;
-        c.doCenterCrop = j.contains("do_center_crop") ? j["do_center_crop"].get<bool>() : j.contains("crop_size");
-        if (j.contains("image_mean"))
-            c.imageMean = j["image_mean"].get<std::vector<float>>();
-        if (j.contains("image_std"))
-            c.imageStd = j["image_std"].get<std::vector<float>>();
-        if (j.contains("do_normalize"))
-            c.doNormalize = j["do_normalize"].get<bool>();
-        if (j.contains("vitscope_pad_smaller"))
-            c.padSmaller = j["vitscope_pad_smaller"].get<bool>();
-        if (j.contains("resample"))
-            c.resample = j["resample"].get<int>();
+        c.doCenterCrop = j.contains("crop_size");
+        readJsonField(j, "do_center_crop", c.doCenterCrop, source);
+        readJsonField(j, "image_mean", c.imageMean, source);
+        readJsonField(j, "image_std", c.imageStd, source);
+        readJsonField(j, "do_normalize", c.doNormalize, source);
+        readJsonField(j, "vitscope_pad_smaller", c.padSmaller, source);
+        readJsonField(j, "resample", c.resample, source);
         if (j.contains("image_processor_type"))
             c.processorType = j["image_processor_type"].get<std::string>();
         else if (j.contains("feature_extractor_type"))

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/error.h"
+#include "models/json_field.h"
 
 namespace vitscope {
 
@@ -106,11 +107,7 @@ MaeConfig MaeConfig::fromJson(const json &j, const std::string &source)
     auto get = [&](const char *key, auto &field) {
         if (!j.contains(key) || j[key].is_null())
             return; // transformers' defaults are ours (except layer_norm_eps, below)
-        try {
-            j.at(key).get_to(field);
-        } catch (const json::exception &) {
-            throw FileError(source, std::string("field ") + key + " has the wrong type: " + j[key].dump());
-        }
+        readJsonValue(j[key], field, source, key); // range-checked: no UB on 1e89
     };
     c.layerNormEps = 1e-12; // transformers' ViTMAEConfig default when the file omits it
     get("hidden_size", c.hiddenSize);

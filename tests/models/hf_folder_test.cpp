@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
+
 #include "common/temp_dir.h"
 #include "models/error.h"
 #include "models/hf_folder.h"
@@ -176,4 +178,32 @@ TEST(HfFolder, ConfigRoundTripsThroughJson)
     const MaeConfig b = MaeConfig::fromJson(a.toJson(), "mem");
     EXPECT_EQ(b.toJson(), a.toJson());
     EXPECT_EQ(a.toJson()["model_type"], "vit_mae");
+}
+
+// Found by fuzz_config: numbers out of the field's range were converted anyway (undefined
+// behaviour). They are refused, naming the file and the field.
+TEST(HfConfigFuzzRegression, OutOfRangeNumbersAreRefusedNamingTheField)
+{
+    const auto expectRefused = [](const std::function<void()> &f, const std::string &field) {
+        try {
+            f();
+            ADD_FAILURE() << field << " accepted";
+        } catch (const vitscope::FileError &e) {
+            EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("cfg.json"), std::string::npos) << e.what();
+        }
+    };
+    auto clip = nlohmann::json::parse(R"({"model_type": "clip", "text_config": {"bos_token_id": 1.1e89}})");
+    expectRefused([&] { vitscope::ClipConfig::fromJson(clip, "cfg.json"); }, "bos_token_id");
+    auto mae = nlohmann::json::parse(R"({"model_type": "vit_mae", "hidden_size": 1e300})");
+    expectRefused([&] { vitscope::MaeConfig::fromJson(mae, "cfg.json"); }, "hidden_size");
+    auto eps = nlohmann::json::parse(R"({"model_type": "vit_mae", "layer_norm_eps": 1e300})");
+    EXPECT_NO_THROW(vitscope::MaeConfig::fromJson(eps, "cfg.json")); // a double holds it
+    auto proc = nlohmann::json::parse(R"({"image_mean": [0.5, 1e300, 0.5], "image_std": [1, 1, 1]})");
+    expectRefused([&] { vitscope::ImageProcessorConfig::fromJson(proc, "cfg.json"); }, "image_mean[1]");
+    auto half = nlohmann::json::parse(R"({"model_type": "vit_mae", "patch_size": 4.5})");
+    expectRefused([&] { vitscope::MaeConfig::fromJson(half, "cfg.json"); }, "patch_size");
+    // Integral floats are fine (some tools write 224.0).
+    auto whole = nlohmann::json::parse(R"({"model_type": "vit_mae", "patch_size": 16.0, "image_size": 224})");
+    EXPECT_EQ(vitscope::MaeConfig::fromJson(whole, "cfg.json").patchSize, 16);
 }

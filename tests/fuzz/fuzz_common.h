@@ -1,0 +1,23 @@
+#pragma once
+// Shared by the fuzz targets: most readers take a path, so each input is written to a
+// file of this process first. Every vitscope reader must either return or throw a
+// std::exception for any bytes; anything else (a crash, a sanitizer report, a hang, an
+// allocation past libFuzzer's -rss_limit_mb) is a bug.
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+namespace vitscope::fuzz {
+
+inline std::string writeInput(const std::uint8_t *data, std::size_t size, const std::string &suffix)
+{
+    static const std::string base = "/tmp/vitscope-fuzz-" + std::to_string(::getpid());
+    const std::string path = base + suffix;
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char *>(data), static_cast<std::streamsize>(size));
+    return path;
+}
+
+} // namespace vitscope::fuzz
