@@ -68,7 +68,7 @@ def main():
     ap.add_argument("--max", type=int, default=600)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("targets", nargs="*", default=TARGETS)
-    a = ap.parse_args()
+    a = ap.parse_intermixed_args()
     with ThreadPoolExecutor(a.jobs) as pool:
         rows = list(pool.map(lambda t: run(a.build, t, a.plateau, a.max), a.targets))
     print("| target | executions | seconds | coverage last grew at (s) | coverage (edges) | artifacts |")

@@ -2,11 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <functional>
 
 #include "common/temp_dir.h"
 #include "models/error.h"
 #include "models/hf_folder.h"
+#include "vitscope/version.h"
 
 using namespace vitscope;
 using vitscope::test::TempDir;
@@ -206,4 +208,20 @@ TEST(HfConfigFuzzRegression, OutOfRangeNumbersAreRefusedNamingTheField)
     // Integral floats are fine (some tools write 224.0).
     auto whole = nlohmann::json::parse(R"({"model_type": "vit_mae", "patch_size": 16.0, "image_size": 224})");
     EXPECT_EQ(vitscope::MaeConfig::fromJson(whole, "cfg.json").patchSize, 16);
+}
+
+// Every input a fuzzer found is replayed here too (the fuzz build is separate): each must
+// be refused with a FileError, never accepted or crash.
+TEST(HfConfigFuzzRegression, KeptCrashInputsAreRefused)
+{
+    const std::filesystem::path dir =
+        std::filesystem::path(VITSCOPE_SOURCE_RESOURCES_DIR).parent_path() / "tests/fuzz/regressions/config";
+    ASSERT_TRUE(std::filesystem::is_directory(dir)) << dir;
+    int replayed = 0;
+    for (const auto &e : std::filesystem::directory_iterator(dir)) {
+        const auto j = nlohmann::json::parse(vitscope::test::readBytes(e.path().string()));
+        EXPECT_THROW(vitscope::ClipConfig::fromJson(j, e.path().string()), vitscope::FileError) << e.path();
+        ++replayed;
+    }
+    EXPECT_GE(replayed, 1);
 }
