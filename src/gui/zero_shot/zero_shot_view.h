@@ -24,22 +24,7 @@ namespace vitscope::gui {
 
 class MessageBar;
 class ModelRegistry;
-
-// Horizontal probability bars, highest first.
-class ProbabilityBars : public QWidget {
-    Q_OBJECT
-public:
-    explicit ProbabilityBars(QWidget *parent = nullptr);
-    void setBars(const QList<QPair<QString, float>> &bars); // sorted by the caller
-    const QList<QPair<QString, float>> &bars() const { return m_bars; }
-    QSize sizeHint() const override;
-
-protected:
-    void paintEvent(QPaintEvent *event) override;
-
-private:
-    QList<QPair<QString, float>> m_bars;
-};
+class ProbabilityBars;
 
 class ZeroShotView : public QWidget {
     Q_OBJECT
