@@ -38,8 +38,10 @@ void writeJsonFile(const std::string &path, const json &j)
             throw FileError(path, std::string("cannot create: ") + std::strerror(errno));
         out << j.dump(2) << "\n";
         out.flush();
-        if (!out)
-            throw FileError(path, "write failed (disk full?)");
+        if (!out) {
+            const int err = errno; // what write(2) said: ENOSPC, EFBIG, EDQUOT, EIO...
+            throw FileError(path, std::string("write failed (") + (err ? std::strerror(err) : "unknown error") + ")");
+        }
     }
     std::error_code ec;
     fs::rename(tmp, path, ec);

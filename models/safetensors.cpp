@@ -222,7 +222,7 @@ void writeSafetensors(const std::string &path, const TensorMap &tensors, const M
             const int err = errno; // what write(2) said: ENOSPC, EFBIG, EDQUOT, EIO...
             out.close();
             std::remove(tmp.c_str());
-            throw FileError(path, std::string("write failed (") + (err ? std::strerror(err) : "disk full?") +
+            throw FileError(path, std::string("write failed (") + (err ? std::strerror(err) : "unknown error") +
                                       "); the previous file, if any, is untouched");
         }
     }

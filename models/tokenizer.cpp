@@ -468,8 +468,11 @@ void ClipTokenizer::save(const std::string &vocabPath, const std::string &merges
                 throw FileError(path, std::string("cannot create: ") + std::strerror(errno));
             out << text;
             out.flush();
-            if (!out)
-                throw FileError(path, "write failed (disk full?)");
+            if (!out) {
+                const int err = errno;
+                throw FileError(path,
+                                std::string("write failed (") + (err ? std::strerror(err) : "unknown error") + ")");
+            }
         }
         std::error_code ec;
         std::filesystem::rename(tmp, path, ec);

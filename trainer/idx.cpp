@@ -140,13 +140,18 @@ void writeIdx(const std::string &path, const IdxArray &array, bool gzip)
                                      static_cast<unsigned char>(u >> 8), static_cast<unsigned char>(u)});
     }
     auto write = [&](const void *p, std::size_t n) {
-        if (n && gzwrite(f, p, static_cast<unsigned>(n)) != static_cast<int>(n))
-            throw FileError(path, "write failed (disk full?)");
+        if (n && gzwrite(f, p, static_cast<unsigned>(n)) != static_cast<int>(n)) {
+            int zerr = 0;
+            const char *why = gzerror(f, &zerr);
+            throw FileError(path, std::string("write failed (") +
+                                      (zerr == Z_ERRNO ? std::strerror(errno) : why ? why : "unknown error") + ")");
+        }
     };
     write(header.data(), header.size());
     write(array.values.data(), array.values.size());
     if (gzclose(guard.release()) != Z_OK)
-        throw FileError(path, "write failed while closing (disk full?)");
+        throw FileError(path, std::string("write failed while closing (") +
+                                  (errno ? std::strerror(errno) : "unknown error") + ")");
 }
 
 } // namespace vitscope::data

@@ -4,11 +4,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <random>
 #include <sstream>
+
+#include <sys/mount.h>
+#include <sys/statvfs.h>
 
 #include "common/cli_run.h"
 #include "common/temp_dir.h"
@@ -110,10 +116,22 @@ TEST(ReliabilitySlow, ThirtyKillsAtRandomMomentsThenTheRunFinishesAsIfUninterrup
     vitscope::test::TempDir dir;
     const std::string common = "--limit 640 --batch 16 --epochs 2 --log-every 1 --checkpoint-every 2 --eval-every 0 "
                                "--seed 5 --device cpu --base-lr 2e-3";
-    const CliRun ref = runCli("train mae " + common + " --out '" + dir.file("ref") + "'");
-    ASSERT_EQ(ref.status, 0) << ref.err;
+    auto refArgs = words("train mae " + common);
+    refArgs.push_back("--out");
+    refArgs.push_back(dir.file("ref"));
+    const vitscope::test::RunTiming ref = vitscope::test::timeRun(refArgs, dir.file("ref"));
+    ASSERT_EQ(ref.status, 0);
     const auto expected = stepLosses(dir.file("ref"));
     ASSERT_EQ(expected.size(), 80u);
+    ASSERT_GT(ref.firstStepSeconds, 0);
+    // Kill moments, from the uninterrupted run's own times: from before the run folder
+    // exists to a tenth of the steps past the first one (each resume starts over and loses
+    // the steps since the last checkpoint, so the run still needs many attempts).
+    const int lo = int(700 * ref.configSeconds);
+    const int hi = std::max(lo + 200, int(1000 * (ref.firstStepSeconds + 0.1 * (ref.totalSeconds - ref.firstStepSeconds))));
+    std::cout << "[ reliability ] reference run: config.json after " << ref.configSeconds << " s, first step after "
+              << ref.firstStepSeconds << " s, done after " << ref.totalSeconds << " s; kills at " << lo << ".." << hi
+              << " ms" << std::endl;
 
     const std::string victim = dir.file("victim");
     auto trainArgs = words("train mae " + common);
@@ -122,8 +140,7 @@ TEST(ReliabilitySlow, ThirtyKillsAtRandomMomentsThenTheRunFinishesAsIfUninterrup
     std::mt19937 rng(2026);
     int kills = 0, attempts = 0;
     for (; attempts < 30; ++attempts) {
-        // LibTorch starts in about 0.5 s; a step takes a few tens of ms: kills land anywhere.
-        const int ms = 400 + int(rng() % 1600);
+        const int ms = lo + int(rng() % unsigned(hi - lo));
         const bool fresh = !fs::exists(victim + "/config.json");
         const Exit e = runCliWith(fresh ? trainArgs : std::vector<std::string>{"resume", victim}, ms, 0,
                                   dir.file("stderr"));
@@ -150,17 +167,26 @@ TEST(ReliabilitySlow, ThirtyKillsAtRandomMomentsThenTheRunFinishesAsIfUninterrup
     EXPECT_NO_THROW((void)vitscope::readSafetensors(victim + "/model/model.safetensors"));
 }
 
-TEST(Reliability, FullDiskIsAClearErrorAndTheLastCheckpointSurvives)
+namespace {
+
+// Starts a training run into `run` and SIGKILLs it once its second checkpoint is on disk;
+// returns the checkpoints left, oldest first.
+std::vector<fs::path> runUntilTwoCheckpoints(const std::string &run)
 {
-    if (!haveFashionMnist())
-        GTEST_SKIP() << "Fashion-MNIST absent";
-    vitscope::test::TempDir dir;
-    const std::string run = dir.file("run");
-    // A run with checkpoints, stopped by a kill once the second checkpoint is on disk.
     auto args = words("train mae --limit 256 --batch 16 --epochs 2 --log-every 1 --checkpoint-every 2 "
                       "--eval-every 0 --seed 1 --device cpu");
     args.push_back("--out");
     args.push_back(run);
+    auto checkpoints = [&] {
+        std::vector<fs::path> found;
+        std::error_code ec;
+        if (fs::exists(run + "/checkpoints", ec))
+            for (const auto &e : fs::directory_iterator(run + "/checkpoints", ec))
+                if (e.path().extension() == ".safetensors")
+                    found.push_back(e.path());
+        std::sort(found.begin(), found.end());
+        return found;
+    };
     const pid_t pid = fork();
     if (pid == 0) {
         std::vector<char *> argv{const_cast<char *>(VITSCOPE_CLI_PATH)};
@@ -172,46 +198,104 @@ TEST(Reliability, FullDiskIsAClearErrorAndTheLastCheckpointSurvives)
         execv(VITSCOPE_CLI_PATH, argv.data());
         _exit(127);
     }
-    ASSERT_GT(pid, 0);
-    auto checkpoints = [&] {
-        std::vector<fs::path> found;
-        if (fs::exists(run + "/checkpoints"))
-            for (const auto &e : fs::directory_iterator(run + "/checkpoints"))
-                if (e.path().extension() == ".safetensors")
-                    found.push_back(e.path());
-        std::sort(found.begin(), found.end());
-        return found;
-    };
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    if (pid < 0)
+        return {};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
     while (checkpoints().size() < 2 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
-    const auto before = checkpoints();
+    return checkpoints();
+}
+
+// A resume that could not write its checkpoint: exit 1, one error line naming the
+// checkpoint file and `reason`; the last good checkpoint unchanged; the folder whole.
+void expectCleanWriteFailure(const Exit &e, const std::string &reason, const fs::path &last,
+                             const std::string &lastBytes, const std::string &run)
+{
+    EXPECT_FALSE(e.killed);
+    EXPECT_EQ(e.status, 1) << e.err;
+    // Progress lines may come first; the error is one line, the last.
+    const std::string lastLine = e.err.substr(e.err.rfind('\n', e.err.size() - 2) + 1);
+    EXPECT_EQ(lastLine.rfind("vitscope-cli: error: ", 0), 0u) << e.err;
+    EXPECT_NE(lastLine.find("checkpoint-"), std::string::npos) << lastLine;
+    EXPECT_NE(lastLine.find(reason), std::string::npos) << lastLine;
+    EXPECT_EQ(e.err.find("error:"), e.err.rfind("error:")) << "one error line: " << e.err;
+    std::cout << "[ reliability ] " << lastLine;
+    ASSERT_TRUE(fs::exists(last));
+    EXPECT_EQ(vitscope::test::readBytes(last.string()), lastBytes) << "the last good checkpoint changed";
+    expectRunFolderWhole(run, "after the failed write");
+}
+
+} // namespace
+
+TEST(Reliability, FullDiskIsAClearErrorAndTheLastCheckpointSurvives)
+{
+    if (!haveFashionMnist())
+        GTEST_SKIP() << "Fashion-MNIST absent";
+    vitscope::test::TempDir dir;
+    const std::string run = dir.file("run");
+    const auto before = runUntilTwoCheckpoints(run);
     ASSERT_GE(before.size(), 1u);
     const fs::path last = before.back();
     const std::string lastBytes = vitscope::test::readBytes(last.string());
 
-    // Resume on a "disk" where no file may grow past 1 MB: a checkpoint (about 15 MB)
-    // cannot be written.
+    // Resume where no file may grow past 1 MB (RLIMIT_FSIZE, any user): a checkpoint
+    // (about 15 MB) cannot be written, and write(2) fails with EFBIG.
     const Exit full = runCliWith({"resume", run}, 0, 1 << 20, dir.file("stderr"));
-    EXPECT_FALSE(full.killed);
-    EXPECT_EQ(full.status, 1) << full.err;
-    EXPECT_NE(full.err.find("checkpoint"), std::string::npos) << full.err;
-    // Progress lines may come first; the error is one line, the last.
-    const std::string lastLine = full.err.substr(full.err.rfind('\n', full.err.size() - 2) + 1);
-    EXPECT_EQ(lastLine.rfind("vitscope-cli: error: ", 0), 0u) << full.err;
-    EXPECT_NE(lastLine.find("checkpoint-"), std::string::npos) << lastLine;
-    EXPECT_NE(lastLine.find("File too large"), std::string::npos) << lastLine; // EFBIG, named
-    EXPECT_EQ(full.err.find("error:"), full.err.rfind("error:")) << "one error line: " << full.err;
-    std::cout << "[ reliability ] full disk: " << lastLine;
-    // The last good checkpoint is still there, byte for byte, and nothing half-written
-    // passes for a checkpoint.
-    ASSERT_TRUE(fs::exists(last));
-    EXPECT_EQ(vitscope::test::readBytes(last.string()), lastBytes);
-    expectRunFolderWhole(run, "after the full disk");
+    expectCleanWriteFailure(full, "File too large", last, lastBytes, run);
 
     // With space again, the run resumes and finishes.
+    const CliRun done = runCli("resume '" + run + "'");
+    ASSERT_EQ(done.status, 0) << done.err;
+    EXPECT_EQ(nlohmann::json::parse(done.out)["status"], "finished");
+    EXPECT_EQ(stepLosses(run).size(), 32u);
+}
+
+// The same on a real full file system: a small tmpfs, filled up. Needs root (mount(2));
+// skipped elsewhere, where the RLIMIT_FSIZE test above still runs.
+TEST(Reliability, FullTmpfsIsAClearErrorAndTheLastCheckpointSurvives)
+{
+    if (!haveFashionMnist())
+        GTEST_SKIP() << "Fashion-MNIST absent";
+    vitscope::test::TempDir dir;
+    const std::string disk = dir.file("disk");
+    fs::create_directories(disk);
+    if (geteuid() != 0 || mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=96m") != 0)
+        GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+    struct Unmount {
+        std::string path;
+        ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+    } unmount{disk};
+
+    const std::string run = disk + "/run";
+    const auto before = runUntilTwoCheckpoints(run);
+    ASSERT_GE(before.size(), 1u);
+    const fs::path last = before.back();
+    const std::string lastBytes = vitscope::test::readBytes(last.string());
+
+    // Fill the file system up to the last 256 KB: room for metrics lines, none for a
+    // checkpoint.
+    struct statvfs st {};
+    ASSERT_EQ(statvfs(disk.c_str(), &st), 0);
+    const std::uint64_t freeBytes = std::uint64_t(st.f_bavail) * st.f_frsize;
+    ASSERT_GT(freeBytes, 256u << 10);
+    {
+        std::ofstream filler(disk + "/filler", std::ios::binary);
+        const std::string block(1 << 16, '\0');
+        for (std::uint64_t left = freeBytes - (256u << 10); left > 0 && filler;) {
+            const auto n = std::min<std::uint64_t>(left, block.size());
+            filler.write(block.data(), std::streamsize(n));
+            left -= n;
+        }
+        ASSERT_TRUE(filler.good()) << "could not fill the tmpfs";
+    }
+    const Exit full = runCliWith({"resume", run}, 0, 0, dir.file("stderr"));
+    expectCleanWriteFailure(full, "No space left on device", last, lastBytes, run);
+    for (const auto &e : fs::directory_iterator(run + "/checkpoints"))
+        EXPECT_NE(e.path().extension(), ".partial") << "a half-written file was left: " << e.path();
+
+    fs::remove(disk + "/filler");
     const CliRun done = runCli("resume '" + run + "'");
     ASSERT_EQ(done.status, 0) << done.err;
     EXPECT_EQ(nlohmann::json::parse(done.out)["status"], "finished");

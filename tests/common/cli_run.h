@@ -1,11 +1,12 @@
 #pragma once
-// Running vitscope-cli from a test: capture its output, or kill it at a chosen moment.
+// Running vitscope-cli from a test: capture its output, or time a training run.
 // VITSCOPE_CLI_PATH is the binary (a compile definition of the test target).
 #include <array>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -57,28 +58,48 @@ inline std::vector<double> stepLosses(const std::string &run)
     return losses;
 }
 
-// Starts vitscope-cli with `args` and SIGKILLs it after `ms` milliseconds; true when the
-// kill landed (the process was still running).
-inline bool runAndKill(const std::vector<std::string> &args, int ms)
+// Runs vitscope-cli `args`, a training command that writes the run folder `run`, to its
+// end, and notes when the folder's config.json and its first "step" line appeared. The
+// kill tests place their kills by these times, so that a kill means the same moment of a
+// run on a slow build (the sanitizer preset starts ten times slower) as on a fast one.
+struct RunTiming {
+    int status = -1;
+    double configSeconds = 0, firstStepSeconds = 0, totalSeconds = 0;
+};
+
+inline RunTiming timeRun(const std::vector<std::string> &args, const std::string &run)
 {
+    RunTiming t;
+    const auto start = std::chrono::steady_clock::now();
     const pid_t pid = fork();
     if (pid == 0) {
         std::vector<char *> argv{const_cast<char *>(VITSCOPE_CLI_PATH)};
         for (const auto &a : args)
             argv.push_back(const_cast<char *>(a.c_str()));
         argv.push_back(nullptr);
-        freopen("/dev/null", "w", stdout);
-        freopen("/dev/null", "w", stderr);
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+            _exit(126);
         execv(VITSCOPE_CLI_PATH, argv.data());
         _exit(127);
     }
     if (pid < 0)
-        return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    kill(pid, SIGKILL);
+        return t;
+    auto now = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
     int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (t.configSeconds == 0 && std::ifstream(run + "/config.json"))
+            t.configSeconds = now();
+        if (t.configSeconds > 0 && t.firstStepSeconds == 0) {
+            std::ifstream in(run + "/metrics.jsonl");
+            const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            if (text.find("\"type\":\"step\"") != std::string::npos)
+                t.firstStepSeconds = now();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    t.totalSeconds = now();
+    t.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return t;
 }
 
 } // namespace vitscope::test
