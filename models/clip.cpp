@@ -204,10 +204,11 @@ torch::nn::LayerNorm layerNorm(int64_t dim, double eps)
     return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps));
 }
 
-torch::Tensor runBlocks(torch::nn::ModuleList &list, torch::Tensor x, const torch::Tensor &mask = {})
+torch::Tensor runBlocks(torch::nn::ModuleList &list, torch::Tensor x, const torch::Tensor &mask = {},
+                        bool causal = false)
 {
     for (auto &m : *list)
-        x = m->as<TransformerBlockImpl>()->forward(x, mask);
+        x = m->as<TransformerBlockImpl>()->forward(x, mask, causal);
     return x;
 }
 
@@ -276,23 +277,29 @@ torch::Tensor ClipTextImpl::eosPositions(const torch::Tensor &ids) const
     return std::get<0>(candidates.min(1));
 }
 
-torch::Tensor ClipTextImpl::forward(const torch::Tensor &ids, const torch::Tensor &eosPos)
+torch::Tensor ClipTextImpl::forward(const torch::Tensor &idsIn, const torch::Tensor &eosPos)
 {
-    TORCH_CHECK(ids.dim() == 2 && ids.scalar_type() == torch::kLong, "token ids must be int64 (B, N), got ",
-                ids.sizes(), " ", ids.scalar_type());
-    const int64_t N = ids.size(1);
+    TORCH_CHECK(idsIn.dim() == 2 && idsIn.scalar_type() == torch::kLong, "token ids must be int64 (B, N), got ",
+                idsIn.sizes(), " ", idsIn.scalar_type());
+    const int64_t N = idsIn.size(1);
     if (N > config.maxPositionEmbeddings || N < 1)
         throw Error("a prompt of " + std::to_string(N) + " tokens does not fit the text context of " +
                     std::to_string(config.maxPositionEmbeddings));
-    if (ids.numel() && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= config.vocabSize))
-        throw Error("token ids must lie in 0.." + std::to_string(config.vocabSize - 1) +
-                    ": is the tokenizer from another model?");
+    // Checked where the ids are: on the host this costs no device synchronisation, which is
+    // why the trainer passes host ids to a model on the GPU.
+    if (idsIn.numel()) {
+        const auto range = torch::stack({idsIn.min(), idsIn.max()}).cpu();
+        if (range[0].item<int64_t>() < 0 || range[1].item<int64_t>() >= config.vocabSize)
+            throw Error("token ids must lie in 0.." + std::to_string(config.vocabSize - 1) +
+                        ": is the tokenizer from another model?");
+    }
+    const auto device = tokenEmbedding->weight.device();
+    const auto ids = idsIn.to(device, /*non_blocking=*/true);
     auto x = tokenEmbedding(ids) + positionEmbedding->weight.slice(0, 0, N).unsqueeze(0);
-    // Causal: position i sees positions <= i (additive mask, -inf above the diagonal).
-    auto mask = torch::full({N, N}, -std::numeric_limits<float>::infinity(), x.options()).triu(1);
-    x = finalLayerNorm(runBlocks(blocks, x, mask));
-    auto rows = torch::arange(ids.size(0), torch::TensorOptions().dtype(torch::kLong).device(x.device()));
-    return x.index({rows, eosPos.to(x.device())}); // (B, D)
+    // Causal: position i sees positions <= i.
+    x = finalLayerNorm(runBlocks(blocks, x, {}, /*causal=*/true));
+    auto rows = torch::arange(ids.size(0), torch::TensorOptions().dtype(torch::kLong).device(device));
+    return x.index({rows, eosPos.to(device, /*non_blocking=*/true)}); // (B, D)
 }
 
 ClipImpl::ClipImpl(const ClipConfig &cfg) : config(cfg)
@@ -402,7 +409,7 @@ torch::Tensor ClipImpl::textFeatures(const std::vector<std::vector<int64_t>> &pr
             }
             eosAcc[int64_t(r)] = at;
         }
-        auto features = textFeatures(ids.to(device), eos.to(device));
+        auto features = textFeatures(ids, eos); // host ids: checked without a device sync, then copied
         std::vector<int64_t> index(members.begin(), members.end());
         out.index_copy_(0, torch::tensor(index, longs).to(device), features);
     }

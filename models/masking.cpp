@@ -123,7 +123,7 @@ Masking makeMasking(const MaskSpec &spec, int64_t batch, int64_t gridH, int64_t 
         auto noise = at::rand({batch, L}, gen, torch::TensorOptions().dtype(torch::kFloat32)); // (B, L)
         Masking m;
         m.keepCount = keepCountFor(L, spec.ratio);
-        m.idsShuffle = noise.argsort(/*dim=*/1, /*descending=*/false).to(device);
+        m.idsShuffle = noise.argsort(/*dim=*/1, /*descending=*/false).to(device, /*non_blocking=*/true);
         m.idsRestore = m.idsShuffle.argsort(/*dim=*/1, /*descending=*/false);
         m.idsKeep = m.idsShuffle.narrow(1, 0, m.keepCount);
         auto mask = torch::ones({batch, L}, torch::TensorOptions().device(device));
@@ -178,12 +178,12 @@ Masking makeMasking(const MaskSpec &spec, int64_t batch, int64_t gridH, int64_t 
     }
     case MaskStrategy::Random: break;
     }
-    // Sorted where the mask was built (CPU, no device sync), then moved.
+    // Sorted where the mask was built (CPU), then moved without waiting for the device.
     Masking m = maskingFromMask(mask);
-    m.idsShuffle = m.idsShuffle.to(device);
-    m.idsRestore = m.idsRestore.to(device);
-    m.idsKeep = m.idsKeep.to(device);
-    m.mask = m.mask.to(device);
+    m.idsShuffle = m.idsShuffle.to(device, /*non_blocking=*/true);
+    m.idsRestore = m.idsRestore.to(device, /*non_blocking=*/true);
+    m.idsKeep = m.idsKeep.to(device, /*non_blocking=*/true);
+    m.mask = m.mask.to(device, /*non_blocking=*/true);
     return m;
 }
 

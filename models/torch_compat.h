@@ -2,6 +2,7 @@
 // The few places where LibTorch's C++ API differs between the generations vitscope builds
 // against: Debian's 1.13 (CPU) and a current 2.x (a CUDA PyTorch install). Every version
 // check lives here, so the rest of the core is written once.
+#include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
@@ -44,6 +45,28 @@ inline void setCudaAutocastEnabled(bool on)
     at::autocast::set_autocast_enabled(at::kCUDA, on);
 #else
     at::autocast::set_enabled(on);
+#endif
+}
+
+// LibTorch's fused scaled-dot-product attention (flash / memory-efficient kernels on CUDA,
+// a fused CPU kernel), added in 2.0. q, k, v: (B, H, N, hd); mask: empty or additive,
+// broadcastable to (B, H, N, N); causal: position i attends to positions <= i.
+constexpr bool hasFusedAttention()
+{
+    return VITSCOPE_TORCH_AT_LEAST(2, 0);
+}
+
+inline at::Tensor fusedAttention(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v,
+                                 const at::Tensor &mask, bool causal)
+{
+#if VITSCOPE_TORCH_AT_LEAST(2, 0)
+    if (mask.defined())
+        return at::scaled_dot_product_attention(q, k, v, mask, 0.0, causal);
+    return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
+#else
+    (void)q, (void)k, (void)v, (void)mask, (void)causal;
+    TORCH_CHECK(false, "fused attention needs LibTorch 2.0 or later; this is ", TORCH_VERSION);
+    return {};
 #endif
 }
 

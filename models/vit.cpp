@@ -1,10 +1,76 @@
 #include "models/vit.h"
 
+#include <atomic>
 #include <cmath>
+#include <limits>
 
 #include "models/error.h"
+#include "models/torch_compat.h"
 
 namespace vitscope {
+
+namespace {
+std::atomic<AttentionKernel> g_attentionKernel{AttentionKernel::Auto};
+}
+
+void setAttentionKernel(AttentionKernel kernel)
+{
+    if (kernel == AttentionKernel::Fused && !compat::hasFusedAttention())
+        throw Error(std::string("fused attention needs LibTorch 2.0 or later; this build uses ") + TORCH_VERSION);
+    g_attentionKernel = kernel;
+}
+
+AttentionKernel attentionKernel()
+{
+    return g_attentionKernel;
+}
+
+bool usesFusedAttention()
+{
+    const auto k = g_attentionKernel.load();
+    return k == AttentionKernel::Fused || (k == AttentionKernel::Auto && compat::hasFusedAttention());
+}
+
+AttentionKernel parseAttentionKernel(const std::string &name)
+{
+    if (name == "auto")
+        return AttentionKernel::Auto;
+    if (name == "explicit")
+        return AttentionKernel::Explicit;
+    if (name == "fused")
+        return AttentionKernel::Fused;
+    throw Error("unknown attention kernel '" + name + "': expected auto, explicit or fused");
+}
+
+std::string attentionKernelName(AttentionKernel kernel)
+{
+    switch (kernel) {
+    case AttentionKernel::Auto: return "auto";
+    case AttentionKernel::Explicit: return "explicit";
+    case AttentionKernel::Fused: return "fused";
+    }
+    return "auto";
+}
+
+torch::Tensor explicitAttention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
+                                const torch::Tensor &mask, bool causal)
+{
+    const int64_t n = q.size(-2), m = k.size(-2);
+    auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(q.size(-1)))); // (B, H, N, M)
+    if (mask.defined())
+        scores = scores + mask;
+    if (causal)
+        scores = scores + torch::full({n, m}, -std::numeric_limits<float>::infinity(), scores.options()).triu(1);
+    return torch::matmul(torch::softmax(scores, -1), v);
+}
+
+torch::Tensor attention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
+                        const torch::Tensor &mask, bool causal)
+{
+    if (usesFusedAttention())
+        return compat::fusedAttention(q, k, v, mask, causal);
+    return explicitAttention(q, k, v, mask, causal);
+}
 
 Activation parseActivation(const std::string &name)
 {
@@ -57,7 +123,7 @@ TransformerBlockImpl::TransformerBlockImpl(const BlockConfig &cfg) : config(cfg)
     fc2 = register_module("fc2", torch::nn::Linear(cfg.mlpDim, cfg.dim));
 }
 
-torch::Tensor TransformerBlockImpl::forward(const torch::Tensor &x, const torch::Tensor &attnMask)
+torch::Tensor TransformerBlockImpl::forward(const torch::Tensor &x, const torch::Tensor &attnMask, bool causal)
 {
     const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
     const int64_t H = config.heads, hd = D / H;
@@ -65,11 +131,7 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor &x, const torch:
     // (B, N, D) -> (B, H, N, hd)
     auto split = [&](const torch::Tensor &t) { return t.view({B, N, H, hd}).transpose(1, 2); };
     auto qh = split(q(h)), kh = split(k(h)), vh = split(v(h));
-    auto scores = torch::matmul(qh, kh.transpose(-2, -1)) * (1.0 / std::sqrt(double(hd))); // (B, H, N, N)
-    if (attnMask.defined())
-        scores = scores + attnMask;
-    auto attn = torch::softmax(scores, -1);
-    auto out = torch::matmul(attn, vh).transpose(1, 2).reshape({B, N, D}); // (B, N, D)
+    auto out = attention(qh, kh, vh, attnMask, causal).transpose(1, 2).reshape({B, N, D}); // (B, N, D)
     auto y = x + proj(out);
     return y + fc2(applyActivation(fc1(norm2(y)), config.activation));
 }

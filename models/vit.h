@@ -18,6 +18,26 @@ Activation parseActivation(const std::string &name);
 std::string activationName(Activation act);
 torch::Tensor applyActivation(const torch::Tensor &x, Activation act);
 
+// Attention kernels. Explicit: softmax(q k^T / sqrt(d) + mask) v written out, the same on
+// every LibTorch version and the reference in tests. Fused: LibTorch's
+// scaled_dot_product_attention (2.x; flash / memory-efficient kernels on CUDA). Auto, the
+// default, is Fused where LibTorch has it and Explicit otherwise. The choice is
+// process-wide (benchmarks and tests switch it); it never changes the math, only the kernel.
+enum class AttentionKernel { Auto, Explicit, Fused };
+void setAttentionKernel(AttentionKernel kernel); // Fused without LibTorch 2.x throws vitscope::Error
+AttentionKernel attentionKernel();               // as set (Auto by default)
+bool usesFusedAttention();                       // what Auto resolves to on this build
+AttentionKernel parseAttentionKernel(const std::string &name); // "auto", "explicit", "fused"
+std::string attentionKernelName(AttentionKernel kernel);
+
+// q, k, v: (B, H, N, hd) -> (B, H, N, hd). mask: empty or additive, broadcastable to
+// (B, H, N, N), -inf where attention is not allowed; causal: position i attends to <= i.
+torch::Tensor attention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
+                        const torch::Tensor &mask = {}, bool causal = false);
+// The explicit form, whatever the setting (the reference for the fused kernels).
+torch::Tensor explicitAttention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
+                                const torch::Tensor &mask = {}, bool causal = false);
+
 struct BlockConfig {
     int64_t dim = 768;
     int64_t heads = 12;
@@ -27,15 +47,14 @@ struct BlockConfig {
     Activation activation = Activation::Gelu;
 };
 
-// Pre-LN transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)).
-// Attention is written out explicitly (softmax(q k^T / sqrt(d)) v) so that it is the
-// same on every LibTorch version and serves as the reference for fused kernels.
+// Pre-LN transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)), the attention
+// through attention() above.
 struct TransformerBlockImpl : torch::nn::Module {
     explicit TransformerBlockImpl(const BlockConfig &config);
 
     // x: (B, N, D). attnMask: empty, or additive (N, N) / (B, 1, N, N) with -inf where
-    // attention is not allowed (CLIP's causal text mask).
-    torch::Tensor forward(const torch::Tensor &x, const torch::Tensor &attnMask = {});
+    // attention is not allowed. causal: CLIP's text tower (position i sees <= i).
+    torch::Tensor forward(const torch::Tensor &x, const torch::Tensor &attnMask = {}, bool causal = false);
 
     BlockConfig config;
     torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};

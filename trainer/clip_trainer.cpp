@@ -216,6 +216,7 @@ TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallba
 
     data::LoaderOptions lo;
     lo.batchSize = o.batch, lo.seed = o.seed, lo.workers = o.workers;
+    lo.pinMemory = device.is_cuda();
     const auto trainSet = s.train;
     const data::ImageTransform transform = s.transform;
     data::BatchLoader loader(
@@ -267,8 +268,8 @@ TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallba
             tok[r].slice(0, 0, int64_t(row.size())).copy_(torch::tensor(row, torch::kLong));
             eos[r] = int64_t(row.size()) - 1;
         }
-        auto img = model->imageFeatures(batch.images.to(device));
-        auto txt = model->textFeatures(tok.to(device), eos.to(device));
+        auto img = model->imageFeatures(batch.images.to(device, /*non_blocking=*/true));
+        auto txt = model->textFeatures(tok, eos); // host ids: checked without a device sync, then copied
         return clipLoss(img, txt, model->logitScale).loss;
     };
     task.afterStep = [&] {

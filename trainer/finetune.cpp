@@ -95,6 +95,7 @@ FinetuneResult finetuneMae(const FinetuneOptions &o,
     t.std = loaded.processor.imageStd, t.pad = true, t.cropScaleMin = o.cropScaleMin;
     data::LoaderOptions lo;
     lo.batchSize = o.batch, lo.seed = o.seed, lo.workers = o.workers;
+    lo.pinMemory = device.is_cuda();
     data::BatchLoader loader(
         train, [train, t](int64_t i, std::mt19937_64 &rng) { return data::trainTransform(train->image(i), t, rng); }, lo);
 
@@ -133,7 +134,8 @@ FinetuneResult finetuneMae(const FinetuneOptions &o,
         int64_t n = 0;
         while (auto batch = loader.next()) {
             opt.zeroGrad();
-            auto loss = F::cross_entropy(logits(batch->images.to(device)), batch->labels.to(device),
+            auto loss = F::cross_entropy(logits(batch->images.to(device, /*non_blocking=*/true)),
+                                         batch->labels.to(device, /*non_blocking=*/true),
                                          F::CrossEntropyFuncOptions().label_smoothing(o.labelSmoothing));
             const double v = loss.item<double>();
             if (!std::isfinite(v))

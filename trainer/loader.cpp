@@ -87,6 +87,8 @@ Batch BatchLoader::make(int64_t b) const
         batch.captions.push_back(m_source->caption(idx));
     }
     batch.images = torch::stack(images);
+    if (m_opt.pinMemory) // on the worker thread, so the copy to the GPU can be asynchronous
+        batch.images = batch.images.pin_memory();
     batch.labels = torch::tensor(labels, torch::kLong);
     return batch;
 }

@@ -38,6 +38,7 @@ struct LoaderOptions {
     bool dropLast = true; // training: every batch full
     int workers = 0;      // 0: auto, one per four cores (at least one: measured best on 2 cores)
     int capacity = 4;     // batches made ahead at most
+    bool pinMemory = false; // images in page-locked memory (CUDA training: asynchronous copies)
 };
 
 class BatchLoader {

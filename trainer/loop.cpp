@@ -4,8 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "models/torch_compat.h"
-
+#include "models/autocast.h"
 #include "models/error.h"
 
 namespace vitscope::train {
@@ -36,36 +35,6 @@ LoopOptions loopOptionsFromJson(const json &j)
 }
 
 namespace {
-
-// bf16 autocast of the forward pass on CUDA, for the guard's lifetime (the backward pass
-// runs in the dtypes autocast chose, as in PyTorch's AMP).
-class CudaAutocast {
-public:
-    explicit CudaAutocast(bool on) : m_on(on)
-    {
-        if (!m_on)
-            return;
-        m_previousDtype = compat::cudaAutocastDtype();
-        m_previousEnabled = compat::cudaAutocastEnabled();
-        compat::setCudaAutocastDtype(at::kBFloat16);
-        compat::setCudaAutocastEnabled(true);
-    }
-    ~CudaAutocast()
-    {
-        if (!m_on)
-            return;
-        compat::setCudaAutocastEnabled(m_previousEnabled);
-        compat::setCudaAutocastDtype(m_previousDtype);
-        at::autocast::clear_cache();
-    }
-    CudaAutocast(const CudaAutocast &) = delete;
-    CudaAutocast &operator=(const CudaAutocast &) = delete;
-
-private:
-    bool m_on;
-    at::ScalarType m_previousDtype = at::kBFloat16;
-    bool m_previousEnabled = false;
-};
 
 TensorMap gatherState(torch::nn::Module &module, const AdamW &opt)
 {
@@ -142,15 +111,58 @@ TrainResult runTraining(RunFolder &run, TrainTask &task, const LoopOptions &o, c
     const auto started = std::chrono::steady_clock::now();
     int64_t stepsThisProcess = 0;
     double lastLoss = 0;
+    // On CUDA the losses stay on the device until a value is needed (a metrics line, a
+    // callback, a checkpoint, the end of an epoch): reading one is a host synchronisation
+    // that would stall the queue of kernels every step. On the CPU every loss is read at
+    // once, before its backward pass.
+    const bool readEveryStep = cb.lossReads == TrainCallbacks::LossReads::EveryStep ||
+                               (cb.lossReads == TrainCallbacks::LossReads::Auto &&
+                                (!task.device.is_cuda() || static_cast<bool>(cb.onStep)));
+    std::vector<std::pair<int64_t, torch::Tensor>> pending; // (step number from 1, loss)
+    double lossSum = 0;
+    int64_t lossCount = 0;
+    // Reads the pending losses (one synchronisation), refusing a non-finite one: the run
+    // stops there, before anything after that step is written.
+    auto readLosses = [&] {
+        if (pending.empty())
+            return;
+        std::vector<torch::Tensor> losses;
+        for (const auto &p : pending)
+            losses.push_back(p.second.detach().reshape({}));
+        const auto host = torch::stack(losses).to(torch::kCPU, torch::kFloat64);
+        const auto values = host.accessor<double, 1>();
+        for (std::size_t i = 0; i < pending.size(); ++i) {
+            const double value = values[int64_t(i)];
+            const int64_t at = pending[i].first;
+            if (!std::isfinite(value)) {
+                loader.stop();
+                pending.clear();
+                run.appendMetrics({{"type", "error"}, {"step", at - 1}, {"loss", std::to_string(value)}});
+                const std::string kept = lastCheckpoint.empty()
+                                             ? (run.latestCheckpoint() ? run.latestCheckpoint()->path : "none yet")
+                                             : lastCheckpoint;
+                throw Error("training stopped: the loss became " + std::to_string(value) + " at step " +
+                            std::to_string(at) + " (learning rate " +
+                            std::to_string(warmupCosine(at - 1, total, o.warmupSteps, o.baseLr)) +
+                            "); the last good checkpoint is kept: " + kept +
+                            ". Try a lower learning rate or --clip-grad.");
+            }
+            lastLoss = value;
+            lossSum += value;
+            ++lossCount;
+        }
+        pending.clear();
+    };
     task.module->train();
     for (int64_t epoch = step / std::max<int64_t>(perEpoch, 1); epoch < o.epochs; ++epoch) {
         loader.start(epoch, step - epoch * perEpoch);
-        double lossSum = 0;
-        int64_t lossCount = 0;
+        lossSum = 0;
+        lossCount = 0;
         int64_t windowImages = 0;
         auto windowStart = std::chrono::steady_clock::now();
         while (auto batch = loader.next()) {
             if (cb.shouldStop && cb.shouldStop()) {
+                readLosses();
                 loader.stop();
                 checkpoint(epoch);
                 run.appendMetrics({{"type", "stopped"}, {"step", step}, {"checkpoint", lastCheckpoint}});
@@ -166,18 +178,9 @@ TrainResult runTraining(RunFolder &run, TrainTask &task, const LoopOptions &o, c
                 CudaAutocast autocast(o.amp && task.device.is_cuda());
                 loss = task.loss(*batch, step).to(torch::kFloat32);
             }
-            const double lossValue = loss.item<double>();
-            if (!std::isfinite(lossValue)) {
-                loader.stop();
-                run.appendMetrics({{"type", "error"}, {"step", step}, {"loss", std::to_string(lossValue)}});
-                const std::string kept = lastCheckpoint.empty()
-                                             ? (run.latestCheckpoint() ? run.latestCheckpoint()->path : "none yet")
-                                             : lastCheckpoint;
-                throw Error("training stopped: the loss became " + std::to_string(lossValue) + " at step " +
-                            std::to_string(step + 1) + " (learning rate " + std::to_string(lr) +
-                            "); the last good checkpoint is kept: " + kept +
-                            ". Try a lower learning rate or --clip-grad.");
-            }
+            pending.emplace_back(step + 1, loss.detach());
+            if (readEveryStep)
+                readLosses();
             loss.backward();
             if (o.clipGrad > 0)
                 opt.clipGradNorm(o.clipGrad);
@@ -186,14 +189,13 @@ TrainResult runTraining(RunFolder &run, TrainTask &task, const LoopOptions &o, c
                 task.afterStep();
             ++step;
             ++stepsThisProcess;
-            lastLoss = lossValue;
-            lossSum += lossValue;
-            ++lossCount;
             windowImages += batch->images.size(0);
 
-            const double elapsed =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
             if (cb.onStep || step % std::max<int64_t>(o.logEvery, 1) == 0 || step == total) {
+                readLosses();
+                const double lossValue = lastLoss;
+                const double elapsed =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
                 StepInfo info;
                 info.step = step, info.totalSteps = total, info.epoch = epoch, info.epochs = o.epochs;
                 info.loss = lossValue, info.lr = lr, info.elapsedSeconds = elapsed;
@@ -215,9 +217,12 @@ TrainResult runTraining(RunFolder &run, TrainTask &task, const LoopOptions &o, c
                 if (cb.onStep)
                     cb.onStep(info);
             }
-            if (o.checkpointEvery > 0 && step % o.checkpointEvery == 0 && step % perEpoch != 0)
+            if (o.checkpointEvery > 0 && step % o.checkpointEvery == 0 && step % perEpoch != 0) {
+                readLosses(); // never a checkpoint after a non-finite loss
                 checkpoint(epoch);
+            }
         }
+        readLosses();
         EpochInfo info;
         info.epoch = epoch;
         info.step = step;

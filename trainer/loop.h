@@ -40,6 +40,11 @@ struct TrainCallbacks {
     std::function<void(const StepInfo &)> onStep;
     std::function<void(const EpochInfo &)> onEpoch;
     std::function<bool()> shouldStop;
+    // When the step losses are read back from the device. Auto: every step on the CPU or
+    // when onStep is set; otherwise (CUDA) only when a value is needed: a metrics line, a
+    // checkpoint, the end of an epoch, so the step needs no host synchronisation. Deferred
+    // forces the second on any device (it is how the tests check that path on a CPU).
+    enum class LossReads { Auto, EveryStep, Deferred } lossReads = LossReads::Auto;
 };
 
 enum class RunStatus { Finished, Stopped };

@@ -117,6 +117,7 @@ TrainResult runMae(RunFolder &run, const MaeTrainOptions &o, const TrainCallback
     AdamW opt(groups, 0.9, 0.95);
     data::LoaderOptions lo;
     lo.batchSize = o.batch, lo.seed = o.seed, lo.workers = o.workers;
+    lo.pinMemory = device.is_cuda();
     const data::ImageTransform transform = s.transform;
     data::BatchLoader loader(
         trainSet, [trainSet, transform](int64_t i, std::mt19937_64 &rng) {
@@ -150,7 +151,7 @@ TrainResult runMae(RunFolder &run, const MaeTrainOptions &o, const TrainCallback
         MaskSpec m = spec;
         m.seed = data::mixSeed({o.seed, uint64_t(step), 0x3a5cull});
         const Masking masking = makeMasking(m, batch.images.size(0), g, g, device);
-        return model->forward(batch.images.to(device), masking).loss;
+        return model->forward(batch.images.to(device, /*non_blocking=*/true), masking).loss;
     };
     std::shared_ptr<data::SampleSource> evalTrain, evalTest;
     task.evaluate = [&](int64_t) -> json {

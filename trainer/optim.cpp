@@ -38,39 +38,50 @@ void AdamW::step(double lr)
     for (std::size_t gi = 0; gi < m_groups.size(); ++gi) {
         auto &g = m_groups[gi];
         const double glr = lr * g.lrScale;
+        std::vector<torch::Tensor> params, grads, m, v;
         for (std::size_t i = 0; i < g.params.size(); ++i) {
-            auto &p = g.params[i];
-            if (!p.grad().defined())
+            if (!g.params[i].grad().defined())
                 continue;
-            const auto &grad = p.grad();
-            if (g.weightDecay != 0)
-                p.mul_(1.0 - glr * g.weightDecay);
-            auto &m = m_expAvg[gi][i], &v = m_expAvgSq[gi][i];
-            m.mul_(m_beta1).add_(grad, 1.0 - m_beta1);
-            v.mul_(m_beta2).addcmul_(grad, grad, 1.0 - m_beta2);
-            auto denom = (v.sqrt() / std::sqrt(bc2)).add_(m_eps);
-            p.addcdiv_(m, denom, -glr / bc1);
+            params.push_back(g.params[i]);
+            grads.push_back(g.params[i].grad());
+            m.push_back(m_expAvg[gi][i]);
+            v.push_back(m_expAvgSq[gi][i]);
         }
+        if (params.empty())
+            continue;
+        // p *= 1 - lr wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+        // p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)   (torch.optim.AdamW)
+        if (g.weightDecay != 0)
+            at::_foreach_mul_(params, 1.0 - glr * g.weightDecay);
+        at::_foreach_mul_(m, m_beta1);
+        at::_foreach_add_(m, grads, 1.0 - m_beta1);
+        at::_foreach_mul_(v, m_beta2);
+        at::_foreach_addcmul_(v, grads, grads, 1.0 - m_beta2);
+        auto denom = at::_foreach_sqrt(v);
+        at::_foreach_div_(denom, std::sqrt(bc2));
+        at::_foreach_add_(denom, m_eps);
+        at::_foreach_addcdiv_(params, m, denom, -glr / bc1);
     }
 }
 
-double AdamW::clipGradNorm(double maxNorm)
+torch::Tensor AdamW::clipGradNorm(double maxNorm)
 {
     torch::NoGradGuard noGrad;
-    std::vector<torch::Tensor> norms;
+    std::vector<torch::Tensor> grads, norms;
     for (auto &g : m_groups)
         for (auto &p : g.params)
-            if (p.grad().defined())
+            if (p.grad().defined()) {
+                grads.push_back(p.grad());
                 norms.push_back(p.grad().norm(2).to(torch::kFloat64));
+            }
     if (norms.empty())
-        return 0;
-    const double total = torch::stack(norms).norm(2).item<double>();
-    if (maxNorm > 0 && total > maxNorm) {
-        const double scale = maxNorm / (total + 1e-6);
-        for (auto &g : m_groups)
-            for (auto &p : g.params)
-                if (p.grad().defined())
-                    p.mutable_grad().mul_(scale);
+        return torch::zeros({}, torch::kFloat64);
+    auto total = torch::stack(norms).norm(2);
+    if (maxNorm > 0) {
+        // 1 when within the limit (an exact no-op), else maxNorm / (total + 1e-6).
+        auto scale = torch::where(total > maxNorm, maxNorm / (total + 1e-6), torch::ones_like(total));
+        for (auto &grad : grads)
+            grad.mul_(scale);
     }
     return total;
 }

@@ -21,6 +21,9 @@ struct ParamGroup {
     double lrScale = 1.0; // layer-wise learning-rate decay (fine-tuning)
 };
 
+// The update runs as multi-tensor (foreach) operations over each group: on CUDA a
+// handful of kernel launches per group instead of several per parameter; on the CPU the
+// same arithmetic, parameter by parameter.
 class AdamW {
 public:
     AdamW(std::vector<ParamGroup> groups, double beta1, double beta2, double eps = 1e-8);
@@ -32,8 +35,10 @@ public:
     // Restores a state() (FileError-free: throws vitscope::Error naming a missing tensor).
     void loadState(const TensorMap &state, int64_t steps);
     const std::vector<ParamGroup> &groups() const { return m_groups; }
-    // Global L2 norm of all gradients, clipped to maxNorm when > 0 (returns the norm before).
-    double clipGradNorm(double maxNorm);
+    // Global L2 norm of all gradients (float64, on the gradients' device); when it exceeds
+    // maxNorm > 0 every gradient is scaled by maxNorm / (norm + 1e-6). Returns the norm
+    // before clipping. Decided on the device: no host synchronisation.
+    torch::Tensor clipGradNorm(double maxNorm);
 
 private:
     std::vector<ParamGroup> m_groups;

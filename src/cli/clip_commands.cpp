@@ -56,6 +56,17 @@ Clip benchModel(Args &args, std::string &what)
     return Clip(ClipConfig::preset(preset.value_or("vit-b32")));
 }
 
+// --dtype float32|bf16: the weights' (and inputs') type for inference benchmarks.
+torch::ScalarType benchDtype(Args &args)
+{
+    const std::string name = args.value("dtype", "float32");
+    if (name == "float32")
+        return torch::kFloat32;
+    if (name == "bf16")
+        return torch::kBFloat16;
+    throw UsageError("--dtype takes float32 or bf16");
+}
+
 } // namespace
 
 json clipInfo(const std::string &dir)
@@ -240,18 +251,23 @@ int benchClipImageCommand(Args &args)
     std::string what;
     const auto batch = args.integer("batch", 8);
     const auto repeats = args.integer("repeats", 5);
+    const auto warmup = args.integer("warmup", 1);
     const std::string deviceSpec = args.value("device", "auto");
+    const auto dtype = benchDtype(args);
+    const std::string attention = benchAttentionOption(args);
     Clip model = benchModel(args, what);
     args.finish();
-    if (batch <= 0 || repeats <= 0)
-        throw UsageError("--batch and --repeats must be positive");
+    if (batch <= 0 || repeats <= 0 || warmup < 0)
+        throw UsageError("--batch and --repeats must be positive, --warmup >= 0");
     const torch::Device device = parseDevice(deviceSpec);
-    model->to(device);
+    model->to(device, dtype);
     model->eval();
     const auto &v = model->config.vision;
-    auto pixels = torch::randn({batch, v.numChannels, v.imageSize, v.imageSize}, torch::TensorOptions().device(device));
+    auto pixels = torch::randn({batch, v.numChannels, v.imageSize, v.imageSize},
+                               torch::TensorOptions().device(device).dtype(dtype));
     torch::NoGradGuard noGrad;
-    const auto t = bench::time([&] { (void)model->imageFeatures(pixels); }, 1, int(repeats), device.is_cuda());
+    const auto t =
+        bench::time([&] { (void)model->imageFeatures(pixels); }, int(warmup), int(repeats), device.is_cuda());
     std::cout << json{{"bench", "clip-image"},
                       {"model", what},
                       {"image_size", v.imageSize},
@@ -259,6 +275,8 @@ int benchClipImageCommand(Args &args)
                       {"batch", batch},
                       {"repeats", repeats},
                       {"device", device.str()},
+                      {"precision", dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
+                      {"attention", attention},
                       {"threads", at::get_num_threads()},
                       {"batch_s_median", t.median()},
                       {"batch_s", t.seconds},
@@ -274,9 +292,12 @@ int benchClipTextCommand(Args &args)
     // true length and padded to the full context, side by side.
     std::string what;
     const auto tokens = args.integer("tokens", 0);
+    const auto batch = args.integer("batch", 0);
     const std::string text = args.value("text", "a photo of a sneaker.");
     const auto repeats = args.integer("repeats", 30);
     const std::string deviceSpec = args.value("device", "auto");
+    const auto dtype = benchDtype(args);
+    const std::string attention = benchAttentionOption(args);
     const bool fromFolder = args.value("model").has_value();
     std::unique_ptr<LoadedClip> loaded;
     Clip model{nullptr};
@@ -290,12 +311,43 @@ int benchClipTextCommand(Args &args)
         model = benchModel(args, what);
     }
     args.finish();
-    if (repeats <= 0 || tokens < 0)
-        throw UsageError("--repeats must be positive and --tokens >= 0");
+    if (repeats <= 0 || tokens < 0 || batch < 0)
+        throw UsageError("--repeats must be positive, --tokens and --batch >= 0");
     const torch::Device device = parseDevice(deviceSpec);
-    model->to(device);
+    model->to(device, dtype);
     model->eval();
     const auto &tc = model->config.text;
+    if (batch > 0) {
+        // Throughput: `batch` prompts of `tokens` ids each (a start id, words, the end id),
+        // one forward pass of the text tower per repeat.
+        const int64_t n = tokens > 0 ? tokens : 16;
+        if (n < 2 || n > tc.maxPositionEmbeddings)
+            throw UsageError("--tokens must be in 2.." + std::to_string(tc.maxPositionEmbeddings));
+        if (tc.vocabSize < 8)
+            throw UsageError("the text vocabulary is too small for a benchmark");
+        torch::manual_seed(1);
+        auto ids = torch::randint(std::min<int64_t>(400, tc.vocabSize / 2), tc.vocabSize - 2, {batch, n}, torch::kLong);
+        ids.select(1, 0).fill_(tc.vocabSize - 2);
+        ids.select(1, n - 1).fill_(tc.vocabSize - 1);
+        const auto eos = torch::full({batch}, n - 1, torch::kLong);
+        torch::NoGradGuard noGrad;
+        const auto t = bench::time([&] { (void)model->textFeatures(ids, eos); }, 3, int(repeats), device.is_cuda());
+        std::cout << json{{"bench", "clip-text"},
+                          {"model", what},
+                          {"batch", batch},
+                          {"prompt_tokens", n},
+                          {"repeats", repeats},
+                          {"device", device.str()},
+                          {"precision", dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
+                          {"attention", attention},
+                          {"threads", at::get_num_threads()},
+                          {"batch_s_median", t.median()},
+                          {"batch_s", t.seconds},
+                          {"prompts_per_s", double(batch) / t.median()}}
+                         .dump(2)
+                  << std::endl;
+        return 0;
+    }
     std::vector<int64_t> ids;
     if (loaded && tokens == 0) {
         ids = loaded->tokenizer->encode(text);
@@ -329,6 +381,8 @@ int benchClipTextCommand(Args &args)
              {"context", tc.maxPositionEmbeddings},
              {"repeats", repeats},
              {"device", device.str()},
+             {"precision", dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
+             {"attention", attention},
              {"threads", at::get_num_threads()},
              {"true_length_ms_median", trueMs},
              {"padded_ms_median", padMs},

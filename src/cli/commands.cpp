@@ -9,6 +9,8 @@
 
 #include "models/bench.h"
 #include "models/device.h"
+#include "models/error.h"
+#include "models/vit.h"
 #include "trainer/datasets.h"
 #include "trainer/idx.h"
 #include "vitscope/version.h"
@@ -51,6 +53,21 @@ int dataInfo(Args &args)
     printJson(out);
     return 0;
 }
+
+} // namespace
+
+std::string benchAttentionOption(Args &args)
+{
+    const std::string name = args.value("attention", "auto");
+    try {
+        setAttentionKernel(parseAttentionKernel(name));
+    } catch (const Error &e) {
+        throw UsageError(e.what());
+    }
+    return usesFusedAttention() ? "fused" : "explicit";
+}
+
+namespace {
 
 // Matrix product throughput: tells at once whether LibTorch found a fast BLAS (OpenBLAS:
 // ~100 GFLOP/s for 1024 x 1024 on this project's 2-core machines; reference BLAS: ~6).
@@ -185,18 +202,21 @@ const std::vector<Command> &commands()
          {},
          benchSgemmCommand},
         {{"bench", "clip-image"},
-         "[--model DIR | --preset vit-b32|vit-b16|vit-l14|fmnist] [--batch N] [--repeats N] [--device D]",
+         "[--model DIR | --preset vit-b32|vit-b16|vit-l14|fmnist] [--batch N] [--repeats N] [--warmup N]\n"
+         "      [--dtype float32|bf16] [--attention auto|explicit|fused] [--device D]",
          "CLIP image embedding throughput, images/s (median batch)",
          {},
          benchClipImageCommand},
         {{"bench", "clip-text"},
-         "[--model DIR [--text T] | --preset P [--tokens N]] [--repeats N] [--device D]",
-         "CLIP text tower, ms per prompt: true length vs padded to the context, and their ratio",
+         "[--model DIR [--text T] | --preset P [--tokens N]] [--batch N] [--repeats N]\n"
+         "      [--dtype float32|bf16] [--attention auto|explicit|fused] [--device D]",
+         "CLIP text tower, ms per prompt: true length vs padded to the context, and their ratio;\n"
+         "      with --batch N: N prompts of --tokens ids (default 16) per pass, prompts/s",
          {},
          benchClipTextCommand},
         {{"bench", "mae-train"},
          "[--preset fmnist|vit-b16|vit-l16|vit-h14] [--batch N] [--steps N] [--warmup N] [--ratio R]\n"
-         "      [--mask-tokens-in-encoder] [--device D]",
+         "      [--mask-tokens-in-encoder] [--amp on|off] [--attention auto|explicit|fused] [--device D]",
          "MAE pretraining throughput: forward + backward + AdamW, images/s (median step)",
          {"mask-tokens-in-encoder"},
          benchMaeTrainCommand},

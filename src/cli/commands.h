@@ -49,6 +49,10 @@ int evalKnnCommand(Args &args);
 int evalFewShotCommand(Args &args);
 int benchSgemmCommand(Args &args);
 
+// The benchmarks' --attention auto|explicit|fused: sets the process-wide attention kernel
+// and returns the one in use ("fused" or "explicit").
+std::string benchAttentionOption(Args &args);
+
 // "vitscope-cli 0.1.0" plus the LibTorch version and device, one per line.
 std::string versionText();
 

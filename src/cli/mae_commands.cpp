@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "models/autocast.h"
 #include "models/bench.h"
 #include "models/device.h"
 #include "models/error.h"
@@ -16,6 +17,7 @@
 #include "src/cli/commands.h"
 #include "models/resources.h"
 #include "trainer/images.h"
+#include "trainer/optim.h"
 
 namespace vitscope::cli {
 namespace {
@@ -158,18 +160,27 @@ int benchMaeTrainCommand(Args &args)
     const double ratio = args.number("ratio", 0.75);
     const bool tokensInEncoder = args.flag("mask-tokens-in-encoder");
     const std::string deviceSpec = args.value("device", "auto");
+    const std::string ampSpec = args.value("amp", "on");
+    const std::string attention = benchAttentionOption(args);
     args.finish();
     if (batch <= 0 || steps <= 0 || warmup < 0)
         throw UsageError("--batch and --steps must be positive, --warmup >= 0");
+    if (ampSpec != "on" && ampSpec != "off")
+        throw UsageError("--amp takes on or off");
 
     const torch::Device device = parseDevice(deviceSpec);
+    const bool amp = ampSpec == "on" && device.is_cuda(); // bf16 autocast exists on CUDA only
     torch::manual_seed(0);
     const MaeConfig config = MaeConfig::preset(preset);
     Mae model(config, tokensInEncoder);
     model->to(device);
     model->train();
-    torch::optim::AdamW opt(model->parameters(),
-                            torch::optim::AdamWOptions(1.5e-4 * double(batch) / 256).betas({0.9, 0.95}).weight_decay(0.05));
+    // The trainer's step: its AdamW (multi-tensor update), its parameter groups, its autocast.
+    train::AdamW opt(train::decayGroups(model->named_parameters(true), 0.05,
+                                        {"cls_token", "mask_token", "encoder_mask_token", "pos_embed",
+                                         "decoder_pos_embed"}),
+                     0.9, 0.95);
+    const double lr = 1.5e-4 * double(batch) / 256;
     auto imgs = torch::randn({batch, config.numChannels, config.imageSize, config.imageSize},
                              torch::TensorOptions().device(device));
     std::uint64_t seed = 0;
@@ -178,10 +189,14 @@ int benchMaeTrainCommand(Args &args)
         spec.ratio = ratio;
         spec.seed = seed++;
         const Masking m = makeMasking(spec, batch, config.gridSize(), config.gridSize(), device);
-        opt.zero_grad();
-        auto loss = model->forward(imgs, m).loss;
+        opt.zeroGrad();
+        torch::Tensor loss;
+        {
+            CudaAutocast autocast(amp);
+            loss = model->forward(imgs, m).loss.to(torch::kFloat32);
+        }
         loss.backward();
-        opt.step();
+        opt.step(lr);
     };
     const auto t = bench::time(step, int(warmup), int(steps), device.is_cuda());
     // The machine's matrix-product rate at the encoder's MLP shape, measured right after.
@@ -202,6 +217,8 @@ int benchMaeTrainCommand(Args &args)
                       {"steps", steps},
                       {"warmup", warmup},
                       {"device", device.str()},
+                      {"precision", amp ? "bf16 autocast, float32 weights" : "float32"},
+                      {"attention", attention},
                       {"threads", at::get_num_threads()},
                       {"parameters", parameterCount(*model)},
                       {"step_s_median", t.median()},

@@ -5,9 +5,12 @@
 
 #include <torch/torch.h>
 
+#include "models/autocast.h"
 #include "models/clip.h"
 #include "models/mae.h"
 #include "models/masking.h"
+#include "models/torch_compat.h"
+#include "models/vit.h"
 
 using namespace vitscope;
 
@@ -130,4 +133,92 @@ TEST_F(CudaClip, FeaturesAndLossMatchTheCpu)
     EXPECT_LT(relDiff(imgG, img), 1e-4);
     EXPECT_LT(relDiff(txtG, txt), 1e-4);
     EXPECT_NEAR(clipLoss(imgG, txtG, clip->logitScale).loss.item<double>(), loss.item<double>(), 1e-4);
+}
+
+// Fused attention (LibTorch 2.x: flash / memory-efficient kernels) against the explicit
+// form. The reference is the explicit form in float32 on the same bf16 inputs; bf16 keeps
+// 8 bits of mantissa, so outputs of magnitude ~1 may differ by a few 1e-3.
+class CudaAttention : public CudaFloat32 {
+protected:
+    void SetUp() override
+    {
+        CudaFloat32::SetUp();
+        if (IsSkipped())
+            return;
+        if (!compat::hasFusedAttention())
+            GTEST_SKIP() << "LibTorch " << TORCH_VERSION << " has no fused attention";
+        m_saved = attentionKernel();
+    }
+    void TearDown() override
+    {
+        if (compat::hasFusedAttention() && torch::cuda::is_available())
+            setAttentionKernel(m_saved);
+        CudaFloat32::TearDown();
+    }
+
+private:
+    AttentionKernel m_saved = AttentionKernel::Auto;
+};
+
+TEST_F(CudaAttention, FusedEqualsExplicitInBf16)
+{
+    const auto bf16 = torch::TensorOptions().device(gpu).dtype(torch::kBFloat16);
+    // ViT-B/16's encoder on the visible quarter (50 tokens) and CLIP's text length (77).
+    for (const int64_t n : {50, 77}) {
+        auto q = torch::randn({8, 12, n, 64}, bf16), k = torch::randn({8, 12, n, 64}, bf16);
+        auto v = torch::randn({8, 12, n, 64}, bf16);
+        auto mask = torch::zeros({n, n}, bf16);
+        mask.index_put_({torch::indexing::Slice(), 0}, -INFINITY); // nobody may attend to token 0 ...
+        mask.index_put_({0, 0}, 0.0);                              // ... but token 0 itself
+        for (const bool causal : {false, true}) {
+            for (const bool masked : {false, true}) {
+                SCOPED_TRACE("n " + std::to_string(n) + (causal ? " causal" : "") + (masked ? " masked" : ""));
+                const auto m = masked ? mask : torch::Tensor();
+                const auto reference = explicitAttention(q.to(torch::kFloat32), k.to(torch::kFloat32),
+                                                         v.to(torch::kFloat32), masked ? m.to(torch::kFloat32) : m,
+                                                         causal);
+                const auto fused = compat::fusedAttention(q, k, v, m, causal);
+                ASSERT_EQ(fused.scalar_type(), torch::kBFloat16);
+                const auto err = (fused.to(torch::kFloat32) - reference).abs();
+                EXPECT_LT(err.max().item<double>(), 3e-2);
+                EXPECT_LT(err.mean().item<double>(), 3e-3);
+            }
+        }
+    }
+}
+
+TEST_F(CudaAttention, ModelsGiveTheSameOutputsWithEitherKernel)
+{
+    // float32 without TF32: the kernels differ only in summation order.
+    Mae mae(MaeConfig::preset("fmnist"));
+    mae->to(gpu);
+    mae->eval();
+    auto cfg = ClipConfig::preset("fmnist");
+    Clip clip(cfg);
+    clip->to(gpu);
+    clip->eval();
+    torch::NoGradGuard ng;
+    auto imgs = torch::randn({6, 1, 32, 32}, torch::TensorOptions().device(gpu));
+    const auto masking = makeMasking(spec(MaskStrategy::Random, 0.75, 3), 6, 8, 8, gpu);
+    auto ids = torch::randint(0, cfg.text.vocabSize - 1, {6, 12}, torch::kLong);
+    auto eos = torch::full({6}, 11, torch::kLong);
+    auto outputs = [&] {
+        return std::vector<torch::Tensor>{mae->forward(imgs, masking).pred, clip->imageFeatures(imgs),
+                                          clip->textFeatures(ids, eos)};
+    };
+    setAttentionKernel(AttentionKernel::Explicit);
+    const auto explicitOut = outputs();
+    setAttentionKernel(AttentionKernel::Fused);
+    const auto fusedOut = outputs();
+    for (std::size_t i = 0; i < fusedOut.size(); ++i)
+        EXPECT_LT(relDiff(fusedOut[i], explicitOut[i]), 1e-4) << "output " << i;
+
+    // Under bf16 autocast (how training runs on CUDA): the same up to bf16 rounding.
+    std::vector<torch::Tensor> amp;
+    {
+        CudaAutocast autocast(true);
+        amp = outputs();
+    }
+    for (std::size_t i = 0; i < amp.size(); ++i)
+        EXPECT_LT(relDiff(amp[i], explicitOut[i]), 5e-2) << "output " << i << " under autocast";
 }

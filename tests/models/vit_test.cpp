@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "models/error.h"
+#include "models/torch_compat.h"
 #include "models/vit.h"
 
 using namespace vitscope;
@@ -104,4 +106,121 @@ TEST(Activation, QuickGeluAndParsing)
         EXPECT_NEAR(q[i].item<double>(), v / (1 + std::exp(-1.702 * v)), 1e-6);
     }
     EXPECT_THROW(parseActivation("swish"), std::exception);
+}
+
+namespace {
+
+// softmax(q k^T / sqrt(d) + mask) v with loops in double, one (batch, head) at a time.
+torch::Tensor naiveAttention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
+                             const torch::Tensor &mask, bool causal)
+{
+    const int64_t B = q.size(0), H = q.size(1), N = q.size(2), M = k.size(2), d = q.size(3);
+    auto Q = q.to(torch::kFloat64).contiguous(), K = k.to(torch::kFloat64).contiguous();
+    auto V = v.to(torch::kFloat64).contiguous();
+    auto out = torch::zeros({B, H, N, d}, torch::kFloat64);
+    auto qa = Q.accessor<double, 4>(), ka = K.accessor<double, 4>(), va = V.accessor<double, 4>();
+    auto oa = out.accessor<double, 4>();
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t h = 0; h < H; ++h)
+            for (int64_t i = 0; i < N; ++i) {
+                std::vector<double> s(M);
+                double top = -INFINITY;
+                for (int64_t j = 0; j < M; ++j) {
+                    double dot = 0;
+                    for (int64_t c = 0; c < d; ++c)
+                        dot += qa[b][h][i][c] * ka[b][h][j][c];
+                    s[j] = dot / std::sqrt(double(d));
+                    if (mask.defined())
+                        s[j] += mask[i][j].item<double>();
+                    if (causal && j > i)
+                        s[j] = -INFINITY;
+                    top = std::max(top, s[j]);
+                }
+                double z = 0;
+                for (auto &x : s)
+                    z += (x = std::exp(x - top));
+                for (int64_t c = 0; c < d; ++c) {
+                    double acc = 0;
+                    for (int64_t j = 0; j < M; ++j)
+                        acc += s[j] / z * va[b][h][j][c];
+                    oa[b][h][i][c] = acc;
+                }
+            }
+    return out;
+}
+
+double maxAbsDiff(const torch::Tensor &a, const torch::Tensor &b)
+{
+    return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+// Restores the process-wide kernel choice when a test ends.
+struct KernelGuard {
+    AttentionKernel saved = attentionKernel();
+    ~KernelGuard() { setAttentionKernel(saved); }
+};
+
+} // namespace
+
+TEST(Attention, BothKernelsMatchALoopInDouble)
+{
+    KernelGuard guard;
+    torch::manual_seed(3);
+    auto q = torch::randn({2, 3, 7, 8}), k = torch::randn({2, 3, 7, 8}), v = torch::randn({2, 3, 7, 8});
+    // An additive mask with one forbidden pair per row (never a whole row).
+    auto mask = torch::zeros({7, 7});
+    for (int64_t i = 0; i < 7; ++i)
+        mask[i][(i + 3) % 7] = -INFINITY;
+    mask[2][4] = -1.5;
+    std::vector<AttentionKernel> kernels{AttentionKernel::Explicit};
+    if (compat::hasFusedAttention())
+        kernels.push_back(AttentionKernel::Fused);
+    for (const auto kernel : kernels) {
+        setAttentionKernel(kernel);
+        SCOPED_TRACE(attentionKernelName(kernel));
+        EXPECT_LT(maxAbsDiff(attention(q, k, v), naiveAttention(q, k, v, {}, false)), 1e-5);
+        EXPECT_LT(maxAbsDiff(attention(q, k, v, {}, true), naiveAttention(q, k, v, {}, true)), 1e-5);
+        EXPECT_LT(maxAbsDiff(attention(q, k, v, mask), naiveAttention(q, k, v, mask, false)), 1e-5);
+        // Causal: the first position sees only itself, so its output is v's first row.
+        EXPECT_LT(maxAbsDiff(attention(q, k, v, {}, true).select(2, 0), v.select(2, 0)), 1e-6);
+    }
+    EXPECT_LT(maxAbsDiff(explicitAttention(q, k, v, {}, true), naiveAttention(q, k, v, {}, true)), 1e-5);
+}
+
+TEST(Attention, KernelChoiceFollowsTheLibTorchVersion)
+{
+    KernelGuard guard;
+    setAttentionKernel(AttentionKernel::Auto);
+    EXPECT_EQ(usesFusedAttention(), TORCH_VERSION_MAJOR >= 2) << "Auto is fused exactly where LibTorch has it";
+    setAttentionKernel(AttentionKernel::Explicit);
+    EXPECT_FALSE(usesFusedAttention());
+    if (TORCH_VERSION_MAJOR >= 2) {
+        setAttentionKernel(AttentionKernel::Fused);
+        EXPECT_TRUE(usesFusedAttention());
+    } else {
+        try {
+            setAttentionKernel(AttentionKernel::Fused);
+            FAIL() << "fused attention accepted on LibTorch " << TORCH_VERSION;
+        } catch (const Error &e) {
+            EXPECT_NE(std::string(e.what()).find(TORCH_VERSION), std::string::npos) << e.what();
+        }
+        EXPECT_FALSE(usesFusedAttention()) << "a refused choice leaves the old one";
+    }
+    for (const char *name : {"auto", "explicit", "fused"})
+        EXPECT_EQ(attentionKernelName(parseAttentionKernel(name)), name);
+    EXPECT_THROW(parseAttentionKernel("flash"), Error);
+}
+
+// The causal flag and the same constraint written as an additive -inf mask are one thing.
+TEST(TransformerBlock, CausalFlagEqualsAnExplicitCausalMask)
+{
+    torch::manual_seed(4);
+    BlockConfig cfg;
+    cfg.dim = 16, cfg.heads = 4, cfg.mlpDim = 32, cfg.activation = Activation::QuickGelu;
+    TransformerBlock block(cfg);
+    auto x = torch::randn({3, 6, 16});
+    auto mask = torch::full({6, 6}, -INFINITY).triu(1);
+    torch::NoGradGuard ng;
+    EXPECT_LT(maxAbsDiff(block->forward(x, {}, true), block->forward(x, mask)), 1e-6);
+    EXPECT_GT(maxAbsDiff(block->forward(x, {}, true), block->forward(x)), 1e-3) << "causality changes the output";
 }

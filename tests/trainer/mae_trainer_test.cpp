@@ -108,6 +108,86 @@ TEST(MaeTrainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint)
     }
 }
 
+// All records of one type, in order.
+std::vector<json> records(const std::string &run, const std::string &type)
+{
+    std::vector<json> out;
+    std::ifstream in(run + "/metrics.jsonl");
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto j = json::parse(line);
+        if (j["type"] == type)
+            out.push_back(j);
+    }
+    return out;
+}
+
+// CUDA runs read the losses back only when a value is needed. The same path, forced on
+// the CPU, must write exactly what reading every step writes.
+TEST(TrainLoop, DeferredLossReadsWriteTheSameMetrics)
+{
+    if (!haveFashionMnist())
+        GTEST_SKIP() << "Fashion-MNIST absent";
+    TempDir dir;
+    auto o = tinyOptions(); // 12 steps
+    o.logEvery = 5;         // lines at steps 5, 10 and 12 (the last)
+    train::TrainCallbacks every, deferred;
+    every.lossReads = train::TrainCallbacks::LossReads::EveryStep;
+    deferred.lossReads = train::TrainCallbacks::LossReads::Deferred;
+    const auto a = train::trainMae(o, dir.file("every"), every);
+    const auto b = train::trainMae(o, dir.file("deferred"), deferred);
+    EXPECT_EQ(a.lastLoss, b.lastLoss);
+    const auto stepsA = records(dir.file("every"), "step"), stepsB = records(dir.file("deferred"), "step");
+    ASSERT_EQ(stepsA.size(), 3u);
+    ASSERT_EQ(stepsB.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(stepsA[i]["step"], stepsB[i]["step"]);
+        EXPECT_EQ(stepsA[i]["loss"].get<double>(), stepsB[i]["loss"].get<double>()) << "line " << i;
+    }
+    const auto epochsA = records(dir.file("every"), "epoch"), epochsB = records(dir.file("deferred"), "epoch");
+    ASSERT_EQ(epochsA.size(), 2u);
+    ASSERT_EQ(epochsB.size(), 2u);
+    for (std::size_t i = 0; i < 2; ++i) // the epoch mean needs every step's loss, read or deferred
+        EXPECT_EQ(epochsA[i]["loss"].get<double>(), epochsB[i]["loss"].get<double>()) << "epoch " << i;
+}
+
+TEST(TrainLoop, DeferredLossReadsStopAtTheSameNonFiniteStep)
+{
+    if (!haveFashionMnist())
+        GTEST_SKIP() << "Fashion-MNIST absent";
+    TempDir dir;
+    auto o = tinyOptions();
+    o.baseLr = 1e12, o.warmupEpochs = 0, o.logEvery = 100, o.checkpointEvery = 0;
+    auto failure = [&](const std::string &name, train::TrainCallbacks::LossReads reads) {
+        train::TrainCallbacks cb;
+        cb.lossReads = reads;
+        try {
+            train::trainMae(o, dir.file(name), cb);
+        } catch (const Error &e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    const std::string a = failure("every", train::TrainCallbacks::LossReads::EveryStep);
+    const std::string b = failure("deferred", train::TrainCallbacks::LossReads::Deferred);
+    ASSERT_NE(a.find("the loss became"), std::string::npos) << a;
+    // The message names the step, its learning rate and the checkpoint: all the same.
+    EXPECT_EQ(a.substr(0, a.find("the last good")), b.substr(0, b.find("the last good")));
+    const auto errA = records(dir.file("every"), "error"), errB = records(dir.file("deferred"), "error");
+    ASSERT_EQ(errA.size(), 1u);
+    ASSERT_EQ(errB.size(), 1u);
+    EXPECT_EQ(errA[0]["step"], errB[0]["step"]);
+    // The deferred run found it at the end of the epoch at the latest: no checkpoint after it.
+    const auto c = train::RunFolder::open(dir.file("deferred")).latestCheckpoint();
+    if (c) {
+        EXPECT_LE(c->step, errB[0]["step"].get<int64_t>());
+        for (const auto &[name, t] : c->tensors)
+            if (name.rfind("model.", 0) == 0) {
+                EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+            }
+    }
+}
+
 TEST(MaeTrainerSlow, ThreeHundredStepsOn512ImagesLowerTheLoss)
 {
     if (!haveFashionMnist())

@@ -214,6 +214,29 @@ TEST(Optim, AdamWMatchesLibTorchsAdamW)
     EXPECT_TRUE(torch::equal(copy.state().at("exp_avg.w"), ours.state().at("exp_avg.w")));
 }
 
+// Hand-worked: gradients (3, 4) and (12) have the global norm sqrt(9 + 16 + 144) = 13.
+TEST(Optim, GradientClippingByTheGlobalNorm)
+{
+    auto a = torch::zeros({2}, torch::requires_grad()), b = torch::zeros({1}, torch::requires_grad());
+    auto c = torch::zeros({3}, torch::requires_grad()); // no gradient: left out
+    train::AdamW opt({{{"a", "b", "c"}, {a, b, c}, 0.0}}, 0.9, 0.95);
+    auto setGrads = [&] {
+        a.mutable_grad() = torch::tensor({3.0f, 4.0f});
+        b.mutable_grad() = torch::tensor({12.0f});
+    };
+    setGrads();
+    EXPECT_NEAR(opt.clipGradNorm(20.0).item<double>(), 13.0, 1e-9);
+    EXPECT_TRUE(torch::equal(a.grad(), torch::tensor({3.0f, 4.0f}))) << "within the limit: untouched";
+    EXPECT_TRUE(torch::equal(b.grad(), torch::tensor({12.0f})));
+    setGrads();
+    EXPECT_NEAR(opt.clipGradNorm(6.5).item<double>(), 13.0, 1e-9) << "the norm before clipping";
+    const double scale = 6.5 / (13.0 + 1e-6);
+    EXPECT_NEAR(a.grad()[0].item<double>(), 3.0 * scale, 1e-6);
+    EXPECT_NEAR(a.grad()[1].item<double>(), 4.0 * scale, 1e-6);
+    EXPECT_NEAR(b.grad()[0].item<double>(), 12.0 * scale, 1e-6);
+    EXPECT_FALSE(c.grad().defined());
+}
+
 TEST(Optim, WarmupThenCosineAndDecayGroups)
 {
     EXPECT_DOUBLE_EQ(train::warmupCosine(0, 100, 10, 1.0), 0.0);
