@@ -67,6 +67,18 @@ torch::ScalarType benchDtype(Args &args)
     throw UsageError("--dtype takes float32 or bf16");
 }
 
+// The fields every CLIP throughput benchmark reports.
+json benchFields(torch::Device device, torch::ScalarType dtype, const std::string &attention,
+                 const bench::Timing &t)
+{
+    return {{"device", device.str()},
+            {"precision", dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
+            {"attention", attention},
+            {"threads", at::get_num_threads()},
+            {"batch_s_median", t.median()},
+            {"batch_s", t.seconds}};
+}
+
 } // namespace
 
 json clipInfo(const std::string &dir)
@@ -268,21 +280,10 @@ int benchClipImageCommand(Args &args)
     torch::NoGradGuard noGrad;
     const auto t =
         bench::time([&] { (void)model->imageFeatures(pixels); }, int(warmup), int(repeats), device.is_cuda());
-    std::cout << json{{"bench", "clip-image"},
-                      {"model", what},
-                      {"image_size", v.imageSize},
-                      {"patch_size", v.patchSize},
-                      {"batch", batch},
-                      {"repeats", repeats},
-                      {"device", device.str()},
-                      {"precision", dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
-                      {"attention", attention},
-                      {"threads", at::get_num_threads()},
-                      {"batch_s_median", t.median()},
-                      {"batch_s", t.seconds},
-                      {"images_per_s", double(batch) / t.median()}}
-                     .dump(2)
-              << std::endl;
+    json out{{"bench", "clip-image"}, {"model", what},       {"image_size", v.imageSize}, {"patch_size", v.patchSize},
+             {"batch", batch},        {"repeats", repeats}, {"images_per_s", double(batch) / t.median()}};
+    out.update(benchFields(device, dtype, attention, t));
+    std::cout << out.dump(2) << std::endl;
     return 0;
 }
 
@@ -332,20 +333,10 @@ int benchClipTextCommand(Args &args)
         const auto eos = torch::full({batch}, n - 1, torch::kLong);
         torch::NoGradGuard noGrad;
         const auto t = bench::time([&] { (void)model->textFeatures(ids, eos); }, 3, int(repeats), device.is_cuda());
-        std::cout << json{{"bench", "clip-text"},
-                          {"model", what},
-                          {"batch", batch},
-                          {"prompt_tokens", n},
-                          {"repeats", repeats},
-                          {"device", device.str()},
-                          {"precision", dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
-                          {"attention", attention},
-                          {"threads", at::get_num_threads()},
-                          {"batch_s_median", t.median()},
-                          {"batch_s", t.seconds},
-                          {"prompts_per_s", double(batch) / t.median()}}
-                         .dump(2)
-                  << std::endl;
+        json out{{"bench", "clip-text"}, {"model", what},       {"batch", batch},
+                 {"prompt_tokens", n},    {"repeats", repeats}, {"prompts_per_s", double(batch) / t.median()}};
+        out.update(benchFields(device, dtype, attention, t));
+        std::cout << out.dump(2) << std::endl;
         return 0;
     }
     std::vector<int64_t> ids;

@@ -177,17 +177,31 @@ class PlainClip(nn.Module):
 
 # ---- the workloads -------------------------------------------------------------------
 
+def prefer_sdpa(cfg):
+    """Asks transformers for its SDPA attention (the default in recent versions)."""
+    try:
+        cfg._attn_implementation = "sdpa"
+    except Exception:  # older transformers: one implementation only
+        pass
+
+
+def attn_of(model):
+    return getattr(model.config, "_attn_implementation", None) or "default"
+
+
 def mae_model(small):
     if HAVE_TRANSFORMERS:
         from transformers import ViTMAEConfig, ViTMAEForPreTraining
-        cfg = ViTMAEConfig(mask_ratio=0.75, attn_implementation="sdpa")
+        shape = dict(mask_ratio=0.75)  # the defaults are ViT-B/16 with the paper's decoder
         if small:
-            cfg = ViTMAEConfig(mask_ratio=0.75, image_size=32, patch_size=8, hidden_size=64, num_hidden_layers=2,
-                               num_attention_heads=4, intermediate_size=256, decoder_hidden_size=64,
-                               decoder_num_hidden_layers=1, decoder_num_attention_heads=4,
-                               decoder_intermediate_size=256, attn_implementation="sdpa")
+            shape.update(image_size=32, patch_size=8, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=256, decoder_hidden_size=64, decoder_num_hidden_layers=1,
+                         decoder_num_attention_heads=4, decoder_intermediate_size=256)
+        cfg = ViTMAEConfig(**shape)
+        prefer_sdpa(cfg)
         model = ViTMAEForPreTraining(cfg)
-        return model, cfg.image_size, lambda m, x: m(pixel_values=x).loss, "transformers ViTMAEForPreTraining"
+        return (model, cfg.image_size, lambda m, x: m(pixel_values=x).loss,
+                f"transformers ViTMAEForPreTraining ({attn_of(model)} attention)")
     if small:
         model = PlainMae(image=32, patch=8, dim=64, depth=2, heads=4, ddim=64, ddepth=1, dheads=4)
         return model, 32, lambda m, x: m(x), "plain PyTorch MAE (transformers missing)"
@@ -205,9 +219,10 @@ def clip_model(small):
                              projection_dim=64)
         else:
             cfg = CLIPConfig()  # ViT-B/32, the text tower 512 x 12
-        cfg._attn_implementation = "sdpa"
+        prefer_sdpa(cfg)
         model = CLIPModel(cfg)
-        return model, cfg.vision_config.image_size, cfg.text_config.vocab_size, "transformers CLIPModel"
+        return (model, cfg.vision_config.image_size, cfg.text_config.vocab_size,
+                f"transformers CLIPModel ({attn_of(model)} attention)")
     if small:
         return (PlainClip(image=32, patch=8, vdim=64, vdepth=2, vheads=4, tdim=64, tdepth=2, theads=4, proj=64), 32,
                 49408, "plain PyTorch CLIP (transformers missing)")
