@@ -3,6 +3,8 @@
 // one patch per 2 x 2 cell, softmax sums to one), not from the code under test.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <QApplication>
 #include <QDir>
 #include <QDropEvent>
@@ -581,11 +583,23 @@ TEST_F(Views, PauseHoldsTheRunAndStopKeepsACheckpointThatResumes)
     q.logEvery = 1;
     q.evalLimit = 100;
     training->startWith(q);
+    ASSERT_TRUE(waitFor([&] { return training->curvePointCount() >= 1; }, 120000));
+    QElapsedTimer clock;
+    clock.start();
     ASSERT_TRUE(waitFor([&] { return training->curvePointCount() >= 2; }, 120000));
+    // One step as this build runs it (a sanitizer build is many times slower), plus the
+    // follower's 0.5 s poll: the windows below scale with it.
+    const int window = int(std::max<qint64>(1500, 3 * clock.elapsed()));
     training->pause(true);
-    QTest::qWait(800); // the step in flight finishes and its line is followed
-    const int held = training->curvePointCount();
-    QTest::qWait(1500);
+    // The step in flight finishes and its line is followed; then nothing more comes.
+    int held = training->curvePointCount();
+    for (int tries = 0; tries < 10; ++tries) {
+        QTest::qWait(window);
+        if (training->curvePointCount() == held)
+            break;
+        held = training->curvePointCount();
+    }
+    QTest::qWait(window);
     EXPECT_EQ(training->curvePointCount(), held);
     EXPECT_TRUE(training->isTraining());
     training->stop(); // a stop while paused takes effect at once
