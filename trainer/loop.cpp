@@ -128,7 +128,7 @@ TrainResult runTraining(RunFolder &run, TrainTask &task, const LoopOptions &o, c
             return;
         std::vector<torch::Tensor> losses;
         for (const auto &p : pending)
-            losses.push_back(p.second.detach().reshape({}));
+            losses.push_back(p.second.reshape({})); // stored detached
         const auto host = torch::stack(losses).to(torch::kCPU, torch::kFloat64);
         const auto values = host.accessor<double, 1>();
         for (std::size_t i = 0; i < pending.size(); ++i) {
