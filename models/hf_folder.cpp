@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/checkpoints/model_source.h"
 #include "models/error.h"
 #include "models/json_field.h"
 
@@ -160,13 +161,13 @@ std::string readModelType(const std::string &dir)
     return j["model_type"];
 }
 
-void loadTensors(torch::nn::Module &module, const TensorMap &tensors,
+void loadTensors(torch::nn::Module &module, const LazyTensorMap &tensors,
                  const std::function<std::string(const std::string &)> &fileName,
                  const std::set<std::string> &optional, const std::string &source)
 {
     std::vector<std::string> problems;
     std::set<std::string> used;
-    std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+    std::vector<std::pair<torch::Tensor, const LazyTensor *>> copies;
     auto shapeText = [](torch::IntArrayRef s) {
         std::ostringstream os;
         os << s;
@@ -181,16 +182,16 @@ void loadTensors(torch::nn::Module &module, const TensorMap &tensors,
             return;
         }
         used.insert(theirs);
-        if (it->second.sizes() != target.sizes()) {
+        if (torch::IntArrayRef(it->second.shape) != target.sizes()) {
             problems.push_back("`" + theirs + "` expected " + shapeText(target.sizes()) + " found " +
-                               shapeText(it->second.sizes()));
+                               shapeText(it->second.shape));
             return;
         }
-        if (!it->second.is_floating_point()) {
-            problems.push_back("`" + theirs + "` has integer dtype " + std::string(c10::toString(it->second.scalar_type())));
+        if (!c10::isFloatingType(it->second.dtype)) {
+            problems.push_back("`" + theirs + "` has integer dtype " + std::string(c10::toString(it->second.dtype)));
             return;
         }
-        copies.emplace_back(target, it->second);
+        copies.emplace_back(target, &it->second);
     };
     for (auto &p : module.named_parameters(true))
         visit(p.key(), p.value());
@@ -198,7 +199,7 @@ void loadTensors(torch::nn::Module &module, const TensorMap &tensors,
         visit(b.key(), b.value());
     for (const auto &[name, t] : tensors)
         if (!used.count(name))
-            problems.push_back("unexpected `" + name + "` " + shapeText(t.sizes()));
+            problems.push_back("unexpected `" + name + "` " + shapeText(t.shape));
     if (!problems.empty()) {
         std::string msg = std::to_string(problems.size()) + " tensor problem(s): ";
         const std::size_t shown = std::min<std::size_t>(problems.size(), 12);
@@ -210,63 +211,85 @@ void loadTensors(torch::nn::Module &module, const TensorMap &tensors,
         throw FileError(source, msg);
     }
     torch::NoGradGuard noGrad;
-    for (auto &[target, value] : copies)
+    // One tensor in memory at a time besides the model.
+    for (auto &[target, lazy] : copies) {
+        torch::Tensor value = lazy->read();
+        if (value.sizes() != target.sizes() || value.scalar_type() != lazy->dtype)
+            throw FileError(source, "a tensor read back with another shape or dtype than its header says");
         target.copy_(value.to(target.device(), target.scalar_type()));
+    }
+}
+
+void loadTensors(torch::nn::Module &module, const TensorMap &tensors,
+                 const std::function<std::string(const std::string &)> &fileName,
+                 const std::set<std::string> &optional, const std::string &source)
+{
+    loadTensors(module, lazyTensors(tensors), fileName, optional, source);
 }
 
 namespace {
 
-// config.json's path, after checking that its model_type is `expected`.
-std::string requireModelType(const std::string &dir, const std::string &expected, const std::string &what)
+ModelOrigin originOf(const ModelSource &s)
 {
-    const std::string type = readModelType(dir);
-    const std::string configPath = (fs::path(dir) / "config.json").string();
-    if (type != expected)
-        throw FileError(configPath, "model_type is \"" + type + "\", expected \"" + expected + "\" (" + what + ")");
-    return configPath;
+    ModelOrigin o;
+    o.path = s.path;
+    o.format = s.format;
+    o.configSource = s.configSource;
+    o.processorSource = s.processorSource;
+    o.settings = s.settings;
+    o.notes = s.notes;
+    return o;
 }
 
-// model.safetensors of a folder. A pickle (pytorch_model.bin) is never loaded.
-TensorMap readWeights(const std::string &dir)
+// config.json's path for messages: the folder's file, or the checkpoint itself.
+std::string configPathOf(const ModelSource &s)
 {
-    const std::string weights = (fs::path(dir) / "model.safetensors").string();
-    if (!fs::exists(weights)) {
-        const bool pickled = fs::exists(fs::path(dir) / "pytorch_model.bin");
-        throw FileError(weights, pickled ? "missing: this folder only has pytorch_model.bin (a pickle, never "
-                                           "loaded here); convert it to safetensors"
-                                         : "missing");
-    }
-    return readSafetensors(weights);
+    return s.configSource == "config.json" ? (fs::path(s.path) / "config.json").string() : s.path;
 }
 
 } // namespace
 
-LoadedMae loadMaeFolder(const std::string &dir, torch::Device device)
+LoadedMae loadMae(const std::string &path, torch::Device device)
 {
-    const std::string configPath = requireModelType(dir, "vit_mae", "an MAE model");
+    ModelSource src = openModelSource(path, "vit_mae");
+    if (src.modelType != "vit_mae")
+        throw FileError(configPathOf(src), "model_type is \"" + src.modelType + "\", expected \"vit_mae\" (an MAE model)");
     LoadedMae out;
-    out.dir = dir;
-    const MaeConfig config = MaeConfig::fromJson(readJsonFile(configPath), configPath);
-    const std::string procPath = (fs::path(dir) / "preprocessor_config.json").string();
-    if (fs::exists(procPath))
-        out.processor = ImageProcessorConfig::fromJson(readJsonFile(procPath), procPath);
-    else
+    out.dir = path;
+    out.hasDecoder = src.hasDecoder;
+    out.origin = originOf(src);
+    const MaeConfig config = MaeConfig::fromJson(src.config, configPathOf(src));
+    if (src.processor) {
+        out.processor = *src.processor;
+    } else {
         out.processor.size = out.processor.cropSize = config.imageSize; // transformers' ViT defaults
+        out.origin.processorSource = "transformers' ViTImageProcessor defaults (ImageNet mean and std)";
+    }
     if (int64_t(out.processor.imageMean.size()) != config.numChannels)
-        throw FileError(procPath, "image_mean has " + std::to_string(out.processor.imageMean.size()) +
-                                      " values for a " + std::to_string(config.numChannels) + "-channel model");
-
-    const std::string weights = (fs::path(dir) / "model.safetensors").string();
-    TensorMap tensors = readWeights(dir);
-    // Encoder-only checkpoints (ViTMAEModel) lack the "vit." prefix and the decoder.
-    if (!tensors.count("vit.embeddings.cls_token") && tensors.count("embeddings.cls_token"))
-        throw FileError(weights, "holds an encoder only (ViTMAEModel): reconstruction needs "
-                                 "ViTMAEForPreTraining weights with the decoder");
+        throw FileError(path, "image_mean has " + std::to_string(out.processor.imageMean.size()) +
+                                  " values for a " + std::to_string(config.numChannels) + "-channel model");
     out.model = Mae(config);
-    loadTensors(*out.model, tensors, &MaeImpl::hfName, {"pos_embed", "decoder_pos_embed"}, weights);
+    std::set<std::string> optional = {"pos_embed", "decoder_pos_embed"};
+    if (!src.hasDecoder) {
+        for (auto &p : out.model->named_parameters(true))
+            if (MaeImpl::hfName(p.key()).rfind("decoder.", 0) == 0)
+                optional.insert(p.key());
+    }
+    loadTensors(*out.model, src.tensors, &MaeImpl::hfName, optional, src.weightsPath);
     out.model->to(device);
     out.model->eval();
     return out;
+}
+
+void requireDecoder(const LoadedMae &loaded, const std::string &what)
+{
+    if (loaded.hasDecoder)
+        return;
+    std::string hint = "take weights with the decoder";
+    for (const auto &n : loaded.origin.notes)
+        if (n.rfind("encoder only", 0) == 0)
+            hint = n;
+    throw FileError(loaded.dir, what + " needs the MAE decoder, which this file does not have: " + hint);
 }
 
 void saveMaeFolder(Mae &model, const ImageProcessorConfig &processor, const std::string &dir)
@@ -287,19 +310,26 @@ void saveMaeFolder(Mae &model, const ImageProcessorConfig &processor, const std:
 }
 
 
-LoadedClip loadClipFolder(const std::string &dir, torch::Device device)
+LoadedClip loadClip(const std::string &path, torch::Device device)
 {
-    const std::string configPath = requireModelType(dir, "clip", "a CLIP model");
+    ModelSource src = openModelSource(path, "clip");
+    if (src.modelType != "clip")
+        throw FileError(configPathOf(src), "model_type is \"" + src.modelType + "\", expected \"clip\" (a CLIP model)");
+    const std::string configPath = configPathOf(src);
     LoadedClip out;
-    out.dir = dir;
-    const ClipConfig config = ClipConfig::fromJson(readJsonFile(configPath), configPath);
+    out.dir = path;
+    out.origin = originOf(src);
+    const ClipConfig config = ClipConfig::fromJson(src.config, configPath);
 
-    const std::string procPath = (fs::path(dir) / "preprocessor_config.json").string();
-    if (fs::exists(procPath)) {
-        out.processor = ImageProcessorConfig::fromJson(readJsonFile(procPath), procPath);
+    const std::string procPath = src.processorSource == "preprocessor_config.json"
+                                     ? (fs::path(src.path) / "preprocessor_config.json").string()
+                                     : path;
+    if (src.processor) {
+        out.processor = *src.processor;
         out.processor.doCenterCrop = true;
     } else {
         out.processor = ImageProcessorConfig::clip(config.vision.imageSize, config.vision.numChannels);
+        out.origin.processorSource = "CLIPImageProcessor defaults (CLIP mean and std, shortest side, center crop)";
     }
     if (out.processor.cropSize != config.vision.imageSize)
         throw FileError(procPath, "crop_size " + std::to_string(out.processor.cropSize) +
@@ -310,16 +340,31 @@ LoadedClip loadClipFolder(const std::string &dir, torch::Device device)
                                       " values for a " + std::to_string(config.vision.numChannels) +
                                       "-channel model");
 
-    const std::string vocab = (fs::path(dir) / "vocab.json").string();
-    const std::string merges = (fs::path(dir) / "merges.txt").string();
-    auto tokenizer = std::make_shared<ClipTokenizer>(
-        ClipTokenizer::fromFiles(vocab, merges, config.text.maxPositionEmbeddings));
+    std::shared_ptr<ClipTokenizer> tokenizer;
+    std::string vocab = src.vocabPath;
+    if (!src.vocabPath.empty()) {
+        tokenizer = std::make_shared<ClipTokenizer>(
+            ClipTokenizer::fromFiles(src.vocabPath, src.mergesPath, config.text.maxPositionEmbeddings));
+        out.origin.tokenizerSource = src.vocabPath + " + merges.txt";
+    } else if (!src.bpePath.empty()) {
+        tokenizer = std::make_shared<ClipTokenizer>(
+            ClipTokenizer::fromOpenAiBpe(src.bpePath, config.text.maxPositionEmbeddings));
+        vocab = src.bpePath;
+        out.origin.tokenizerSource = src.bpePath + " (OpenAI's BPE file)";
+    } else {
+        const fs::path p(path);
+        const fs::path dir = fs::is_directory(p) ? p : p.parent_path();
+        throw FileError((dir / "vocab.json").string(),
+                        "missing: CLIP needs its tokenizer. Put vocab.json + merges.txt (from any Hugging Face CLIP "
+                        "folder, e.g. openai/clip-vit-base-patch32) or OpenAI's bpe_simple_vocab_16e6.txt.gz beside the "
+                        "weights, or set VITSCOPE_CLIP_TOKENIZER to such a folder or file");
+    }
     if (tokenizer->vocabSize() > config.text.vocabSize)
         throw FileError(vocab, "holds ids up to " + std::to_string(tokenizer->vocabSize() - 1) +
                                    " but the model's vocab_size is " + std::to_string(config.text.vocabSize));
     if (config.text.eosTokenId != 2 && config.text.eosTokenId != tokenizer->endId())
         throw FileError(configPath, "text_config.eos_token_id " + std::to_string(config.text.eosTokenId) +
-                                        " is not the id of <|endoftext|> in vocab.json (" +
+                                        " is not the id of <|endoftext|> in the vocabulary (" +
                                         std::to_string(tokenizer->endId()) + ")");
     if (config.text.eosTokenId == 2 && tokenizer->endId() != tokenizer->vocabSize() - 1)
         throw FileError(configPath, "eos_token_id 2 means \"end-of-text has the largest id\", but <|endoftext|> is " +
@@ -327,13 +372,11 @@ LoadedClip loadClipFolder(const std::string &dir, torch::Device device)
                                         std::to_string(tokenizer->vocabSize()));
     out.tokenizer = tokenizer;
 
-    const std::string weights = (fs::path(dir) / "model.safetensors").string();
-    TensorMap tensors = readWeights(dir);
     // Older transformers saved the position_ids buffers (0..n-1); they carry nothing.
     for (const char *ids : {"text_model.embeddings.position_ids", "vision_model.embeddings.position_ids"})
-        tensors.erase(ids);
+        src.tensors.erase(ids);
     out.model = Clip(config);
-    loadTensors(*out.model, tensors, &ClipImpl::hfName, {}, weights);
+    loadTensors(*out.model, src.tensors, &ClipImpl::hfName, {}, src.weightsPath);
     out.model->to(device);
     out.model->eval();
     return out;

@@ -66,16 +66,18 @@ std::vector<std::string> bundledModelNames()
 std::string resolveModelDir(const std::string &arg)
 {
     std::error_code ec;
-    if (fs::is_directory(arg, ec))
-        return arg;
+    if (fs::is_directory(arg, ec) || fs::is_regular_file(arg, ec))
+        return arg; // a folder or a checkpoint file: models/checkpoints/model_source.h tells which
+
     for (const char *name : kBundledModels)
         if (arg == name)
             return fs::path(findDataFile("models/" + arg + "/config.json")).parent_path().string();
     std::string names;
     for (const char *name : kBundledModels)
         names += (names.empty() ? "" : ", ") + std::string(name);
-    throw FileError(arg, fs::exists(arg, ec) ? "not a folder"
-                                             : "missing: no such folder, and not a bundled model name (" + names + ")");
+    throw FileError(arg, fs::exists(arg, ec) ? "not a file or folder"
+                                             : "missing: no such file or folder, and not a bundled model name (" +
+                                                   names + ")");
 }
 
 } // namespace vitscope

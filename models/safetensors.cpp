@@ -61,7 +61,7 @@ std::string safetensorsDtypeName(torch::ScalarType type)
     throw Error(std::string("safetensors: unsupported dtype ") + c10::toString(type));
 }
 
-TensorMap readSafetensors(const std::string &path, Metadata *metadata)
+LazyTensorMap openSafetensors(const std::string &path, Metadata *metadata)
 {
     std::ifstream in(path, std::ios::binary);
     if (!in)
@@ -168,16 +168,64 @@ TensorMap readSafetensors(const std::string &path, Metadata *metadata)
     if (cursor != dataSize)
         throw FileError(path, std::to_string(dataSize - cursor) + " unexpected bytes after the last tensor");
 
-    TensorMap out;
+    LazyTensorMap out;
     const std::uint64_t dataStart = 8 + headerLen;
     for (const Entry &e : entries) {
-        auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype->type));
-        in.seekg(static_cast<std::streamoff>(dataStart + e.begin));
-        in.read(static_cast<char *>(t.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
-        if (!in)
-            throw FileError(path, "read failed inside tensor '" + e.name + "'");
-        out.emplace(e.name, std::move(t));
+        LazyTensor lazy;
+        lazy.shape = e.shape;
+        lazy.dtype = e.dtype->type;
+        lazy.read = [path, dataStart, e, fileSize]() {
+            std::ifstream in(path, std::ios::binary);
+            std::error_code ec;
+            if (!in || std::filesystem::file_size(path, ec) != fileSize)
+                throw FileError(path, "changed or removed while the model was loading");
+            auto t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype->type));
+            in.seekg(static_cast<std::streamoff>(dataStart + e.begin));
+            in.read(static_cast<char *>(t.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
+            if (!in)
+                throw FileError(path, "read failed inside tensor '" + e.name + "'");
+            return t;
+        };
+        out.emplace(e.name, std::move(lazy));
     }
+    return out;
+}
+
+TensorMap readSafetensors(const std::string &path, Metadata *metadata)
+{
+    TensorMap out;
+    for (auto &[name, lazy] : openSafetensors(path, metadata))
+        out.emplace(name, lazy.read());
+    return out;
+}
+
+LazyTensorMap lazyTensors(const TensorMap &tensors)
+{
+    LazyTensorMap out;
+    for (const auto &[name, t] : tensors)
+        out.emplace(name, LazyTensor{t.sizes().vec(), t.scalar_type(), [t] { return t; }});
+    return out;
+}
+
+LazyTensor lazyRows(const LazyTensor &source, int64_t begin, int64_t end)
+{
+    LazyTensor out = source;
+    if (out.shape.empty() || begin < 0 || end > out.shape[0] || begin > end)
+        throw Error("lazyRows: rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") out of range");
+    out.shape[0] = end - begin;
+    auto read = source.read;
+    out.read = [read, begin, end] { return read().slice(0, begin, end); };
+    return out;
+}
+
+LazyTensor lazyTransposed(const LazyTensor &source)
+{
+    if (source.shape.size() != 2)
+        throw Error("lazyTransposed: not a matrix");
+    LazyTensor out = source;
+    std::swap(out.shape[0], out.shape[1]);
+    auto read = source.read;
+    out.read = [read] { return read().t(); };
     return out;
 }
 

@@ -8,8 +8,10 @@
 // before that is checked, so a hostile header cannot make it allocate more than the file
 // holds. Errors are vitscope::FileError naming the file and the tensor.
 
+#include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -17,6 +19,27 @@ namespace vitscope {
 
 using TensorMap = std::map<std::string, torch::Tensor>;
 using Metadata = std::map<std::string, std::string>;
+
+// A tensor known by its shape and dtype, read only when asked: model loading checks every
+// shape first, then reads one tensor at a time into the model, so the peak memory is the
+// model plus its largest tensor, not the model plus the whole file.
+struct LazyTensor {
+    std::vector<int64_t> shape;
+    torch::ScalarType dtype = torch::kFloat32;
+    std::function<torch::Tensor()> read; // a CPU tensor of that shape and dtype; may throw FileError
+};
+using LazyTensorMap = std::map<std::string, LazyTensor>;
+
+// Wraps tensors already in memory.
+LazyTensorMap lazyTensors(const TensorMap &tensors);
+// Rows [begin, end) of a tensor along dimension 0 (a fused qkv split into q, k, v).
+LazyTensor lazyRows(const LazyTensor &source, int64_t begin, int64_t end);
+// The transpose of a matrix (OpenAI's `x @ proj` into a Linear weight).
+LazyTensor lazyTransposed(const LazyTensor &source);
+
+// Checks the header as readSafetensors does and returns the tensors unread; each read
+// opens the file again (the file must stay in place until the model is loaded).
+LazyTensorMap openSafetensors(const std::string &path, Metadata *metadata = nullptr);
 
 // Reads all tensors to the CPU (dtypes F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL).
 TensorMap readSafetensors(const std::string &path, Metadata *metadata = nullptr);

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
 #include "models/error.h"
 #include "models/hf_folder.h"
@@ -285,6 +286,85 @@ constexpr std::size_t kCacheLimit = 200000;
 
 } // namespace
 
+namespace {
+
+// "a b": one merge of a merges file; FileError naming the file and line otherwise.
+std::pair<std::string, std::string> parseMergeLine(const std::string &line, const std::string &path, int64_t lineNo)
+{
+    const auto space = line.find(' ');
+    if (space == std::string::npos || space == 0 || space + 1 >= line.size() ||
+        line.find(' ', space + 1) != std::string::npos)
+        throw FileError(path, "line " + std::to_string(lineNo) + ": expected two symbols separated by one space");
+    return {line.substr(0, space), line.substr(space + 1)};
+}
+
+} // namespace
+
+ClipTokenizer ClipTokenizer::fromOpenAiBpe(const std::string &gzPath, int64_t contextLength)
+{
+    gzFile gz = gzopen(gzPath.c_str(), "rb");
+    if (!gz)
+        throw FileError(gzPath, std::filesystem::exists(gzPath) ? std::string("cannot open: ") + std::strerror(errno)
+                                                                : "missing");
+    std::string text;
+    char buffer[1 << 16];
+    int n = 0;
+    while ((n = gzread(gz, buffer, sizeof buffer)) > 0) {
+        if (gzdirect(gz)) { // zlib passes plain files through: this one is not gzip
+            gzclose(gz);
+            throw FileError(gzPath, "not a gzip file: expected OpenAI's bpe_simple_vocab_16e6.txt.gz");
+        }
+        text.append(buffer, std::size_t(n));
+        if (text.size() > (std::size_t(64) << 20)) {
+            gzclose(gz);
+            throw FileError(gzPath, "more than 64 MB uncompressed: not OpenAI's BPE merges file");
+        }
+    }
+    int err = Z_OK;
+    const char *msg = gzerror(gz, &err);
+    const bool failed = n < 0 || (err != Z_OK && err != Z_STREAM_END);
+    const std::string why = failed ? std::string(msg ? msg : "read error") : "";
+    gzclose(gz);
+    if (failed)
+        throw FileError(gzPath, "not a readable gzip file: " + why);
+    // OpenAI's SimpleTokenizer: the first line is a header; the next 49152 - 256 - 2 lines are
+    // the merges in rank order. The vocabulary is the 256 byte symbols (in the order of
+    // bytes_to_unicode: printable bytes first), the same with </w>, one token per merge, and
+    // the two special tokens.
+    std::vector<std::pair<std::string, std::string>> merges;
+    std::istringstream in(text);
+    std::string line;
+    int64_t lineNo = 0;
+    const std::size_t maxMerges = 49152 - 256 - 2;
+    while (std::getline(in, line) && merges.size() < maxMerges) {
+        if (++lineNo == 1)
+            continue;
+        if (!line.empty() && line.back() == '\r')
+            line.pop_back();
+        if (!line.empty())
+            merges.push_back(parseMergeLine(line, gzPath, lineNo));
+    }
+    std::vector<std::string> order;
+    for (int pass = 0; pass < 2; ++pass)
+        for (int b = 0; b < 256; ++b) {
+            const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            if (printable == (pass == 0))
+                order.push_back(byteSymbols()[std::size_t(b)]);
+        }
+    std::unordered_map<std::string, int64_t> vocab;
+    auto add = [&](const std::string &token) { vocab.emplace(token, int64_t(vocab.size())); };
+    for (const auto &sym : order)
+        add(sym);
+    for (const auto &sym : order)
+        add(sym + "</w>");
+    for (const auto &[a, b] : merges)
+        if (!vocab.count(a + b))
+            add(a + b);
+    add(kStartToken);
+    add(kEndToken);
+    return ClipTokenizer(std::move(vocab), std::move(merges), contextLength, gzPath);
+}
+
 const std::vector<std::string> &ClipTokenizer::byteSymbols()
 {
     // Printable bytes ('!'..'~', U+00A1..U+00AC, U+00AE..U+00FF) stand for themselves; the
@@ -434,11 +514,7 @@ ClipTokenizer ClipTokenizer::fromFiles(const std::string &vocabPath, const std::
             line.pop_back();
         if (line.empty() || (lineNo == 1 && line.rfind("#version", 0) == 0))
             continue;
-        const auto space = line.find(' ');
-        if (space == std::string::npos || space == 0 || space + 1 >= line.size() ||
-            line.find(' ', space + 1) != std::string::npos)
-            throw FileError(mergesPath, "line " + std::to_string(lineNo) + ": expected two symbols separated by one space");
-        merges.emplace_back(line.substr(0, space), line.substr(space + 1));
+        merges.push_back(parseMergeLine(line, mergesPath, lineNo));
     }
     try {
         return ClipTokenizer(std::move(vocab), std::move(merges), contextLength, vocabPath);

@@ -55,6 +55,10 @@ public:
     // and, for merges, the line.
     static ClipTokenizer fromFiles(const std::string &vocabPath, const std::string &mergesPath,
                                    int64_t contextLength = 77);
+    // OpenAI's bpe_simple_vocab_16e6.txt.gz (open_clip ships the same file): a header line,
+    // then the merges; the vocabulary is implied by them, as OpenAI's SimpleTokenizer
+    // builds it. FileError naming the file.
+    static ClipTokenizer fromOpenAiBpe(const std::string &gzPath, int64_t contextLength = 77);
     // Writes both files (atomically), in the Hugging Face layout.
     void save(const std::string &vocabPath, const std::string &mergesPath) const;
 

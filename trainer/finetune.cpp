@@ -45,7 +45,7 @@ FinetuneResult finetuneMae(const FinetuneOptions &o,
     if (o.epochs <= 0 || o.batch <= 0 || !(o.baseLr > 0) || o.layerDecay <= 0 || o.layerDecay > 1)
         throw Error("fine-tuning: epochs, batch and base_lr must be positive, layer_decay in (0, 1]");
     const torch::Device device = parseDevice(o.device);
-    LoadedMae loaded = loadMaeFolder(o.model, device);
+    LoadedMae loaded = loadMae(o.model, device);
     Mae &mae = loaded.model;
     const auto &c = mae->config;
     auto train = data::openSource(o.data, data::Split::Train, o.limit);

@@ -111,7 +111,7 @@ json runSweep(const std::string &kind, const std::vector<SweepPoint> &points, co
                 ips = rates[0];
             }
         }
-        LoadedMae m = loadMaeFolder(r.modelDir, parseDevice(p.options.device));
+        LoadedMae m = loadMae(r.modelDir, parseDevice(p.options.device));
         const auto t = data::transformForProcessor(m.processor, m.model->config.numChannels);
         const auto trainSet = source(p.options.data, data::Split::Train, so.probeLimit);
         const auto testSet = source(p.options.data, data::Split::Test, so.probeLimit);

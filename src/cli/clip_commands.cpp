@@ -9,6 +9,7 @@
 #include "models/bench.h"
 #include "models/device.h"
 #include "models/error.h"
+#include "models/checkpoints/model_source.h"
 #include "models/hf_folder.h"
 #include "models/image_preprocess.h"
 #include "models/zero_shot.h"
@@ -49,7 +50,7 @@ Clip benchModel(Args &args, std::string &what)
         throw UsageError("give --model or --preset, not both");
     if (dir) {
         what = *dir;
-        return loadClipFolder(*dir).model;
+        return loadClip(*dir).model;
     }
     what = "random weights, preset " + preset.value_or("vit-b32");
     torch::manual_seed(0);
@@ -83,7 +84,7 @@ json benchFields(torch::Device device, torch::ScalarType dtype, const std::strin
 
 json clipInfo(const std::string &dir)
 {
-    LoadedClip loaded = loadClipFolder(dir);
+    LoadedClip loaded = loadClip(dir);
     auto count = [](torch::nn::Module &m) {
         int64_t n = 0;
         for (const auto &p : m.parameters())
@@ -103,7 +104,8 @@ json clipInfo(const std::string &dir)
                 {"logit_scale", loaded.model->logitScale.item<double>()},
                 {"scale", loaded.model->scale().item<double>()},
                 {"patch_grid", c.vision.gridSize()},
-                {"patches", c.vision.patchCount()}};
+                {"patches", c.vision.patchCount()},
+                {"source", originJson(loaded.origin)}};
 }
 
 int tokenizeCommand(Args &args)
@@ -115,7 +117,7 @@ int tokenizeCommand(Args &args)
     if (texts.empty())
         throw UsageError("give at least one TEXT to tokenize");
     const std::string configPath = (fs::path(dir) / "config.json").string();
-    const std::string type = readModelType(dir);
+    const std::string type = modelTypeOf(dir);
     if (type != "clip")
         throw FileError(configPath, "model_type is \"" + type + "\": only CLIP models have a tokenizer");
     const ClipConfig config = ClipConfig::fromJson(readJsonFile(configPath), configPath);
@@ -141,7 +143,7 @@ int embedCommand(Args &args)
     if (images.empty() && texts.empty())
         throw UsageError("give at least one --image FILE or --text STR");
     const torch::Device device = parseDevice(deviceSpec);
-    LoadedClip clip = loadClipFolder(dir, device);
+    LoadedClip clip = loadClip(dir, device);
     torch::NoGradGuard noGrad;
     json out;
     if (!images.empty()) {
@@ -203,7 +205,7 @@ int zeroshotCommand(Args &args)
         labelIndex[labels[i]] = int64_t(i);
 
     const torch::Device device = parseDevice(deviceSpec);
-    LoadedClip clip = loadClipFolder(dir, device);
+    LoadedClip clip = loadClip(dir, device);
     ZeroShotClassifier classifier(clip.model, clip.tokenizer, dir);
     const auto classes = classifier.classEmbeddings(labels, templates, !single);
 
@@ -303,7 +305,7 @@ int benchClipTextCommand(Args &args)
     std::unique_ptr<LoadedClip> loaded;
     Clip model{nullptr};
     if (fromFolder) {
-        loaded = std::make_unique<LoadedClip>(loadClipFolder(resolveModelDir(*args.value("model"))));
+        loaded = std::make_unique<LoadedClip>(loadClip(resolveModelDir(*args.value("model"))));
         model = loaded->model;
         what = *args.value("model");
         if (args.value("preset"))

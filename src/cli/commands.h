@@ -10,6 +10,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "models/model_origin.h"
 #include "src/cli/args.h"
 
 namespace vitscope::cli {
@@ -23,6 +24,12 @@ struct Command {
 };
 
 const std::vector<Command> &commands();
+
+// Model files (model_commands.cpp).
+// Where a model came from: format, config and preprocessing sources, inferred settings.
+nlohmann::json originJson(const ModelOrigin &origin);
+int convertCommand(Args &args);
+int benchLoadCommand(Args &args);
 
 // MAE commands (mae_commands.cpp).
 int infoCommand(Args &args);

@@ -11,6 +11,7 @@
 #include "models/bench.h"
 #include "models/device.h"
 #include "models/error.h"
+#include "models/checkpoints/model_source.h"
 #include "models/hf_folder.h"
 #include "models/image_preprocess.h"
 #include "models/mae.h"
@@ -55,7 +56,7 @@ int infoCommand(Args &args)
 {
     const std::string dir = resolveModelDir(args.required("model"));
     args.finish();
-    const std::string type = readModelType(dir);
+    const std::string type = modelTypeOf(dir);
     if (type == "clip") {
         std::cout << clipInfo(dir).dump(2) << std::endl;
         return 0;
@@ -63,7 +64,7 @@ int infoCommand(Args &args)
     if (type != "vit_mae")
         throw FileError((std::filesystem::path(dir) / "config.json").string(),
                         "model_type \"" + type + "\" is not supported (supported: vit_mae, clip)");
-    LoadedMae loaded = loadMaeFolder(dir);
+    LoadedMae loaded = loadMae(dir);
     const int64_t params = parameterCount(*loaded.model);
     int64_t encoder = 0;
     for (const auto &p : loaded.model->named_parameters(true))
@@ -76,7 +77,9 @@ int infoCommand(Args &args)
                       {"parameters", params},
                       {"encoder_parameters", encoder},
                       {"patch_grid", loaded.model->config.gridSize()},
-                      {"patches", loaded.model->config.patchCount()}}
+                      {"patches", loaded.model->config.patchCount()},
+                      {"has_decoder", loaded.hasDecoder},
+                      {"source", originJson(loaded.origin)}}
                      .dump(2)
               << std::endl;
     return 0;
@@ -102,7 +105,8 @@ int reconstructCommand(Args &args)
         throw UsageError("--seed must be >= 0");
 
     const torch::Device device = parseDevice(deviceSpec);
-    LoadedMae loaded = loadMaeFolder(dir, device);
+    LoadedMae loaded = loadMae(dir, device);
+    requireDecoder(loaded);
     const MaeConfig &c = loaded.model->config;
     const auto image = data::loadImageRgb(imagePath);
 

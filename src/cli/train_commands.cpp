@@ -13,6 +13,7 @@
 #include "models/bench.h"
 #include "models/device.h"
 #include "models/error.h"
+#include "models/checkpoints/model_source.h"
 #include "models/hf_folder.h"
 #include "src/cli/commands.h"
 #include "models/zero_shot.h"
@@ -149,11 +150,11 @@ FeatureModel featureModel(const std::string &dir, torch::Device device, const st
     if (pool != "cls" && pool != "mean")
         throw UsageError("--pool must be cls or mean, not '" + pool + "'");
     f.pool = pool;
-    f.type = readModelType(dir);
+    f.type = modelTypeOf(dir);
     ImageProcessorConfig proc;
     int64_t channels = 3;
     if (f.type == "vit_mae") {
-        auto loaded = std::make_shared<LoadedMae>(loadMaeFolder(dir, device));
+        auto loaded = std::make_shared<LoadedMae>(loadMae(dir, device));
         proc = loaded->processor;
         channels = loaded->model->config.numChannels;
         if (pool == "mean") // global average of the patch tokens after the encoder's norm
@@ -164,7 +165,7 @@ FeatureModel featureModel(const std::string &dir, torch::Device device, const st
     } else if (f.type == "clip") {
         if (pool != "cls")
             throw UsageError("--pool applies to MAE models; CLIP's image features are its pooled output");
-        auto loaded = std::make_shared<LoadedClip>(loadClipFolder(dir, device));
+        auto loaded = std::make_shared<LoadedClip>(loadClip(dir, device));
         proc = loaded->processor;
         channels = loaded->model->config.vision.numChannels;
         f.encode = [loaded](const torch::Tensor &x) { return loaded->model->visionModel->forward(x); };
@@ -295,7 +296,7 @@ int evalZeroShotCommand(Args &args)
     const std::string templateSet = templates.empty() ? "held-out" : "given";
     if (templates.empty())
         templates = captions.heldOutTemplates;
-    LoadedClip clip = loadClipFolder(dir, device);
+    LoadedClip clip = loadClip(dir, device);
     const auto transform = data::transformForProcessor(clip.processor, clip.model->config.vision.numChannels);
     const double acc = train::zeroShotAccuracy(clip.model, clip.tokenizer, *test, transform, device, labels, templates,
                                                0, !single);

@@ -7,6 +7,7 @@
 
 #include "models/device.h"
 #include "models/error.h"
+#include "models/checkpoints/model_source.h"
 #include "models/hf_folder.h"
 #include "models/image_preprocess.h"
 #include "models/masking.h"
@@ -54,11 +55,24 @@ std::string deviceName(const torch::Device &d)
 std::string checkedModelDir(const std::string &dirOrName, const std::string &expectedType, const std::string &what)
 {
     const std::string dir = resolveModelDir(dirOrName);
-    const std::string type = readModelType(dir);
+    const std::string type = modelTypeOf(dir);
     if (type != expectedType)
-        throw FileError(dir + "/config.json",
-                        "model_type is \"" + type + "\", not " + what + " (expected \"" + expectedType + "\")");
+        throw FileError(dir, "holds a \"" + type + "\" model, not " + what + " (expected \"" + expectedType + "\")");
     return dir;
+}
+
+void describeOrigin(const ModelOrigin &o, ModelInfo &info)
+{
+    info.format = o.format;
+    info.provenance.clear();
+    info.provenance.push_back("config: " + o.configSource);
+    info.provenance.push_back("preprocessing: " + o.processorSource);
+    if (!o.tokenizerSource.empty())
+        info.provenance.push_back("tokenizer: " + o.tokenizerSource);
+    for (const auto &s : o.settings)
+        info.provenance.push_back(s.name + " = " + s.value + " (from " + s.source + ")");
+    for (const auto &n : o.notes)
+        info.provenance.push_back("note: " + n);
 }
 
 } // namespace
@@ -70,7 +84,7 @@ std::vector<std::string> bundledModels()
 
 std::string modelKind(const std::string &dirOrName)
 {
-    const std::string type = readModelType(resolveModelDir(dirOrName));
+    const std::string type = modelTypeOf(resolveModelDir(dirOrName));
     return type == "vit_mae" ? "mae" : type;
 }
 
@@ -89,8 +103,10 @@ std::shared_ptr<MaeSession> MaeSession::load(const std::string &dirOrName, const
     const std::string dir = checkedModelDir(dirOrName, "vit_mae", "an MAE");
     auto impl = std::make_unique<Impl>();
     impl->device = parseDevice(device);
-    impl->loaded = loadMaeFolder(dir, impl->device);
+    impl->loaded = loadMae(dir, impl->device);
+    requireDecoder(impl->loaded, "the MAE explorer (reconstruction)");
     std::shared_ptr<MaeSession> s(new MaeSession(std::move(impl)));
+    describeOrigin(s->m_impl->loaded.origin, s->m_info);
     const MaeConfig &c = s->m_impl->loaded.model->config;
     ModelInfo &i = s->m_info;
     i.kind = "mae";
@@ -196,10 +212,11 @@ std::shared_ptr<ClipSession> ClipSession::load(const std::string &dirOrName, con
     const std::string dir = checkedModelDir(dirOrName, "clip", "a CLIP model");
     auto impl = std::make_unique<Impl>();
     impl->device = parseDevice(device);
-    impl->loaded = loadClipFolder(dir, impl->device);
+    impl->loaded = loadClip(dir, impl->device);
     impl->classifier = std::make_unique<ZeroShotClassifier>(impl->loaded.model, impl->loaded.tokenizer,
                                                             dir + "#" + std::to_string(++loads));
     std::shared_ptr<ClipSession> s(new ClipSession(std::move(impl)));
+    describeOrigin(s->m_impl->loaded.origin, s->m_info);
     auto &model = s->m_impl->loaded.model;
     const auto &v = model->config.vision;
     ModelInfo &i = s->m_info;

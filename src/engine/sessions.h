@@ -17,7 +17,7 @@ namespace vitscope::engine {
 struct ModelInfo {
     std::string kind;        // "mae" or "clip"
     std::string name;        // bundled name or folder name
-    std::string dir;         // the folder it was read from
+    std::string dir;         // the folder or checkpoint file it was read from
     std::string device;      // "cpu", "cuda:0"
     std::int64_t parameters = 0;
     int imageSize = 0;       // model input, pixels
@@ -27,6 +27,8 @@ struct ModelInfo {
     bool normPixLoss = false; // MAE: trained on per-patch normalized targets
     double defaultMaskRatio = 0.75;
     std::string summary;      // one line: "ViT 192 wide, 6 blocks, 8x8 patches of 4 px, 1 channel"
+    std::string format;       // "Hugging Face folder (model.safetensors)", "OpenAI CLIP release (...)", ...
+    std::vector<std::string> provenance; // "setting: value (from ...)" lines, then notes
 };
 
 // The models shipped with the app ("fmnist-mae", "fmnist-clip").

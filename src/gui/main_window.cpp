@@ -35,6 +35,14 @@ namespace vitscope::gui {
 
 namespace {
 const char *kViewNames[] = {"mae", "zeroshot", "training", "models", "dataset"};
+
+bool isCheckpointFile(const QString &name)
+{
+    for (const char *ext : {".pth", ".pt", ".bin", ".safetensors", ".ckpt"})
+        if (name.endsWith(QLatin1String(ext), Qt::CaseInsensitive))
+            return true;
+    return false;
+}
 }
 
 MainWindow::MainWindow(const QString &dataDir, QWidget *parent) : MainWindow(Options{dataDir, true, true}, parent) {}
@@ -199,8 +207,14 @@ void MainWindow::openPaths(const QStringList &paths)
         if (info.isDir() && dir.exists(QStringLiteral("config.json")) && dir.exists(QStringLiteral("metrics.jsonl"))) {
             m_training->openRun(info.absoluteFilePath());
             m_ui->views->setCurrentWidget(m_training);
-        } else if (info.isDir() && dir.exists(QStringLiteral("config.json"))) {
+        } else if (info.isDir() && (dir.exists(QStringLiteral("config.json")) ||
+                                    dir.exists(QStringLiteral("open_clip_config.json")))) {
             m_modelsView->loadModel(info.absoluteFilePath());
+            m_ui->views->setCurrentWidget(m_modelsView);
+        } else if (info.isFile() && isCheckpointFile(info.fileName())) {
+            // FAIR .pth, OpenAI .pt, open_clip .bin / .safetensors: the core tells them apart.
+            m_modelsView->loadModel(info.absoluteFilePath());
+            m_ui->views->setCurrentWidget(m_modelsView);
         } else if (info.isDir()) {
             m_zeroShot->addFiles({info.absoluteFilePath()});
             m_ui->views->setCurrentWidget(m_zeroShot);

@@ -135,7 +135,7 @@ TEST(CliMae, BundledModelsAnswerToTheirNames)
     EXPECT_EQ(nlohmann::json::parse(clip.out)["type"], "clip");
     const CliRun bad = runCli("info --model fmnist-vae");
     EXPECT_EQ(bad.status, 1);
-    EXPECT_NE(bad.err.find("fmnist-vae: missing: no such folder, and not a bundled model name (fmnist-mae, fmnist-clip)"),
+    EXPECT_NE(bad.err.find("fmnist-vae: missing: no such file or folder, and not a bundled model name (fmnist-mae, fmnist-clip)"),
               std::string::npos)
         << bad.err;
 }
@@ -266,7 +266,7 @@ TEST(CliClip, EmbedPrintsUnnormalizedFeatures)
     const CliRun r = runCli("embed --model '" + f.model + "' --image '" + img + "' --text 'a photo of a cat' --text boot");
     ASSERT_EQ(r.status, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
-    auto loaded = vitscope::loadClipFolder(f.model);
+    auto loaded = vitscope::loadClip(f.model);
     torch::NoGradGuard g;
     auto text = loaded.model->textFeatures(std::vector<std::vector<int64_t>>{f.tok.encode("a photo of a cat"), f.tok.encode("boot")});
     ASSERT_EQ(j["text_embeds"].size(), 2u);

@@ -13,7 +13,7 @@ artifacts), the rows docs/reliability.md quotes.
 import argparse, os, re, shutil, signal, subprocess, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
 
-TARGETS = ["safetensors", "config", "tokenizer", "idx", "caption_csv", "image"]
+TARGETS = ["safetensors", "config", "tokenizer", "idx", "caption_csv", "image", "pickle", "torch_archive"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

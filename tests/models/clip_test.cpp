@@ -222,7 +222,7 @@ TEST(ClipFolder, SavesTheHubLayoutAndLoadsItBack)
     EXPECT_EQ(config["text_config"]["eos_token_id"], tok.endId());
     EXPECT_EQ(readJsonFile(dir.file("preprocessor_config.json"))["size"]["shortest_edge"], 16);
 
-    LoadedClip loaded = loadClipFolder(dir.path().string());
+    LoadedClip loaded = loadClip(dir.path().string());
     torch::NoGradGuard g;
     model->eval();
     auto pixels = torch::randn({2, 3, 16, 16});
@@ -256,7 +256,7 @@ TEST(ClipFolder, HubStyleFilesLoad)
                          "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": [0.48145466, 0.4578275, 0.40821073],
                          "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 16})");
     tok.save(dir.file("vocab.json"), dir.file("merges.txt"));
-    LoadedClip loaded = loadClipFolder(dir.path().string());
+    LoadedClip loaded = loadClip(dir.path().string());
     EXPECT_EQ(loaded.model->config.text.eosTokenId, 2);
     EXPECT_EQ(loaded.model->config.vision.hiddenAct, "quick_gelu");
     EXPECT_EQ(loaded.processor.size, 16);
@@ -279,7 +279,7 @@ TEST(ClipFolder, WrongFilesAreNamedWithWhatWasExpected)
     auto wider = cfg;
     wider.vision.hiddenSize = 32;
     writeJsonFile(dir.file("config.json"), wider.toJson());
-    test::expectFileError([&] { loadClipFolder(d); }, dir.file("model.safetensors"),
+    test::expectFileError([&] { loadClip(d); }, dir.file("model.safetensors"),
                           "`vision_model.embeddings.class_embedding` expected [32] found [16]");
     writeJsonFile(dir.file("config.json"), cfg.toJson());
 
@@ -287,31 +287,32 @@ TEST(ClipFolder, WrongFilesAreNamedWithWhatWasExpected)
     auto j = cfg.toJson();
     j["model_type"] = "vit_mae";
     writeJsonFile(dir.file("config.json"), j);
-    test::expectFileError([&] { loadClipFolder(d); }, dir.file("config.json"), "expected \"clip\"");
+    test::expectFileError([&] { loadClip(d); }, dir.file("config.json"), "expected \"clip\"");
     writeJsonFile(dir.file("config.json"), cfg.toJson());
 
     // The tokenizer is part of the model.
     std::filesystem::rename(dir.file("merges.txt"), dir.file("merges.bak"));
-    test::expectFileError([&] { loadClipFolder(d); }, dir.file("merges.txt"), "missing");
+    test::expectFileError([&] { loadClip(d); }, dir.file("merges.txt"), "missing");
     std::filesystem::rename(dir.file("merges.bak"), dir.file("merges.txt"));
 
     // eos_token_id must be <|endoftext|>.
     j = cfg.toJson();
     j["text_config"]["eos_token_id"] = 5;
     writeJsonFile(dir.file("config.json"), j);
-    test::expectFileError([&] { loadClipFolder(d); }, dir.file("config.json"), "eos_token_id 5");
+    test::expectFileError([&] { loadClip(d); }, dir.file("config.json"), "eos_token_id 5");
     writeJsonFile(dir.file("config.json"), cfg.toJson());
 
-    // A pickle is never loaded.
+    // A pytorch_model.bin is read as a PyTorch archive (never unpickled by Python's rules):
+    // safetensors bytes under that name are no archive.
     std::filesystem::rename(dir.file("model.safetensors"), dir.file("pytorch_model.bin"));
-    test::expectFileError([&] { loadClipFolder(d); }, dir.file("model.safetensors"), "pytorch_model.bin");
+    test::expectFileError([&] { loadClip(d); }, dir.file("pytorch_model.bin"), "not a PyTorch checkpoint");
     std::filesystem::rename(dir.file("pytorch_model.bin"), dir.file("model.safetensors"));
 
     // A bad config value names the field.
     j = cfg.toJson();
     j["vision_config"]["patch_size"] = 5;
     writeJsonFile(dir.file("config.json"), j);
-    test::expectFileError([&] { loadClipFolder(d); }, dir.file("config.json"), "patch_size 5");
+    test::expectFileError([&] { loadClip(d); }, dir.file("config.json"), "patch_size 5");
 }
 
 // ------------------------------------------------------------------ preprocessing

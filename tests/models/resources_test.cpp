@@ -73,8 +73,8 @@ TEST(Resources, ModelArgumentsThatAreNeitherFolderNorBundledName)
 {
     test::TempDir tmp;
     EXPECT_EQ(resolveModelDir(tmp.path().string()), tmp.path().string()) << "a folder is taken as it is";
-    test::expectFileError([] { resolveModelDir("fmnist-vae"); }, "fmnist-vae", "missing: no such folder, and not a bundled model name (fmnist-mae, fmnist-clip)");
-    test::writeBytes(tmp.file("file.json"), "{}");
-    test::expectFileError([&] { resolveModelDir(tmp.file("file.json")); }, tmp.file("file.json"), "not a folder");
+    test::expectFileError([] { resolveModelDir("fmnist-vae"); }, "fmnist-vae", "missing: no such file or folder, and not a bundled model name (fmnist-mae, fmnist-clip)");
+    test::writeBytes(tmp.file("file.pth"), "{}");
+    EXPECT_EQ(resolveModelDir(tmp.file("file.pth")), tmp.file("file.pth")) << "a checkpoint file is taken as it is";
     test::expectFileError([] { findDataFile("templates/none.txt"); }, "templates/none.txt", "not found in the data folders");
 }

@@ -60,7 +60,7 @@ TEST(BundledModelsSlow, MaeLinearProbeMatchesItsCard)
     if (!haveFashionMnist())
         GTEST_SKIP() << "Fashion-MNIST is not installed (dataset-fashion-mnist)";
     const std::string dir = resolveModelDir("fmnist-mae");
-    LoadedMae m = loadMaeFolder(dir, torch::kCPU);
+    LoadedMae m = loadMae(dir, torch::kCPU);
     EXPECT_EQ(m.model->config.imageSize, 32);
     const auto t = data::transformForProcessor(m.processor, m.model->config.numChannels);
     const auto trainSet = data::openSource("fashion-mnist", data::Split::Train, kProbeTrain);
@@ -79,7 +79,7 @@ TEST(BundledModelsSlow, ClipZeroShotMatchesItsCard)
     if (!haveFashionMnist())
         GTEST_SKIP() << "Fashion-MNIST is not installed (dataset-fashion-mnist)";
     const std::string dir = resolveModelDir("fmnist-clip");
-    LoadedClip clip = loadClipFolder(dir, torch::kCPU);
+    LoadedClip clip = loadClip(dir, torch::kCPU);
     const auto t = data::transformForProcessor(clip.processor, clip.model->config.vision.numChannels);
     const auto testSet = data::openSource("fashion-mnist", data::Split::Test, kTest);
     const auto captions = train::fashionMnistCaptions();

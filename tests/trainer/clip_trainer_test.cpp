@@ -89,7 +89,7 @@ TEST(ClipTrainerSlow, LearnsATinyCaptionSetWellAboveChance)
     const auto r = train::trainClip(o, dir.file("run"));
     ASSERT_EQ(r.status, train::RunStatus::Finished);
 
-    auto clip = loadClipFolder(r.modelDir);
+    auto clip = loadClip(r.modelDir);
     ZeroShotClassifier zs(clip.model, clip.tokenizer, "tiny");
     std::vector<std::string> names;
     for (const auto &[level, caption] : levels)
@@ -143,7 +143,7 @@ TEST(ClipTrainer, ResumesWithItsOwnTokenizerAndTheSameLosses)
     ASSERT_EQ(rest.status, train::RunStatus::Finished);
     EXPECT_EQ(clipStepLosses(dir.file("full")), clipStepLosses(dir.file("split")));
     // The saved model carries the learned tokenizer; a held-out template still tokenizes.
-    auto clip = loadClipFolder(rest.modelDir);
+    auto clip = loadClip(rest.modelDir);
     EXPECT_EQ(clip.tokenizer->vocabSize(), clip.model->config.text.vocabSize);
     EXPECT_GT(clip.tokenizer->merges().size(), 20u);
     EXPECT_NO_THROW(clip.tokenizer->encode("a low resolution photo of a zebra."));

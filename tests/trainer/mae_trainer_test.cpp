@@ -72,7 +72,7 @@ TEST(MaeTrainer, ResumingGivesTheUninterruptedLossSequence)
     for (std::size_t i = 0; i < a.size(); ++i)
         EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
     // Both final models are the same model, and load as Hugging Face folders.
-    auto m1 = loadMaeFolder(dir.file("full/model")), m2 = loadMaeFolder(dir.file("split/model"));
+    auto m1 = loadMae(dir.file("full/model")), m2 = loadMae(dir.file("split/model"));
     EXPECT_TRUE(torch::equal(m1.model->blocks[0]->as<TransformerBlockImpl>()->fc1->weight,
                              m2.model->blocks[0]->as<TransformerBlockImpl>()->fc1->weight));
     // Only the newest two checkpoints are kept.

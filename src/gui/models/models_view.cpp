@@ -7,6 +7,7 @@
 #include <QHeaderView>
 #include <QLocale>
 #include <QSettings>
+#include <QShortcut>
 #include <QVBoxLayout>
 
 #include "src/engine/engine.h"
@@ -51,6 +52,10 @@ ModelsView::ModelsView(ModelRegistry *models, QWidget *parent)
         row->setText(2, tr("bundled, not loaded"));
     }
     connect(m_ui->openFolderButton, &QPushButton::clicked, this, &ModelsView::openFolderDialog);
+    connect(m_ui->openFileButton, &QPushButton::clicked, this, &ModelsView::openFileDialog);
+    auto *openFile = new QShortcut(QKeySequence(QStringLiteral("Ctrl+Shift+M")), this);
+    openFile->setContext(Qt::WindowShortcut);
+    connect(openFile, &QShortcut::activated, this, &ModelsView::openFileDialog);
     connect(m_ui->loadButton, &QPushButton::clicked, this, [this]() {
         if (QTreeWidgetItem *item = m_ui->modelTree->currentItem())
             loadModel(item->data(0, Qt::UserRole).toString());
@@ -110,6 +115,17 @@ void ModelsView::openFolderDialog()
     loadModel(dir);
 }
 
+void ModelsView::openFileDialog()
+{
+    const QString file = QFileDialog::getOpenFileName(
+        this, tr("A model checkpoint file"), QSettings().value(QStringLiteral("models/lastDir")).toString(),
+        tr("Checkpoints (*.pth *.pt *.bin *.safetensors *.ckpt);;All files (*)"));
+    if (file.isEmpty())
+        return;
+    QSettings().setValue(QStringLiteral("models/lastDir"), QFileInfo(file).absolutePath());
+    loadModel(file);
+}
+
 void ModelsView::loaded(const QString &id)
 {
     const ModelEntry *m = m_models->find(id);
@@ -162,12 +178,19 @@ void ModelsView::showInfo()
     const ModelEntry *m = m_models->find(id);
     QString markdown;
     if (m) {
-        markdown = QStringLiteral("## %1\n\n%2\n\n%3 parameters · input %4 × %4 · loaded on %5\n\nFolder: `%6`\n\n")
+        markdown = QStringLiteral("## %1\n\n%2\n\n%3 parameters · input %4 × %4 · loaded on %5\n\nPath: `%6`\n\n")
                        .arg(QString::fromStdString(m->info.name), QString::fromStdString(m->info.summary))
                        .arg(QLocale().toString(qlonglong(m->info.parameters)))
                        .arg(m->info.imageSize)
                        .arg(QString::fromStdString(m->info.device), QString::fromStdString(m->info.dir));
-        QFile card(QDir(QString::fromStdString(m->info.dir)).filePath(QStringLiteral("MODEL_CARD.md")));
+        if (!m->info.format.empty()) {
+            markdown += QStringLiteral("Format: %1\n\n").arg(QString::fromStdString(m->info.format));
+            for (const auto &line : m->info.provenance)
+                markdown += QStringLiteral("- %1\n").arg(QString::fromStdString(line));
+            markdown += QStringLiteral("\n");
+        }
+        const QFileInfo where(QString::fromStdString(m->info.dir));
+        QFile card((where.isDir() ? QDir(where.filePath()) : where.dir()).filePath(QStringLiteral("MODEL_CARD.md")));
         if (card.open(QIODevice::ReadOnly | QIODevice::Text))
             markdown += QStringLiteral("---\n\n") + QString::fromUtf8(card.readAll());
     } else {
@@ -181,7 +204,7 @@ void ModelsView::refreshRecent()
 {
     m_ui->recentList->clear();
     for (const QString &r : m_models->recent())
-        if (QFileInfo(r).isDir())
+        if (QFileInfo(r).isDir() || QFileInfo(r).isFile())
             m_ui->recentList->addItem(r);
 }
 

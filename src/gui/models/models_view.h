@@ -25,6 +25,8 @@ public:
 
     void loadModel(const QString &dirOrName);
     void openFolderDialog();
+    // A checkpoint file: FAIR .pth, OpenAI .pt, open_clip .bin / .safetensors.
+    void openFileDialog();
     QString messageText() const;
     QString statusOf(const QString &dirOrName) const;
     QString deviceChoice() const;

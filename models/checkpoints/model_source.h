@@ -1,0 +1,57 @@
+#pragma once
+// The one place that recognises a model file or folder by its content, and turns every
+// supported format into the same thing: a Hugging Face config, tensors under Hugging
+// Face names (read lazily), and the preprocessing and tokenizer files it comes with.
+//
+//   folder with config.json          Hugging Face: model.safetensors, pytorch_model.bin, or
+//                                    either sharded (*.index.json)
+//   folder with open_clip_config.json open_clip: open_clip_model.safetensors or
+//                                    open_clip_pytorch_model.bin
+//   .pth / .pt / .bin (torch.save)   FAIR's MAE ({'model': ..., 'args': Namespace}),
+//                                    open_clip state dicts (plain, or {'state_dict'} with
+//                                    'module.' prefixes), Hugging Face state dicts next to
+//                                    their config.json
+//   .pt (TorchScript)                OpenAI's CLIP releases (weights read from the archive,
+//                                    no code run; float16 converted on load)
+//   .safetensors                     the same state dicts as safetensors
+// Nothing is read but headers and pickles until a tensor is asked for.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/checkpoints/key_maps.h"
+#include "models/hf_folder.h"
+#include "models/safetensors.h"
+
+namespace vitscope {
+
+struct ModelSource {
+    std::string path;            // as given
+    std::string format;          // e.g. "FAIR MAE checkpoint (torch.save zip)"
+    std::string modelType;       // "vit_mae" or "clip"
+    nlohmann::json config;       // Hugging Face config.json (read, or inferred from the tensors)
+    std::string configSource;    // "config.json", "inferred from the tensor shapes", ...
+    LazyTensorMap tensors;       // Hugging Face names
+    std::string weightsPath;     // the weights file (or shard index) that errors about tensors name
+    bool hasDecoder = true;      // MAE: false for encoder-only weights
+    std::optional<ImageProcessorConfig> processor; // from the files; empty: the loader's release default
+    std::string processorSource;
+    std::string vocabPath, mergesPath; // CLIP tokenizer (vocab.json + merges.txt), or
+    std::string bpePath;               // OpenAI's bpe_simple_vocab_16e6.txt.gz
+    std::vector<InferredSetting> settings; // where each inferred setting came from
+    std::vector<std::string> notes;        // e.g. globals kept as inert placeholders
+};
+
+// Recognises `path` (a file or a folder) and maps it. FileError naming the file and what
+// was expected for anything unrecognised, refused or inconsistent.
+// `expectedType` ("vit_mae", "clip"; empty: any) is checked against a folder's config.json
+// before its weights are opened.
+ModelSource openModelSource(const std::string &path, const std::string &expectedType = {});
+
+// "vit_mae" or "clip" for any supported path (reads headers only).
+std::string modelTypeOf(const std::string &path);
+
+} // namespace vitscope

@@ -1,0 +1,25 @@
+// A whole checkpoint file: LibTorch's zip reader, data.pkl through the restricted
+// unpickler, the storage checks, the format recognition and key maps, and every tensor
+// read back. Must return or throw a std::exception for any bytes.
+#include <exception>
+
+#include "fuzz_common.h"
+#include "models/checkpoints/model_source.h"
+#include "models/checkpoints/torch_archive.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
+{
+    const std::string path = vitscope::fuzz::writeInput(data, size, ".pt");
+    try {
+        auto archive = vitscope::TorchArchive::open(path);
+        (void)archive->readPickle("data.pkl");
+    } catch (const std::exception &) {
+    }
+    try {
+        vitscope::ModelSource s = vitscope::openModelSource(path);
+        for (auto &kv : s.tensors)
+            (void)kv.second.read().to(torch::kFloat64).sum().item<double>(); // touch every byte claimed
+    } catch (const std::exception &) {
+    }
+    return 0;
+}
