@@ -442,3 +442,63 @@ TEST(CliTrainSlow, ClipZeroShotFewShotAndSweepCommands)
     ASSERT_EQ(again.status, 0) << again.err;
     EXPECT_EQ(again.err.find("step "), std::string::npos) << again.err;
 }
+
+// ------------------------------------------------------------ checkpoint files
+
+namespace {
+const std::string kCheckpoints = VITSCOPE_SOURCE_DIR "/tests/fixtures/checkpoints/";
+}
+
+TEST(CliCheckpoints, InfoReconstructAndConvertAFairCheckpoint)
+{
+    MaeFixture f; // for its image
+    const std::string pth = kCheckpoints + "mae_fair_full.pth";
+    const CliRun info = runCli("info --model '" + pth + "'");
+    ASSERT_EQ(info.status, 0) << info.err;
+    const auto j = nlohmann::json::parse(info.out);
+    EXPECT_EQ(j["type"], "vit_mae");
+    EXPECT_EQ(j["has_decoder"], true);
+    EXPECT_NE(j["source"]["format"].get<std::string>().find("FAIR MAE"), std::string::npos);
+    EXPECT_NE(j["source"]["config_from"].get<std::string>().find("inferred"), std::string::npos);
+    bool heads = false;
+    for (const auto &s : j["source"]["inferred"])
+        heads = heads || (s["setting"] == "num_attention_heads" && s["value"] == "12" &&
+                          s["from"].get<std::string>().find("args.model") != std::string::npos);
+    EXPECT_TRUE(heads) << j["source"].dump();
+
+    const CliRun rec = runCli("reconstruct --model '" + pth + "' --image '" + f.image + "' --out '" +
+                              f.dir.file("panel.png") + "'");
+    EXPECT_EQ(rec.status, 0) << rec.err;
+    EXPECT_TRUE(std::filesystem::exists(f.dir.file("panel.png")));
+
+    const std::string hf = f.dir.file("converted");
+    const CliRun conv = runCli("convert '" + pth + "' '" + hf + "'");
+    ASSERT_EQ(conv.status, 0) << conv.err;
+    for (const char *file : {"config.json", "model.safetensors", "preprocessor_config.json"})
+        EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(hf) / file)) << file;
+    // The converted folder holds the same weights, bit for bit.
+    vitscope::LoadedMae a = vitscope::loadMae(pth);
+    vitscope::LoadedMae b = vitscope::loadMae(hf);
+    auto pb = b.model->named_parameters(true);
+    for (const auto &p : a.model->named_parameters(true))
+        EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+    // Converting onto an existing model is refused, nothing overwritten.
+    const CliRun again = runCli("convert '" + pth + "' '" + hf + "'");
+    EXPECT_EQ(again.status, 1);
+    EXPECT_NE(again.err.find("already holds a model"), std::string::npos) << again.err;
+}
+
+TEST(CliCheckpoints, EncoderOnlyAndHostileFilesAreOneClearLine)
+{
+    MaeFixture f;
+    const CliRun rec = runCli("reconstruct --model '" + kCheckpoints + "mae_pretrain_vit_tiny.pth' --image '" +
+                              f.image + "' --out '" + f.dir.file("o.png") + "'");
+    EXPECT_EQ(rec.status, 1);
+    EXPECT_NE(rec.err.find("needs the MAE decoder"), std::string::npos) << rec.err;
+    EXPECT_FALSE(std::filesystem::exists(f.dir.file("o.png")));
+    const CliRun evil = runCli("info --model '" + kCheckpoints + "hostile/os_system.pt'");
+    EXPECT_EQ(evil.status, 1);
+    EXPECT_NE(evil.err.find("os_system.pt"), std::string::npos) << evil.err;
+    EXPECT_NE(evil.err.find("system, which runs code"), std::string::npos) << evil.err;
+    EXPECT_EQ(std::count(evil.err.begin(), evil.err.end(), '\n'), 1) << evil.err;
+}

@@ -354,6 +354,30 @@ TEST_F(Views, BadModelFolderShowsTheCoresMessage)
     EXPECT_TRUE(models->messageText().contains(QStringLiteral("neither an MAE"))) << models->messageText().toStdString();
 }
 
+TEST_F(Views, DroppedCheckpointFilesLoadInTheModelsView)
+{
+    // What a drop does: the window's openPaths with the dropped files.
+    const QString dir = QStringLiteral(VITSCOPE_SOURCE_DIR "/tests/fixtures/checkpoints/");
+    const QString fair = dir + QStringLiteral("mae_fair_full.pth");
+    auto *models = window->modelsView();
+    window->openPaths({fair});
+    ASSERT_TRUE(waitFor([&] { return models->statusOf(fair).startsWith(QStringLiteral("loaded")); }))
+        << models->statusOf(fair).toStdString() << " " << models->messageText().toStdString();
+    const ModelEntry *entry = window->models()->find(fair);
+    ASSERT_TRUE(entry);
+    EXPECT_EQ(entry->info.kind, "mae");
+    EXPECT_NE(entry->info.format.find("FAIR MAE"), std::string::npos) << entry->info.format;
+    EXPECT_FALSE(entry->info.provenance.empty());
+
+    // A hostile pickle: refused with the file's name, the app carries on.
+    const QString evil = dir + QStringLiteral("hostile/os_system.pt");
+    window->openPaths({evil});
+    ASSERT_TRUE(waitFor([&] { return models->statusOf(evil) == QStringLiteral("failed"); }));
+    EXPECT_TRUE(models->messageText().contains(QStringLiteral("os_system.pt"))) << models->messageText().toStdString();
+    EXPECT_TRUE(models->messageText().contains(QStringLiteral("runs code"))) << models->messageText().toStdString();
+    EXPECT_FALSE(QFileInfo::exists(QStringLiteral("/tmp/vitscope-fixture-pwned")));
+}
+
 TEST_F(Views, ShortTrainingRunAddsPointsToTheCurve)
 {
     TempDir tmp;

@@ -23,9 +23,11 @@ ModelsView::ModelsView(ModelRegistry *models, QWidget *parent)
     m_ui->setupUi(this);
     m_ui->whatLabel->setText(
         tr("<b>Models.</b> The two bundled models were trained on Fashion-MNIST by this app's trainer (their "
-           "cards give the command, the time and every measured result). Any Hugging Face folder with "
-           "config.json and model.safetensors loads here too: <i>openai/clip-vit-base-patch32</i> (CLIP) or "
-           "<i>facebook/vit-mae-base</i> (ViTMAE). Loaded models appear in the MAE explorer and Zero-shot views."));
+           "cards give the command, the time and every measured result). The real models load here too: Hugging "
+           "Face folders (<i>facebook/vit-mae-base</i>, <i>openai/clip-vit-base-patch32</i>; safetensors or "
+           "pytorch_model.bin), FAIR's MAE <i>.pth</i>, OpenAI's CLIP <i>.pt</i> and open_clip's files, read without "
+           "running any code stored in them; drop one on the window. The panel on the right says where each "
+           "setting came from. Loaded models appear in the MAE explorer and Zero-shot views."));
     m_message = new MessageBar(this);
     fillHost(m_ui->messageHost, m_message);
     m_ui->modelTree->header()->setSectionResizeMode(QHeaderView::ResizeToContents);
