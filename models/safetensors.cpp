@@ -202,8 +202,10 @@ TensorMap readSafetensors(const std::string &path, Metadata *metadata)
 LazyTensorMap lazyTensors(const TensorMap &tensors)
 {
     LazyTensorMap out;
-    for (const auto &[name, t] : tensors)
-        out.emplace(name, LazyTensor{t.sizes().vec(), t.scalar_type(), [t] { return t; }});
+    for (const auto &entry : tensors) {
+        const torch::Tensor t = entry.second; // (a structured binding cannot be captured in C++17)
+        out.emplace(entry.first, LazyTensor{t.sizes().vec(), t.scalar_type(), [t] { return t; }});
+    }
     return out;
 }
 

@@ -14,6 +14,7 @@ core_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist
   zlib1g-dev
+  libcurl4-openssl-dev libssl-dev libcpp-httplib-dev
 )
 gui_pkgs=(
   qt6-base-dev qt6-base-dev-tools qt6-svg-dev

@@ -118,6 +118,12 @@ const std::vector<Command> &commands()
          "      each setting came from",
          {},
          infoCommand},
+        {{"pull"},
+         "ORG/NAME[@REVISION]",
+         "downloads the files a model needs from the Hugging Face Hub into its cache (HF_HOME, HF_HUB_CACHE;\n"
+         "      HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE as huggingface_hub reads them); resumes; checks sizes and sha256",
+         {},
+         pullCommand},
         {{"convert"},
          "SRC DST",
          "writes any supported model (FAIR .pth, OpenAI .pt, open_clip, pytorch_model.bin) as a Hugging Face\n"

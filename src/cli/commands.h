@@ -29,6 +29,12 @@ const std::vector<Command> &commands();
 // Where a model came from: format, config and preprocessing sources, inferred settings.
 nlohmann::json originJson(const ModelOrigin &origin);
 int convertCommand(Args &args);
+
+// The Hub (hub_commands.cpp). resolveModelArg: an org/name[@rev] that is not a local path
+// or a bundled name becomes its cache folder (downloaded when needed); anything else is
+// returned as it is.
+std::string resolveModelArg(const std::string &arg);
+int pullCommand(Args &args);
 int benchLoadCommand(Args &args);
 
 // MAE commands (mae_commands.cpp).

@@ -30,7 +30,8 @@ void printHelp(std::ostream &os)
     os << "\nOptions:\n  -h, --help     this help\n  -v, --version  version, LibTorch and device\n\n"
           "Output is JSON on stdout; errors are one line on stderr with a non-zero exit status\n"
           "(1: the command failed, 2: the command line was wrong).\n"
-          "Environment: VITSCOPE_DEVICE=cpu|cuda|cuda:N, VITSCOPE_FASHION_MNIST_DIR=DIR.\n";
+          "Environment: VITSCOPE_DEVICE=cpu|cuda|cuda:N, VITSCOPE_FASHION_MNIST_DIR=DIR; for --model ORG/NAME\n"
+          "and pull: HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE (as huggingface_hub).\n";
 }
 
 } // namespace
@@ -63,6 +64,15 @@ int main(int argc, char **argv)
             std::cout << "usage: " << usageLine(*match) << "\n  " << match->summary << "\n";
             return 0;
         }
+        // --model org/name[@revision]: the Hub's cache folder, downloaded when needed.
+        for (std::size_t i = 0; i < rest.size(); ++i) {
+            if (rest[i] == "--model" && i + 1 < rest.size())
+                rest[i + 1] = vitscope::cli::resolveModelArg(rest[i + 1]);
+            else if (rest[i].rfind("--model=", 0) == 0)
+                rest[i] = "--model=" + vitscope::cli::resolveModelArg(rest[i].substr(8));
+        }
+        if (match->words == std::vector<std::string>{"convert"} && !rest.empty() && rest[0].rfind("--", 0) != 0)
+            rest[0] = vitscope::cli::resolveModelArg(rest[0]);
         try {
             vitscope::cli::Args args(rest, match->flags);
             return match->run(args);

@@ -502,3 +502,43 @@ TEST(CliCheckpoints, EncoderOnlyAndHostileFilesAreOneClearLine)
     EXPECT_NE(evil.err.find("system, which runs code"), std::string::npos) << evil.err;
     EXPECT_EQ(std::count(evil.err.begin(), evil.err.end(), '\n'), 1) << evil.err;
 }
+
+#ifdef VITSCOPE_WITH_HUB
+#include "common/fake_hub.h"
+
+TEST(CliHub, PullAndModelIdsGoThroughTheCache)
+{
+    vitscope::test::FakeHub server;
+    MaeFixture f;
+    for (const char *name : {"config.json", "model.safetensors", "preprocessor_config.json"}) {
+        std::ifstream in(std::filesystem::path(f.model) / name, std::ios::binary);
+        server.addFile("org/tiny", name, std::string(std::istreambuf_iterator<char>(in), {}),
+                       std::string(name) == "model.safetensors");
+    }
+    vitscope::test::TempDir home;
+    setenv("HF_ENDPOINT", server.endpoint().c_str(), 1);
+    setenv("HF_HOME", home.path().c_str(), 1);
+    unsetenv("HF_HUB_CACHE");
+    unsetenv("HF_HUB_OFFLINE");
+    const CliRun pull = runCli("pull org/tiny");
+    ASSERT_EQ(pull.status, 0) << pull.err;
+    const auto j = nlohmann::json::parse(pull.out);
+    EXPECT_EQ(j["commit"], vitscope::test::FakeHub::kCommit);
+    EXPECT_EQ(j["files"].size(), 3u);
+    EXPECT_EQ(j["folder"].get<std::string>().rfind(home.path().string() + "/hub/models--org--tiny/snapshots/", 0), 0u);
+    // --model org/name anywhere: the cache folder, nothing downloaded again.
+    const int before = server.blobBodies;
+    const CliRun info = runCli("info --model org/tiny");
+    ASSERT_EQ(info.status, 0) << info.err;
+    EXPECT_EQ(nlohmann::json::parse(info.out)["type"], "vit_mae");
+    EXPECT_EQ(server.blobBodies, before);
+    // Offline: answered from the cache; a model that is not there is one clear line.
+    setenv("HF_HUB_OFFLINE", "1", 1);
+    EXPECT_EQ(runCli("info --model org/tiny").status, 0);
+    const CliRun missing = runCli("info --model org/absent");
+    EXPECT_EQ(missing.status, 1);
+    EXPECT_NE(missing.err.find("org/absent@main: not in the Hugging Face cache"), std::string::npos) << missing.err;
+    for (const char *v : {"HF_ENDPOINT", "HF_HOME", "HF_HUB_OFFLINE"})
+        unsetenv(v);
+}
+#endif

@@ -1,0 +1,131 @@
+// The Hugging Face Hub from the command line: `pull org/name[@rev]`, and `--model
+// org/name[@rev]` anywhere a model is taken (resolved to the cache folder first).
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "models/error.h"
+#include "models/resources.h"
+#include "src/cli/commands.h"
+#ifdef VITSCOPE_WITH_HUB
+#include "src/hub/hub.h"
+#endif
+
+namespace vitscope::cli {
+
+using nlohmann::json;
+
+#ifdef VITSCOPE_WITH_HUB
+namespace {
+
+std::string duration(double s)
+{
+    if (s < 0)
+        return "?";
+    char buf[32];
+    if (s < 60)
+        std::snprintf(buf, sizeof buf, "%.0f s", s);
+    else if (s < 3600)
+        std::snprintf(buf, sizeof buf, "%d min %02d s", int(s) / 60, int(s) % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%d h %02d min", int(s) / 3600, (int(s) / 60) % 60);
+    return buf;
+}
+
+// Progress on stderr: one rewritten line on a terminal, a line per file otherwise.
+hub::ProgressCallback stderrProgress()
+{
+    const bool tty = ::isatty(2);
+    auto lastFile = std::make_shared<std::string>();
+    auto lastDraw = std::make_shared<double>(-1);
+    return [tty, lastFile, lastDraw](const hub::Progress &p) {
+        if (tty) {
+            const double now = double(p.allDone);
+            if (now - *lastDraw < 256 * 1024 && p.done != p.total)
+                return true;
+            *lastDraw = now;
+            std::fprintf(stderr, "\r\033[K%s  %s / %s  %s/s  ETA %s", p.file.c_str(), hub::humanBytes(double(p.allDone)).c_str(),
+                         p.allTotal >= 0 ? hub::humanBytes(double(p.allTotal)).c_str() : "?",
+                         hub::humanBytes(p.bytesPerSecond).c_str(), duration(p.etaSeconds).c_str());
+            std::fflush(stderr);
+        } else if (*lastFile != p.file) {
+            *lastFile = p.file;
+            std::fprintf(stderr, "downloading %s (%s)\n", p.file.c_str(),
+                         p.total >= 0 ? hub::humanBytes(double(p.total)).c_str() : "size unknown");
+        }
+        return true;
+    };
+}
+
+} // namespace
+
+std::string resolveModelArg(const std::string &arg)
+{
+    for (const auto &name : bundledModelNames())
+        if (arg == name)
+            return arg;
+    auto repo = hub::parseRepoId(arg);
+    if (!repo)
+        return arg;
+    hub::HubClient client;
+    const hub::Snapshot s = client.fetchModel(*repo, stderrProgress());
+    if (!s.fetched.empty() && ::isatty(2))
+        std::fprintf(stderr, "\n");
+    return s.folder;
+}
+
+int pullCommand(Args &args)
+{
+    const auto pos = args.positionals();
+    args.finish();
+    if (pos.size() != 1)
+        throw UsageError("pull takes one model id: vitscope-cli pull facebook/vit-mae-base[@revision]");
+    auto repo = hub::parseRepoId(pos[0]);
+    if (!repo)
+        throw UsageError("'" + pos[0] + "' is not a Hub model id (org/name or org/name@revision)");
+    hub::HubClient client;
+    const hub::Snapshot s = client.fetchModel(*repo, stderrProgress());
+    if (!s.fetched.empty() && ::isatty(2))
+        std::fprintf(stderr, "\n");
+    json files = json::array();
+    int64_t total = 0;
+    for (const auto &f : s.files) {
+        const bool fetched = std::find(s.fetched.begin(), s.fetched.end(), f.name) != s.fetched.end();
+        files.push_back({{"name", f.name}, {"bytes", f.size}, {"downloaded", fetched}});
+        total += std::max<int64_t>(0, f.size);
+    }
+    std::cout << json{{"model", repo->id},
+                      {"revision", repo->revision},
+                      {"commit", s.commit},
+                      {"folder", s.folder},
+                      {"cache", client.settings().cacheDir},
+                      {"offline", client.settings().offline},
+                      {"bytes", total},
+                      {"files", files}}
+                     .dump(2)
+              << std::endl;
+    return 0;
+}
+
+#else
+
+std::string resolveModelArg(const std::string &arg)
+{
+    return arg;
+}
+
+int pullCommand(Args &args)
+{
+    args.positionals();
+    args.finish();
+    throw Error("this vitscope-cli was built without the Hugging Face Hub client (libcurl and OpenSSL were not "
+                "found at build time): download the model folder another way and pass its path");
+}
+
+#endif
+
+} // namespace vitscope::cli

@@ -1,0 +1,125 @@
+#pragma once
+// The Hugging Face Hub client (vitscope_hub: libcurl and OpenSSL's hashes; no LibTorch, no
+// Qt). It resolves `org/name[@revision]` to a local folder in huggingface_hub's cache, so
+// what transformers or huggingface_hub downloaded is reused and what vitscope downloads
+// they reuse:
+//   $HF_HUB_CACHE (else $HF_HOME/hub, else ~/.cache/huggingface/hub)
+//     models--ORG--NAME/refs/REVISION            the commit a branch or tag points to
+//     models--ORG--NAME/blobs/ETAG               file contents (sha256 for LFS files)
+//     models--ORG--NAME/snapshots/COMMIT/FILE    relative links to ../../blobs/ETAG
+// Environment, as huggingface_hub reads it: HF_ENDPOINT, HF_TOKEN (else $HF_HOME/token),
+// HF_HUB_OFFLINE, HF_HUB_CACHE, HF_HOME.
+//
+// The repository's file list comes from the Hub API, so the files a model needs are
+// picked from what exists (model.safetensors before pytorch_model.bin, sharded indexes,
+// the tokenizer files). Downloads go to blobs/ETAG.incomplete, resume with Range after an
+// interruption, and enter the cache only once their size (and, for LFS files, sha256)
+// match what the Hub announced; nothing half-written is ever under snapshots/.
+// Retries: 429 (after Retry-After) and 5xx / connection failures, with backoff, a bounded
+// number of times. The token goes to the endpoint's host only, never to the storage host a
+// download is redirected to.
+//
+// Errors: vitscope::hub::HubError with one line naming the repository, file or URL and
+// what went wrong. Thread-safety: one HubClient per thread; the cache may be shared.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vitscope::hub {
+
+class HubError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct RepoId {
+    std::string id;                  // "org/name"
+    std::string revision = "main";   // branch, tag or commit
+
+    // "models--org--name"
+    std::string cacheFolderName() const;
+};
+
+// "org/name" or "org/name@revision": both parts of letters, digits, '-', '_', '.'; not
+// an existing path (a local folder called org/name wins).
+std::optional<RepoId> parseRepoId(const std::string &arg);
+
+struct HubSettings {
+    std::string endpoint = "https://huggingface.co";
+    std::string cacheDir;
+    std::string token;
+    bool offline = false;
+    int maxAttempts = 5;             // per request, for 429, 5xx and connection failures
+    double firstBackoffSeconds = 0.5; // doubled after each failure
+    long connectTimeoutSeconds = 20;
+    long lowSpeedSeconds = 60;       // give up when under 1 kB/s for this long
+
+    static HubSettings fromEnvironment();
+};
+
+struct RepoFile {
+    std::string name;   // "model.safetensors", "text_encoder/config.json"
+    int64_t size = -1;  // bytes, -1 unknown
+    std::string sha256; // LFS files
+    std::string blobId; // git blob id (sha1 of "blob SIZE\0" + content) for small files
+};
+
+struct RepoInfo {
+    RepoId repo;
+    std::string commit;
+    std::vector<RepoFile> files;
+};
+
+struct Progress {
+    std::string file;
+    int64_t done = 0;        // bytes of this file, resumed bytes included
+    int64_t total = -1;      // bytes of this file
+    int64_t allDone = 0;     // bytes of every file being fetched
+    int64_t allTotal = -1;
+    double bytesPerSecond = 0;
+    double etaSeconds = -1;
+};
+// Return false to cancel (the partial file stays for a later resume).
+using ProgressCallback = std::function<bool(const Progress &)>;
+
+// The files of `info` a vitscope model needs: config.json (or open_clip_config.json), one
+// weights format (safetensors first; sharded indexes with their shards), and
+// preprocessor_config.json, vocab.json, merges.txt, tokenizer files when present.
+std::vector<RepoFile> filesForModel(const RepoInfo &info);
+
+struct Snapshot {
+    std::string folder;               // .../snapshots/COMMIT
+    std::string commit;
+    std::vector<RepoFile> files;
+    std::vector<std::string> fetched; // files downloaded now (the rest came from the cache)
+};
+
+class HubClient {
+public:
+    explicit HubClient(HubSettings settings = HubSettings::fromEnvironment());
+
+    const HubSettings &settings() const { return m_settings; }
+
+    // The commit and file list of a repository at a revision (GET /api/models/ID/revision/REV).
+    RepoInfo repoInfo(const RepoId &repo);
+
+    // Makes the files a model needs present in the cache and returns their snapshot folder.
+    // Offline, it is answered from the cache alone.
+    Snapshot fetchModel(const RepoId &repo, const ProgressCallback &progress = {});
+
+    // The snapshot folder from the cache alone; nullopt when the revision or a needed file
+    // is not there.
+    std::optional<std::string> cachedModel(const RepoId &repo) const;
+
+private:
+    HubSettings m_settings;
+};
+
+// "1.2 MB", "3.4 GB"
+std::string humanBytes(double bytes);
+
+} // namespace vitscope::hub
