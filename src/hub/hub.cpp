@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -112,6 +113,7 @@ struct Transfer {
     bool sinkTruncated = false;
     std::string sinkPath;
     const std::function<bool(int64_t, int64_t)> *progress = nullptr;
+    EVP_MD_CTX *hash = nullptr;        // downloads: hashed as the bytes arrive
     bool cancelled = false;
     bool writeFailed = false;
 };
@@ -137,6 +139,8 @@ size_t onBody(char *data, size_t size, size_t n, void *user)
             t->writeFailed = true;
             return 0;
         }
+        if (t->hash)
+            EVP_DigestUpdate(t->hash, data, size * n);
     } else {
         if (t->response->body.size() + size * n > (std::size_t(64) << 20))
             return 0; // API answers are small; refuse to buffer anything large
@@ -169,6 +173,7 @@ public:
         t.response = &r;
         t.sink = sink;
         t.progress = progress;
+        t.hash = sink ? m_hash : nullptr;
         CURL *curl = curl_easy_init();
         if (!curl)
             throw HubError(url + ": cannot start an HTTP transfer (libcurl)");
@@ -195,6 +200,7 @@ public:
         curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, m_settings.lowSpeedSeconds);
         curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
         curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
+        curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024L); // fewer, larger writes
         // A redirect to another host never carries the token (curl drops custom
         // Authorization headers on a host change; the header is only set for the endpoint).
         curl_easy_setopt(curl, CURLOPT_UNRESTRICTED_AUTH, 0L);
@@ -272,10 +278,40 @@ public:
         throw HubError(text);
     }
 
+    // The digest that downloads update as bytes arrive (nullptr: none).
+    void setHash(EVP_MD_CTX *ctx) { m_hash = ctx; }
+
 private:
     const HubSettings &m_settings;
     std::string m_endpointHost;
+    EVP_MD_CTX *m_hash = nullptr;
 };
+
+// Hashes the bytes of `path` already on disk into `ctx` (a resumed download).
+void hashExisting(EVP_MD_CTX *ctx, const std::string &path)
+{
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> buf(1 << 20);
+    while (in) {
+        in.read(buf.data(), std::streamsize(buf.size()));
+        if (in.gcount() > 0)
+            EVP_DigestUpdate(ctx, buf.data(), std::size_t(in.gcount()));
+    }
+}
+
+std::string hexOf(EVP_MD_CTX *ctx)
+{
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, out, &len);
+    std::string hex;
+    char two[3];
+    for (unsigned int i = 0; i < len; ++i) {
+        std::snprintf(two, sizeof two, "%02x", out[i]);
+        hex += two;
+    }
+    return hex;
+}
 
 // Hex digest of `path` with `md` ("sha256", "sha1"), after `prefix`.
 std::string fileDigest(const std::string &path, const EVP_MD *md, const std::string &prefix = {})
@@ -585,6 +621,15 @@ Snapshot HubClient::fetchModel(const RepoId &repo, const ProgressCallback &progr
         if (!fs::exists(blob, ec)) {
             const fs::path partial = blob.string() + ".incomplete";
             std::ofstream sink;
+            std::vector<char> sinkBuffer(std::size_t(1) << 20);
+            // The digest the Hub announced: sha256 for LFS files, the git blob id (sha1 of
+            // "blob SIZE\0" + content) for small ones; computed while the bytes arrive.
+            const std::string expectSha = !f.sha256.empty() ? f.sha256 : (etag.size() == 64 ? etag : std::string());
+            const std::string expectBlob = expectSha.empty() && size >= 0 ? f.blobId : std::string();
+            const EVP_MD *md = !expectSha.empty() ? EVP_sha256() : EVP_sha1();
+            const std::string prefix = expectBlob.empty() ? std::string() : "blob " + std::to_string(size) + std::string(1, '\0');
+            std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX *)> digest(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+            http.setHash(digest.get());
             int64_t resumeBase = 0;
             bool firstAttempt = true;
             const std::function<bool(int64_t, int64_t)> onBytes = [&](int64_t now, int64_t) {
@@ -608,8 +653,13 @@ Snapshot HubClient::fetchModel(const RepoId &repo, const ProgressCallback &progr
                     // (Re)open for each attempt: resume after what is already on disk.
                     const int64_t have = fs::exists(partial, ec) ? int64_t(fs::file_size(partial, ec)) : 0;
                     resumeBase = have;
+                    EVP_DigestInit_ex(digest.get(), md, nullptr);
+                    EVP_DigestUpdate(digest.get(), prefix.data(), prefix.size());
+                    if (have > 0)
+                        hashExisting(digest.get(), partial.string());
                     if (firstAttempt)
                         resumedTotal += have, firstAttempt = false;
+                    sink.rdbuf()->pubsetbuf(sinkBuffer.data(), std::streamsize(sinkBuffer.size()));
                     sink.open(partial, std::ios::binary | std::ios::app);
                     return &sink;
                 },
@@ -622,6 +672,8 @@ Snapshot HubClient::fetchModel(const RepoId &repo, const ProgressCallback &progr
                 &onBytes);
             if (get.curl != CURLE_OK || (get.status != 200 && get.status != 206 && get.status != 416))
                 http.fail("the download", downloadUrl, get, repo);
+            http.setHash(nullptr);
+            bool rewritten = false;
             if (get.status == 200 && fs::exists(partial, ec)) {
                 // The server ignored the Range: the file holds old bytes, then the whole
                 // file again. Keep only the fresh copy (its last `size` bytes).
@@ -634,6 +686,7 @@ Snapshot HubClient::fetchModel(const RepoId &repo, const ProgressCallback &progr
                     o << in.rdbuf();
                     o.close();
                     fs::rename(fresh, partial, ec);
+                    rewritten = true;
                 }
             }
             const int64_t got = int64_t(fs::file_size(partial, ec));
@@ -642,21 +695,13 @@ Snapshot HubClient::fetchModel(const RepoId &repo, const ProgressCallback &progr
                 throw HubError(downloadUrl + ": received " + std::to_string(got) + " bytes, the Hub announced " +
                                std::to_string(size) + "; the partial file was removed");
             }
-            const std::string expectSha = !f.sha256.empty() ? f.sha256 : (etag.size() == 64 ? etag : std::string());
-            if (!expectSha.empty()) {
-                const std::string sha = fileDigest(partial.string(), EVP_sha256());
-                if (sha != lower(expectSha)) {
+            if (!expectSha.empty() || !expectBlob.empty()) {
+                const std::string digestHex = rewritten ? fileDigest(partial.string(), md, prefix) : hexOf(digest.get());
+                const std::string &want = !expectSha.empty() ? expectSha : expectBlob;
+                if (digestHex != lower(want)) {
                     fs::remove(partial, ec);
-                    throw HubError(downloadUrl + ": sha256 " + sha + " differs from the announced " + expectSha +
-                                   "; the download was discarded");
-                }
-            } else if (!f.blobId.empty() && got >= 0) {
-                const std::string sha1 =
-                    fileDigest(partial.string(), EVP_sha1(), "blob " + std::to_string(got) + std::string(1, '\0'));
-                if (sha1 != lower(f.blobId)) {
-                    fs::remove(partial, ec);
-                    throw HubError(downloadUrl + ": git blob id " + sha1 + " differs from the announced " + f.blobId +
-                                   "; the download was discarded");
+                    throw HubError(downloadUrl + ": " + (!expectSha.empty() ? "sha256 " : "git blob id ") + digestHex +
+                                   " differs from the announced " + want + "; the download was discarded");
                 }
             }
             fs::rename(partial, blob, ec);

@@ -44,6 +44,7 @@ public:
     struct File {
         std::string content;
         bool lfs = false;
+        std::string sha256, blobId; // computed once, when added
     };
     static constexpr const char *kCommit = "4f1b2c3d4e5f60718293a4b5c6d7e8f901234567";
 
@@ -70,8 +71,13 @@ public:
     std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(m_apiPort); }
     void addFile(const std::string &repo, const std::string &name, std::string content, bool lfs)
     {
+        File f;
+        f.sha256 = digestHex(content, EVP_sha256());
+        f.blobId = gitBlobId(content);
+        f.content = std::move(content);
+        f.lfs = lfs;
         std::lock_guard<std::mutex> g(m_mutex);
-        m_repos[repo][name] = File{std::move(content), lfs};
+        m_repos[repo][name] = std::move(f);
     }
     void gate(const std::string &repo) { m_gated = repo; }
 
@@ -144,9 +150,9 @@ private:
             body += first ? "" : ",";
             first = false;
             body += "{\"rfilename\":\"" + name + "\",\"size\":" + std::to_string(f.content.size()) + ",\"blobId\":\"" +
-                    gitBlobId(f.content) + "\"";
+                    f.blobId + "\"";
             if (f.lfs)
-                body += ",\"lfs\":{\"sha256\":\"" + digestHex(f.content, EVP_sha256()) + "\",\"size\":" +
+                body += ",\"lfs\":{\"sha256\":\"" + f.sha256 + "\",\"size\":" +
                         std::to_string(f.content.size()) + ",\"pointerSize\":134}";
             body += "}";
         }
@@ -178,15 +184,16 @@ private:
         }
         const File &f = it->second;
         if (f.lfs) {
-            const std::string sha = digestHex(f.content, EVP_sha256());
-            m_blobs[sha] = f.content;
+            const std::string &sha = f.sha256;
+            if (!m_blobs.count(sha))
+                m_blobs[sha] = f.content;
             res.status = 302;
             res.set_header("Location", "http://127.0.0.2:" + std::to_string(m_cdnPort) + "/blobs/" + sha);
             res.set_header("X-Linked-Etag", "\"" + sha + "\"");
             res.set_header("X-Linked-Size", std::to_string(f.content.size()));
             return;
         }
-        res.set_header("ETag", "\"" + gitBlobId(f.content) + "\"");
+        res.set_header("ETag", "\"" + f.blobId + "\"");
         if (req.method == "GET")
             ++smallBodies;
         res.set_content(f.content, "application/octet-stream");

@@ -22,6 +22,9 @@
 #include <functional>
 
 #include "common/temp_dir.h"
+#ifdef VITSCOPE_WITH_HUB
+#include "common/fake_hub.h"
+#endif
 #include "src/engine/engine.h"
 #include "src/gui/common/image_io.h"
 #include "src/gui/common/widgets.h"
@@ -29,6 +32,7 @@
 #include "src/gui/mae_explorer/patch_image_widget.h"
 #include "src/gui/main_window.h"
 #include "src/gui/models/model_registry.h"
+#include "src/gui/models/get_model_dialog.h"
 #include "src/gui/models/models_view.h"
 #include "src/gui/training/experiments_view.h"
 #include "src/gui/training/run_follower.h"
@@ -377,6 +381,47 @@ TEST_F(Views, DroppedCheckpointFilesLoadInTheModelsView)
     EXPECT_TRUE(models->messageText().contains(QStringLiteral("runs code"))) << models->messageText().toStdString();
     EXPECT_FALSE(QFileInfo::exists(QStringLiteral("/tmp/vitscope-fixture-pwned")));
 }
+
+#ifdef VITSCOPE_WITH_HUB
+TEST_F(Views, GetModelDialogShowsSizesThenDownloadsAndLoads)
+{
+    vitscope::test::FakeHub server;
+    const std::string dir = VITSCOPE_SOURCE_DIR "/tests/fixtures/checkpoints/mae_hf_bin/";
+    for (const char *name : {"config.json", "pytorch_model.bin"}) {
+        QFile f(QString::fromStdString(dir + name));
+        ASSERT_TRUE(f.open(QIODevice::ReadOnly));
+        server.addFile("org/tiny-mae", name, f.readAll().toStdString(), std::string(name) == "pytorch_model.bin");
+    }
+    TempDir home;
+    setenv("HF_ENDPOINT", server.endpoint().c_str(), 1);
+    setenv("HF_HOME", home.path().c_str(), 1);
+    unsetenv("HF_HUB_CACHE");
+    unsetenv("HF_HUB_OFFLINE");
+    auto *dialog = window->modelsView()->openGetModelDialog();
+    dialog->setModelId(QStringLiteral("org/tiny-mae"));
+    // Sizes before anything is downloaded.
+    ASSERT_TRUE(waitFor([&] { return dialog->infoText().contains(QStringLiteral("pytorch_model.bin")); }))
+        << dialog->infoText().toStdString();
+    EXPECT_TRUE(dialog->infoText().contains(QStringLiteral("to download"))) << dialog->infoText().toStdString();
+    EXPECT_EQ(server.blobBodies, 0);
+    const std::size_t before = window->models()->models().size();
+    dialog->startDownload();
+    ASSERT_TRUE(waitFor([&] { return window->models()->models().size() == before + 1; }))
+        << window->modelsView()->messageText().toStdString();
+    const auto &entry = window->models()->models().back();
+    EXPECT_EQ(entry.info.kind, "mae");
+    EXPECT_NE(entry.info.dir.find("models--org--tiny-mae/snapshots/"), std::string::npos) << entry.info.dir;
+    EXPECT_EQ(server.blobBodies, 1);
+
+    // A model that does not exist: one line in the dialog, the app carries on.
+    dialog->setModelId(QStringLiteral("org/absent"));
+    ASSERT_TRUE(waitFor([&] { return dialog->infoText().contains(QStringLiteral("repository not found")); }))
+        << dialog->infoText().toStdString();
+    dialog->hide();
+    unsetenv("HF_ENDPOINT");
+    unsetenv("HF_HOME");
+}
+#endif
 
 TEST_F(Views, ShortTrainingRunAddsPointsToTheCurve)
 {

@@ -270,3 +270,15 @@ TEST_F(HubTest, TheTokenGoesToTheEndpointOnly)
     for (const auto &a : server.cdnAuth)
         EXPECT_EQ(a, "") << "the storage host got the token";
 }
+
+TEST_F(HubTest, CancellingKeepsThePartialFileForALaterResume)
+{
+    HubClient client(settings());
+    const std::string err = errorOf([&] {
+        client.fetchModel(*parseRepoId("org/mae-tiny"), [](const Progress &p) { return p.file != "model.safetensors"; });
+    });
+    EXPECT_NE(err.find("cancelled"), std::string::npos) << err;
+    EXPECT_FALSE(client.cachedModel(*parseRepoId("org/mae-tiny")));
+    const Snapshot s = client.fetchModel(*parseRepoId("org/mae-tiny"));
+    EXPECT_EQ(readFile(fs::path(s.folder) / "model.safetensors"), model.files["model.safetensors"]);
+}

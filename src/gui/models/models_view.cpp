@@ -1,4 +1,5 @@
 #include "src/gui/models/models_view.h"
+#include "src/gui/models/get_model_dialog.h"
 
 #include <QDir>
 #include <QFile>
@@ -55,6 +56,7 @@ ModelsView::ModelsView(ModelRegistry *models, QWidget *parent)
     }
     connect(m_ui->openFolderButton, &QPushButton::clicked, this, &ModelsView::openFolderDialog);
     connect(m_ui->openFileButton, &QPushButton::clicked, this, &ModelsView::openFileDialog);
+    connect(m_ui->getModelButton, &QPushButton::clicked, this, [this]() { openGetModelDialog(); });
     auto *openFile = new QShortcut(QKeySequence(QStringLiteral("Ctrl+Shift+M")), this);
     openFile->setContext(Qt::WindowShortcut);
     connect(openFile, &QShortcut::activated, this, &ModelsView::openFileDialog);
@@ -115,6 +117,17 @@ void ModelsView::openFolderDialog()
         return;
     QSettings().setValue(QStringLiteral("models/lastDir"), QFileInfo(dir).absolutePath());
     loadModel(dir);
+}
+
+GetModelDialog *ModelsView::openGetModelDialog()
+{
+    if (!m_getModel) {
+        m_getModel = new GetModelDialog(this);
+        connect(m_getModel, &GetModelDialog::modelReady, this, [this](const QString &folder) { loadModel(folder); });
+    }
+    m_getModel->show();
+    m_getModel->raise();
+    return m_getModel;
 }
 
 void ModelsView::openFileDialog()

@@ -14,6 +14,7 @@ class QTreeWidgetItem;
 
 namespace vitscope::gui {
 
+class GetModelDialog;
 class MessageBar;
 class ModelRegistry;
 
@@ -27,6 +28,8 @@ public:
     void openFolderDialog();
     // A checkpoint file: FAIR .pth, OpenAI .pt, open_clip .bin / .safetensors.
     void openFileDialog();
+    // The Hugging Face Hub: GetModelDialog, non-modal; a finished download is loaded.
+    GetModelDialog *openGetModelDialog();
     QString messageText() const;
     QString statusOf(const QString &dirOrName) const;
     QString deviceChoice() const;
@@ -45,6 +48,7 @@ private:
     std::unique_ptr<Ui::ModelsView> m_ui;
     ModelRegistry *m_models;
     MessageBar *m_message = nullptr;
+    GetModelDialog *m_getModel = nullptr;
 };
 
 } // namespace vitscope::gui
