@@ -27,8 +27,8 @@ ModelsView::ModelsView(ModelRegistry *models, QWidget *parent)
            "cards give the command, the time and every measured result). The real models load here too: Hugging "
            "Face folders (<i>facebook/vit-mae-base</i>, <i>openai/clip-vit-base-patch32</i>; safetensors or "
            "pytorch_model.bin), FAIR's MAE <i>.pth</i>, OpenAI's CLIP <i>.pt</i> and open_clip's files, read without "
-           "running any code stored in them; drop one on the window. The panel on the right says where each "
-           "setting came from. Loaded models appear in the MAE explorer and Zero-shot views."));
+           "running any code stored in them; drop one on the window, or <i>Get model…</i> from the Hugging Face Hub. "
+           "The panel on the right says where each setting came from. Loaded models appear in the MAE explorer and Zero-shot views."));
     m_message = new MessageBar(this);
     fillHost(m_ui->messageHost, m_message);
     m_ui->modelTree->header()->setSectionResizeMode(QHeaderView::ResizeToContents);
