@@ -1,4 +1,5 @@
 #include "src/engine/sessions.h"
+#include "src/engine/hub_models.h"
 
 #include <algorithm>
 #include <atomic>
@@ -51,10 +52,21 @@ std::string deviceName(const torch::Device &d)
     return d.str();
 }
 
+// A path, a bundled name, or a Hub id (org/name[@revision], fetched into the Hugging Face
+// cache when needed: this runs on the caller's worker thread).
+std::string resolveAnyModel(const std::string &arg)
+{
+    std::error_code ec;
+    if (!std::filesystem::exists(arg, ec) && arg.find('/') != std::string::npos && arg.front() != '/' &&
+        arg.front() != '.' && hubAvailable())
+        return downloadHubModel(arg, {});
+    return resolveModelDir(arg);
+}
+
 // The folder of a bundled name or path, after checking config.json's model_type.
 std::string checkedModelDir(const std::string &dirOrName, const std::string &expectedType, const std::string &what)
 {
-    const std::string dir = resolveModelDir(dirOrName);
+    const std::string dir = resolveAnyModel(dirOrName);
     const std::string type = modelTypeOf(dir);
     if (type != expectedType)
         throw FileError(dir, "holds a \"" + type + "\" model, not " + what + " (expected \"" + expectedType + "\")");
@@ -84,7 +96,7 @@ std::vector<std::string> bundledModels()
 
 std::string modelKind(const std::string &dirOrName)
 {
-    const std::string type = modelTypeOf(resolveModelDir(dirOrName));
+    const std::string type = modelTypeOf(resolveAnyModel(dirOrName));
     return type == "vit_mae" ? "mae" : type;
 }
 
