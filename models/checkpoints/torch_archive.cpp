@@ -3,7 +3,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
+#include <vector>
 
 #include <caffe2/serialize/inline_container.h>
 
@@ -34,6 +36,77 @@ std::string firstLine(const char *what)
 std::size_t bytesPerElement(c10::ScalarType t)
 {
     return c10::elementSize(t);
+}
+
+uint64_t le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; --i)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+// The uncompressed size each entry of the zip's central directory claims, by name (the
+// archive's own names, top folder included). LibTorch's reader allocates a record's claimed
+// size before reading it; checking the claim against the file first keeps a corrupt or
+// hostile directory from asking for gigabytes. Empty when the directory cannot be read
+// (LibTorch then reports the damage itself).
+std::map<std::string, uint64_t> claimedSizes(const std::string &path, uint64_t fileSize)
+{
+    std::map<std::string, uint64_t> out;
+    std::ifstream in(path, std::ios::binary);
+    const uint64_t tail = std::min<uint64_t>(fileSize, 65535 + 22);
+    std::vector<unsigned char> end(tail);
+    in.seekg(std::streamoff(fileSize - tail));
+    in.read(reinterpret_cast<char *>(end.data()), std::streamsize(tail));
+    if (!in || tail < 22)
+        return out;
+    std::size_t eocd = std::string::npos;
+    for (std::size_t i = tail - 22 + 1; i-- > 0;)
+        if (le(&end[i], 4) == 0x06054b50) {
+            eocd = i;
+            break;
+        }
+    if (eocd == std::string::npos)
+        return out;
+    uint64_t count = le(&end[eocd + 10], 2), cdSize = le(&end[eocd + 12], 4), cdOffset = le(&end[eocd + 16], 4);
+    if ((count == 0xffff || cdSize == 0xffffffff || cdOffset == 0xffffffff) && eocd >= 20 &&
+        le(&end[eocd - 20], 4) == 0x07064b50) { // zip64: the locator points at the zip64 end record
+        const uint64_t at = le(&end[eocd - 20 + 8], 8);
+        unsigned char z[56];
+        if (at + 56 > fileSize)
+            return out;
+        in.seekg(std::streamoff(at));
+        in.read(reinterpret_cast<char *>(z), 56);
+        if (!in || le(z, 4) != 0x06064b50)
+            return out;
+        count = le(z + 32, 8), cdSize = le(z + 40, 8), cdOffset = le(z + 48, 8);
+    }
+    if (cdOffset > fileSize || cdSize > fileSize - cdOffset || cdSize > (uint64_t(64) << 20))
+        return out;
+    std::vector<unsigned char> cd(cdSize);
+    in.seekg(std::streamoff(cdOffset));
+    in.read(reinterpret_cast<char *>(cd.data()), std::streamsize(cdSize));
+    if (!in)
+        return out;
+    std::size_t p = 0;
+    for (uint64_t k = 0; k < count && p + 46 <= cd.size() && le(&cd[p], 4) == 0x02014b50; ++k) {
+        uint64_t uncomp = le(&cd[p + 24], 4);
+        const std::size_t nameLen = le(&cd[p + 28], 2), extraLen = le(&cd[p + 30], 2), commentLen = le(&cd[p + 32], 2);
+        if (p + 46 + nameLen + extraLen + commentLen > cd.size())
+            break;
+        const std::string name(reinterpret_cast<const char *>(&cd[p + 46]), nameLen);
+        if (uncomp == 0xffffffff) // the zip64 extra field (id 1) holds the real size first
+            for (std::size_t e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen;) {
+                const uint64_t id = le(&cd[e], 2), len = le(&cd[e + 2], 2);
+                if (id == 1 && len >= 8 && e + 12 <= cd.size())
+                    uncomp = le(&cd[e + 4], 8);
+                e += 4 + len;
+            }
+        out[name] = uncomp;
+        p += 46 + nameLen + extraLen + commentLen;
+    }
+    return out;
 }
 
 } // namespace
@@ -76,6 +149,7 @@ std::shared_ptr<TorchArchive> TorchArchive::open(const std::string &path)
     if (!archive->hasRecord("data.pkl"))
         throw FileError(path, "a zip archive without data.pkl: not a torch.save or TorchScript file");
     archive->m_torchScript = archive->hasRecord("constants.pkl");
+    archive->m_claimed = claimedSizes(path, archive->m_fileSize);
     if (archive->hasRecord("byteorder")) {
         try {
             auto [ptr, size] = archive->m_reader->getRecord("byteorder");
@@ -111,6 +185,12 @@ std::vector<std::string> TorchArchive::records() const
 
 std::pair<at::DataPtr, std::size_t> TorchArchive::readRecord(const std::string &record) const
 {
+    // LibTorch allocates what the zip directory claims before reading: check the claim.
+    for (const auto &[name, size] : m_claimed)
+        if (name.size() > record.size() && name.compare(name.size() - record.size(), record.size(), record) == 0 &&
+            name[name.size() - record.size() - 1] == '/' && size > m_fileSize)
+            throw FileError(m_path, record + " claims " + std::to_string(size) + " bytes in a file of " +
+                                        std::to_string(m_fileSize) + ": the zip directory is corrupt");
     try {
         auto [data, size] = m_reader->getRecord(record);
         return {std::move(data), size};

@@ -386,6 +386,9 @@ TEST(Checkpoints, HostileFilesAreRefusedWithTheFileAndTheReason)
         {"hostile/truncated.pth", {"truncated.pth", "not a readable PyTorch archive"}},
         {"hostile/not_a_checkpoint.pt", {"not_a_checkpoint.pt", "not a PyTorch checkpoint"}},
         {"hostile/cycle.pt", {"cycle.pt", "inside itself"}},
+        // Found by fuzz_torch_archive: data.pkl's directory entry claims 3.5 GB; LibTorch would
+        // allocate that before reading.
+        {"hostile/huge_record.pt", {"huge_record.pt", "data.pkl claims 3539992819 bytes in a file of 1011"}},
     };
     for (const auto &[file, parts] : cases) {
         SCOPED_TRACE(file);
