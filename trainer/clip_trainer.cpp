@@ -12,7 +12,6 @@
 #include "trainer/evaluation.h"
 #include "trainer/mae_trainer.h"
 #include "trainer/transforms.h"
-#include "vitscope/version.h"
 
 namespace vitscope::train {
 
@@ -174,8 +173,10 @@ ClipSetup setup(const ClipTrainOptions &o, const std::string &tokenizerDir, bool
         bo.merges = o.bpeMerges;
         bo.contextLength = s.config.text.maxPositionEmbeddings;
         s.tokenizer = std::make_shared<ClipTokenizer>(trainBpe(corpus, bo));
-        fs::create_directories(tokenizerDir);
-        s.tokenizer->save(vocab, merges);
+        if (!tokenizerDir.empty()) {
+            fs::create_directories(tokenizerDir);
+            s.tokenizer->save(vocab, merges);
+        }
     }
     s.config.text.vocabSize = s.tokenizer->vocabSize();
     s.config.text.eosTokenId = s.config.text.padTokenId = s.tokenizer->endId();
@@ -199,52 +200,38 @@ ClipSetup setup(const ClipTrainOptions &o, const std::string &tokenizerDir, bool
     return s;
 }
 
-TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallbacks &cb, bool resuming)
+TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallbacks &cb, bool resuming,
+                    TrainingSkeleton &skeleton)
 {
     if (o.epochs <= 0 || o.batch <= 1)
         throw Error("epochs must be positive and batch at least 2 (contrastive pairs)");
     if (!(o.lr > 0) || o.weightDecay < 0)
         throw Error("lr must be positive and weight_decay >= 0");
-    const torch::Device device = parseDevice(o.device);
+    const torch::Device device = skeleton.device();
     const std::string tokDir = (fs::path(run.dir()) / "tokenizer").string();
-    const ClipSetup s = setup(o, tokDir, resuming && fs::exists(tokDir + "/vocab.json"));
+    // Rank 0 learns the tokenizer and saves it with the run; the other ranks learn the same
+    // one from the same captions (the BPE trainer is deterministic) without writing it.
+    const bool lead = skeleton.group().lead();
+    const ClipSetup s = setup(o, lead ? tokDir : std::string(), lead && resuming && fs::exists(tokDir + "/vocab.json"));
 
     torch::manual_seed(o.seed);
     Clip model(s.config);
     model->to(device);
     AdamW opt(decayGroups(model->named_parameters(true), o.weightDecay, {"logit_scale"}), 0.9, 0.98, 1e-6);
 
-    data::LoaderOptions lo;
-    lo.batchSize = o.batch, lo.seed = o.seed, lo.workers = o.workers;
-    lo.pinMemory = device.is_cuda();
     const auto trainSet = s.train;
     const data::ImageTransform transform = s.transform;
-    data::BatchLoader loader(
-        trainSet, [trainSet, transform](int64_t i, std::mt19937_64 &rng) {
-            return data::trainTransform(trainSet->image(i), transform, rng);
-        },
-        lo);
-
-    LoopOptions loop;
-    loop.epochs = o.epochs;
-    loop.baseLr = o.lr;
-    loop.warmupSteps = int64_t(o.warmupEpochs * double(loader.batchesPerEpoch()));
-    loop.clipGrad = o.clipGrad;
-    loop.logEvery = o.logEvery;
-    loop.checkpointEvery = o.checkpointEvery;
-    loop.keepCheckpoints = o.keepCheckpoints;
-    loop.amp = o.amp;
-    loop.evalEvery = s.captioned ? 0 : o.evalEvery;
+    auto loader = skeleton.makeLoader(trainSet, [trainSet, transform](int64_t i, std::mt19937_64 &rng) {
+        return data::trainTransform(trainSet->image(i), transform, rng);
+    });
+    const LoopOptions loop = skeleton.loop(o.lr, loader->batchesPerEpoch(), !s.captioned);
 
     const auto tokenizer = s.tokenizer;
     const CaptionSet captions = s.captions;
     const bool captioned = s.captioned;
-    TrainTask task;
-    task.module = model.get();
-    task.optimizer = &opt;
-    task.loader = &loader;
-    task.device = device;
-    task.loss = [&](const data::Batch &batch, int64_t step) {
+    Group &group = skeleton.group();
+    TrainTask task = skeleton.task(*model, opt, *loader);
+    task.loss = [&](const data::Batch &batch, int64_t) {
         const int64_t B = batch.images.size(0);
         std::vector<std::vector<int64_t>> ids;
         int64_t maxLen = 1;
@@ -253,7 +240,9 @@ TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallba
             if (captioned) {
                 text = batch.captions[std::size_t(r)];
             } else {
-                std::mt19937_64 rng(data::mixSeed({o.seed, uint64_t(step), uint64_t(r), 0xc1eull}));
+                // seeded by the sample's place in the epoch: the same caption whatever the batch or rank
+                std::mt19937_64 rng(data::mixSeed(
+                    {o.seed, uint64_t(batch.epoch), uint64_t(batch.positions[std::size_t(r)]), 0xc1eull}));
                 const auto &syns = captions.synonyms[std::size_t(batch.labels[r].item<int64_t>())];
                 const auto &t = captions.trainTemplates[rng() % captions.trainTemplates.size()];
                 text = fillTemplate(t, syns[rng() % syns.size()]);
@@ -270,7 +259,12 @@ TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallba
         }
         auto img = model->imageFeatures(batch.images.to(device, /*non_blocking=*/true));
         auto txt = model->textFeatures(tok, eos); // host ids: checked without a device sync, then copied
-        return clipLoss(img, txt, model->logitScale).loss;
+        if (group.size() == 1)
+            return clipLoss(img, txt, model->logitScale).loss;
+        // The contrastive batch is global: every rank's rows against all ranks' columns.
+        const auto imgAll = group.allGatherWithGrad(img);
+        const auto txtAll = group.allGatherWithGrad(txt);
+        return clipLossLocal(img, txt, imgAll, txtAll, model->logitScale, group.rank());
     };
     task.afterStep = [&] {
         torch::NoGradGuard g;
@@ -294,20 +288,18 @@ TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallba
 
 } // namespace
 
-TrainResult trainClip(const ClipTrainOptions &o, const std::string &runDir, const TrainCallbacks &cb)
+TrainResult trainClip(const ClipTrainOptions &o, const std::string &runDir, const TrainCallbacks &cb, Group *group)
 {
-    RunFolder run = RunFolder::create(runDir, {{"kind", "clip"},
-                                               {"options", o.toJson()},
-                                               {"device", parseDevice(o.device).str()},
-                                               {"libtorch", torchVersion()},
-                                               {"vitscope", VITSCOPE_VERSION},
-                                               {"threads", at::get_num_threads()}});
-    return runClip(run, o, cb, false);
+    TrainingSkeleton skeleton(o, group);
+    RunFolder run = skeleton.createRun(runDir, "clip", o.toJson());
+    return runClip(run, o, cb, false, skeleton);
 }
 
-TrainResult resumeClip(RunFolder &run, const TrainCallbacks &cb)
+TrainResult resumeClip(RunFolder &run, const TrainCallbacks &cb, Group *group)
 {
-    return runClip(run, ClipTrainOptions::fromJson(run.config().at("options")), cb, true);
+    const auto o = ClipTrainOptions::fromJson(run.config().at("options"));
+    TrainingSkeleton skeleton(o, group);
+    return runClip(run, o, cb, true, skeleton);
 }
 
 } // namespace vitscope::train

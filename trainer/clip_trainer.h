@@ -63,8 +63,11 @@ CaptionSet classNameCaptions(const std::vector<std::string> &classNames);
 // Every caption the training can produce (the BPE corpus).
 std::vector<std::string> allTrainingCaptions(const CaptionSet &captions);
 
-TrainResult trainClip(const ClipTrainOptions &options, const std::string &runDir, const TrainCallbacks &callbacks = {});
+// `batch` is the global batch; with a process group the image and text features of all
+// ranks form one contrastive batch (gathered with their gradients).
+TrainResult trainClip(const ClipTrainOptions &options, const std::string &runDir, const TrainCallbacks &callbacks = {},
+                      Group *group = nullptr);
 // Used by resumeRun for runs of kind "clip".
-TrainResult resumeClip(RunFolder &run, const TrainCallbacks &callbacks);
+TrainResult resumeClip(RunFolder &run, const TrainCallbacks &callbacks, Group *group = nullptr);
 
 } // namespace vitscope::train

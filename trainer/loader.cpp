@@ -13,9 +13,13 @@ BatchLoader::BatchLoader(std::shared_ptr<const SampleSource> source, MakeSample 
 {
     if (m_opt.batchSize <= 0)
         throw Error("batch size must be positive");
-    if (m_opt.dropLast && m_source->size() < m_opt.batchSize)
+    if (m_opt.worldSize < 1 || m_opt.rank < 0 || m_opt.rank >= m_opt.worldSize)
+        throw Error("loader rank " + std::to_string(m_opt.rank) + " outside a world of " + std::to_string(m_opt.worldSize));
+    if (m_opt.worldSize > 1 && !m_opt.dropLast)
+        throw Error("a loader shared by several ranks drops the last partial batch");
+    if (m_opt.dropLast && m_source->size() < m_opt.batchSize * m_opt.worldSize)
         throw Error(m_source->describe() + ": " + std::to_string(m_source->size()) +
-                    " examples are fewer than one batch of " + std::to_string(m_opt.batchSize));
+                    " examples are fewer than one batch of " + std::to_string(m_opt.batchSize * m_opt.worldSize));
     if (m_opt.workers <= 0) // one loader thread per four cores: on 2 cores a second one slows training (docs/performance.md)
         m_opt.workers = std::max(1, int(std::thread::hardware_concurrency() / 4));
     m_opt.capacity = std::max(1, m_opt.capacity);
@@ -29,7 +33,7 @@ BatchLoader::~BatchLoader()
 int64_t BatchLoader::batchesPerEpoch() const
 {
     const int64_t n = m_source->size();
-    return m_opt.dropLast ? n / m_opt.batchSize : (n + m_opt.batchSize - 1) / m_opt.batchSize;
+    return m_opt.dropLast ? n / (m_opt.batchSize * m_opt.worldSize) : (n + m_opt.batchSize - 1) / m_opt.batchSize;
 }
 
 std::vector<int64_t> BatchLoader::epochOrder(int64_t epoch) const
@@ -41,6 +45,15 @@ std::vector<int64_t> BatchLoader::epochOrder(int64_t epoch) const
         std::shuffle(order.begin(), order.end(), rng);
     }
     return order;
+}
+
+std::vector<int64_t> BatchLoader::shardPositions() const
+{
+    std::vector<int64_t> out;
+    const int64_t count = m_opt.dropLast ? batchesPerEpoch() * m_opt.batchSize : m_source->size();
+    for (int64_t p = 0; p < count; ++p)
+        out.push_back(m_opt.rank + p * m_opt.worldSize);
+    return out;
 }
 
 void BatchLoader::start(int64_t epoch, int64_t first)
@@ -72,18 +85,21 @@ void BatchLoader::stop()
 Batch BatchLoader::make(int64_t b) const
 {
     const int64_t begin = b * m_opt.batchSize;
-    const int64_t end = std::min<int64_t>(begin + m_opt.batchSize, int64_t(m_order.size()));
+    const int64_t end =
+        std::min<int64_t>(begin + m_opt.batchSize, (int64_t(m_order.size()) - m_opt.rank + m_opt.worldSize - 1) / m_opt.worldSize);
     Batch batch;
     batch.epoch = m_epoch;
     batch.index = b;
     std::vector<torch::Tensor> images;
     std::vector<int64_t> labels;
-    for (int64_t pos = begin; pos < end; ++pos) {
+    for (int64_t local = begin; local < end; ++local) {
+        const int64_t pos = m_opt.rank + local * m_opt.worldSize;
         const int64_t idx = m_order[std::size_t(pos)];
         std::mt19937_64 rng(mixSeed({m_opt.seed, uint64_t(m_epoch), uint64_t(pos), 0xa11ull}));
         images.push_back(m_makeSample(idx, rng));
         labels.push_back(m_source->label(idx));
         batch.indices.push_back(idx);
+        batch.positions.push_back(pos);
         batch.captions.push_back(m_source->caption(idx));
     }
     batch.images = torch::stack(images);

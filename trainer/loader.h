@@ -1,8 +1,9 @@
 #pragma once
 // Batches assembled on background threads with a bounded queue, deterministic under a
 // seed: the order of an epoch is a permutation seeded by (seed, epoch) and each sample's
-// augmentation by (seed, epoch, position), so the batches are the same whatever the
-// thread timing, and an epoch can be restarted at any batch (resuming a run).
+// augmentation by (seed, epoch, position in that order), so the batches are the same
+// whatever the thread timing or the number of ranks sharing the epoch, and an epoch can be
+// restarted at any batch (resuming a run).
 
 #include <condition_variable>
 #include <cstdint>
@@ -26,6 +27,7 @@ struct Batch {
     torch::Tensor images;              // (B, C, S, S) float32
     torch::Tensor labels;              // (B) int64 (-1 where the source has no classes)
     std::vector<int64_t> indices;      // source indices
+    std::vector<int64_t> positions;    // places in the epoch's global order (the seeds of each sample's random choices)
     std::vector<std::string> captions; // empty strings where the source has none
     int64_t epoch = 0;
     int64_t index = 0; // batch number within the epoch
@@ -39,6 +41,12 @@ struct LoaderOptions {
     int workers = 0;      // 0: auto, one per four cores (at least one: measured best on 2 cores)
     int capacity = 4;     // batches made ahead at most
     bool pinMemory = false; // images in page-locked memory (CUDA training: asynchronous copies)
+    // Data-parallel training, as PyTorch's DistributedSampler: the epoch's shuffled order is
+    // the same on every rank and rank r takes its places r, r + W, r + 2W, ...; batchSize is
+    // then the per-rank batch, and an epoch has floor(N / (batchSize * W)) batches on every
+    // rank, so batch k of all ranks together is batch k of one process with batchSize * W.
+    int rank = 0;
+    int worldSize = 1;
 };
 
 class BatchLoader {
@@ -60,8 +68,10 @@ public:
     std::optional<Batch> next();
     void stop();
 
-    // The order of an epoch (for tests and evaluation).
+    // The order of an epoch over the whole source (for tests and evaluation).
     std::vector<int64_t> epochOrder(int64_t epoch) const;
+    // The global positions this rank reads in an epoch, batch after batch.
+    std::vector<int64_t> shardPositions() const;
 
 private:
     void work(int worker);

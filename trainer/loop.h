@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "trainer/distributed.h"
 #include "trainer/loader.h"
 #include "trainer/optim.h"
 #include "trainer/run_folder.h"
@@ -60,7 +61,10 @@ struct TrainResult {
     int64_t resumedFromStep = 0;
     double seconds = 0;        // training time in this process
     int64_t stepsThisProcess = 0;
-    double imagesPerSecond = 0; // over this process's steps
+    double imagesPerSecond = 0; // over this process's steps, all ranks together
+    int worldSize = 1;
+    double allReduceSecondsPerStep = 0;   // gradient averaging, wall time per step (0 in one process)
+    double allReduceMegabytesPerStep = 0;
 };
 
 struct LoopOptions {
@@ -75,7 +79,14 @@ struct LoopOptions {
     bool amp = true;              // bf16 autocast of the forward pass on CUDA (no effect on the CPU)
 };
 
+// Data-parallel runs (task.group of several ranks): parameters and, when resuming, the
+// optimizer state are broadcast from rank 0 first; after every backward pass the gradients
+// are averaged over ranks; logged losses are the average over ranks; a stop (Ctrl-C on any
+// rank) is agreed on by all ranks at the same step; rank 0 alone writes the run folder
+// (metrics, checkpoints, the final model) and runs the evaluation. Collectives that fail
+// throw a vitscope::Error naming the rank that stopped.
 struct TrainTask {
+    Group *group = nullptr; // nullptr: one process
     torch::nn::Module *module = nullptr;
     AdamW *optimizer = nullptr;
     data::BatchLoader *loader = nullptr;
@@ -89,6 +100,54 @@ struct TrainTask {
 // Runs (or resumes, when the folder has a checkpoint) to the end, a stop, or a
 // non-finite loss (vitscope::Error naming the step and the last good checkpoint).
 TrainResult runTraining(RunFolder &run, TrainTask &task, const LoopOptions &options, const TrainCallbacks &callbacks);
+
+// The setup both trainers share (MAE and CLIP name these options the same): the device (a
+// rank's own GPU in a multi-GPU run), the process group, the run folder (created by rank 0,
+// known to the others), the training loader sharded by rank, and the loop options from the
+// global batch.
+class TrainingSkeleton {
+public:
+    template <class Options>
+    TrainingSkeleton(const Options &o, Group *group) : TrainingSkeleton(o.device, o.batch, o.seed, o.workers, group)
+    {
+        m_loop.epochs = o.epochs;
+        m_loop.clipGrad = o.clipGrad;
+        m_loop.logEvery = o.logEvery;
+        m_loop.checkpointEvery = o.checkpointEvery;
+        m_loop.keepCheckpoints = o.keepCheckpoints;
+        m_loop.evalEvery = o.evalEvery;
+        m_loop.amp = o.amp;
+        m_warmupEpochs = o.warmupEpochs;
+    }
+
+    Group &group() { return *m_group; }
+    torch::Device device() const { return m_device; }
+    int64_t localBatch() const { return m_localBatch; }
+
+    // A new run (rank 0 creates the folder, FileError when it holds one) or a follower.
+    RunFolder createRun(const std::string &dir, const std::string &kind, const nlohmann::json &options);
+    // The training loader: this rank's share of every epoch, localBatch() per batch.
+    std::unique_ptr<data::BatchLoader> makeLoader(std::shared_ptr<const data::SampleSource> source,
+                                                  data::BatchLoader::MakeSample makeSample) const;
+    // The loop options; warmup in steps of the global batch.
+    LoopOptions loop(double lr, int64_t batchesPerEpoch, bool canEvaluate) const;
+    // A task with the module, optimizer, loader, device and group filled in.
+    TrainTask task(torch::nn::Module &module, AdamW &optimizer, data::BatchLoader &loader);
+
+private:
+    TrainingSkeleton(const std::string &device, int64_t batch, uint64_t seed, int workers, Group *group);
+    std::shared_ptr<Group> m_own; // one process, when no group was given
+    Group *m_group = nullptr;
+    torch::Device m_device = torch::kCPU;
+    int64_t m_localBatch = 0;
+    uint64_t m_seed = 0;
+    int m_workers = 0;
+    LoopOptions m_loop;
+    double m_warmupEpochs = 0;
+};
+
+// Rank 0's run configuration on every rank (the others may not see the run folder).
+nlohmann::json shareFromLead(Group &group, const nlohmann::json &value);
 
 // LoopOptions to and from config.json's "loop".
 nlohmann::json toJson(const LoopOptions &o);

@@ -7,7 +7,6 @@
 #include "trainer/clip_trainer.h"
 #include "trainer/evaluation.h"
 #include "trainer/transforms.h"
-#include "vitscope/version.h"
 
 namespace vitscope::train {
 
@@ -101,10 +100,33 @@ void validate(const MaeTrainOptions &o)
     (void)parseMaskStrategy(o.maskStrategy);
 }
 
-TrainResult runMae(RunFolder &run, const MaeTrainOptions &o, const TrainCallbacks &cb)
+// One mask per sample, seeded by (seed, epoch, the sample's place in the epoch): the same
+// sample gets the same mask whatever the batch it lands in or the number of ranks.
+Masking perSampleMasking(const MaskSpec &spec, const data::Batch &batch, uint64_t seed, int64_t grid, torch::Device device)
+{
+    std::vector<torch::Tensor> shuffle, restore, keep, mask;
+    int64_t keepCount = 0;
+    for (const int64_t pos : batch.positions) {
+        MaskSpec m = spec;
+        m.seed = data::mixSeed({seed, uint64_t(batch.epoch), uint64_t(pos), 0x3a5cull});
+        const Masking one = makeMasking(m, 1, grid, grid);
+        shuffle.push_back(one.idsShuffle), restore.push_back(one.idsRestore);
+        keep.push_back(one.idsKeep), mask.push_back(one.mask);
+        keepCount = one.keepCount;
+    }
+    Masking out;
+    out.idsShuffle = torch::cat(shuffle).to(device, true);
+    out.idsRestore = torch::cat(restore).to(device, true);
+    out.idsKeep = torch::cat(keep).to(device, true);
+    out.mask = torch::cat(mask).to(device, true);
+    out.keepCount = keepCount;
+    return out;
+}
+
+TrainResult runMae(RunFolder &run, const MaeTrainOptions &o, const TrainCallbacks &cb, TrainingSkeleton &skeleton)
 {
     validate(o);
-    const torch::Device device = parseDevice(o.device);
+    const torch::Device device = skeleton.device();
     const MaeSetup s = setup(o);
     auto trainSet = data::openSource(o.data, data::Split::Train, o.limit);
 
@@ -115,26 +137,13 @@ TrainResult runMae(RunFolder &run, const MaeTrainOptions &o, const TrainCallback
     auto groups = decayGroups(model->named_parameters(true), o.weightDecay,
                               {"cls_token", "mask_token", "encoder_mask_token", "pos_embed", "decoder_pos_embed"});
     AdamW opt(groups, 0.9, 0.95);
-    data::LoaderOptions lo;
-    lo.batchSize = o.batch, lo.seed = o.seed, lo.workers = o.workers;
-    lo.pinMemory = device.is_cuda();
     const data::ImageTransform transform = s.transform;
-    data::BatchLoader loader(
-        trainSet, [trainSet, transform](int64_t i, std::mt19937_64 &rng) {
-            return data::trainTransform(trainSet->image(i), transform, rng);
-        },
-        lo);
-
-    LoopOptions loop;
-    loop.epochs = o.epochs;
-    loop.baseLr = o.baseLr * double(o.batch) / 256.0;
-    loop.warmupSteps = int64_t(o.warmupEpochs * double(loader.batchesPerEpoch()));
-    loop.clipGrad = o.clipGrad;
-    loop.logEvery = o.logEvery;
-    loop.checkpointEvery = o.checkpointEvery;
-    loop.keepCheckpoints = o.keepCheckpoints;
-    loop.amp = o.amp;
-    loop.evalEvery = trainSet->classNames().empty() ? 0 : o.evalEvery;
+    auto loader = skeleton.makeLoader(trainSet, [trainSet, transform](int64_t i, std::mt19937_64 &rng) {
+        return data::trainTransform(trainSet->image(i), transform, rng);
+    });
+    // lr = base_lr * global batch / 256 (MAE's linear scaling rule)
+    const LoopOptions loop = skeleton.loop(o.baseLr * double(o.batch) / 256.0, loader->batchesPerEpoch(),
+                                           !trainSet->classNames().empty());
 
     MaskSpec spec;
     spec.strategy = parseMaskStrategy(o.maskStrategy);
@@ -142,15 +151,9 @@ TrainResult runMae(RunFolder &run, const MaeTrainOptions &o, const TrainCallback
     spec.gridCell = o.gridCell;
     const int64_t g = s.config.gridSize();
 
-    TrainTask task;
-    task.module = model.get();
-    task.optimizer = &opt;
-    task.loader = &loader;
-    task.device = device;
-    task.loss = [&](const data::Batch &batch, int64_t step) {
-        MaskSpec m = spec;
-        m.seed = data::mixSeed({o.seed, uint64_t(step), 0x3a5cull});
-        const Masking masking = makeMasking(m, batch.images.size(0), g, g, device);
+    TrainTask task = skeleton.task(*model, opt, *loader);
+    task.loss = [&](const data::Batch &batch, int64_t) {
+        const Masking masking = perSampleMasking(spec, batch, o.seed, g, device);
         return model->forward(batch.images.to(device, /*non_blocking=*/true), masking).loss;
     };
     std::shared_ptr<data::SampleSource> evalTrain, evalTest;
@@ -170,33 +173,32 @@ TrainResult runMae(RunFolder &run, const MaeTrainOptions &o, const TrainCallback
     return runTraining(run, task, loop, cb);
 }
 
-json runConfig(const std::string &kind, const json &options, const std::string &device)
-{
-    return {{"kind", kind},
-            {"options", options},
-            {"device", device},
-            {"libtorch", torchVersion()},
-            {"vitscope", VITSCOPE_VERSION},
-            {"threads", at::get_num_threads()}};
-}
-
 } // namespace
 
-TrainResult trainMae(const MaeTrainOptions &o, const std::string &runDir, const TrainCallbacks &cb)
+TrainResult trainMae(const MaeTrainOptions &o, const std::string &runDir, const TrainCallbacks &cb, Group *group)
 {
     validate(o);
-    RunFolder run = RunFolder::create(runDir, runConfig("mae", o.toJson(), parseDevice(o.device).str()));
-    return runMae(run, o, cb);
+    TrainingSkeleton skeleton(o, group);
+    RunFolder run = skeleton.createRun(runDir, "mae", o.toJson());
+    return runMae(run, o, cb, skeleton);
 }
 
-TrainResult resumeRun(const std::string &runDir, const TrainCallbacks &cb)
+TrainResult resumeRun(const std::string &runDir, const TrainCallbacks &cb, Group *group)
 {
-    RunFolder run = RunFolder::open(runDir);
-    const std::string kind = run.config().at("kind");
-    if (kind == "mae")
-        return runMae(run, MaeTrainOptions::fromJson(run.config().at("options")), cb);
+    const auto oneProcess = Group::single();
+    Group &g = group ? *group : *oneProcess;
+    RunFolder run = g.lead() ? RunFolder::open(runDir) : RunFolder::follower(runDir, json());
+    const json config = shareFromLead(g, run.config());
+    if (!g.lead())
+        run = RunFolder::follower(runDir, config);
+    const std::string kind = config.at("kind");
+    if (kind == "mae") {
+        const auto o = MaeTrainOptions::fromJson(config.at("options"));
+        TrainingSkeleton skeleton(o, &g);
+        return runMae(run, o, cb, skeleton);
+    }
     if (kind == "clip")
-        return resumeClip(run, cb);
+        return resumeClip(run, cb, &g);
     throw FileError(runDir + "/config.json", "unknown run kind \"" + kind + "\"");
 }
 

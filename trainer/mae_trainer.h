@@ -49,9 +49,13 @@ struct MaeTrainOptions {
 constexpr float kFashionMnistMean = 0.2190f; // 0.2860 * 784 / 1024
 constexpr float kFashionMnistStd = 0.3318f;  // from the unpadded 0.3530 the same way
 
-TrainResult trainMae(const MaeTrainOptions &options, const std::string &runDir, const TrainCallbacks &callbacks = {});
+// `batch` is the global batch: with a process group of W ranks each rank trains on batch / W
+// samples per step (see TrainingSkeleton and runTraining for the data-parallel contract).
+TrainResult trainMae(const MaeTrainOptions &options, const std::string &runDir, const TrainCallbacks &callbacks = {},
+                     Group *group = nullptr);
 
-// Continues the run in `runDir` (MAE or CLIP) from its newest checkpoint.
-TrainResult resumeRun(const std::string &runDir, const TrainCallbacks &callbacks = {});
+// Continues the run in `runDir` (MAE or CLIP) from its newest checkpoint, at any number of
+// ranks that divides the run's global batch.
+TrainResult resumeRun(const std::string &runDir, const TrainCallbacks &callbacks = {}, Group *group = nullptr);
 
 } // namespace vitscope::train

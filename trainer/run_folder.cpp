@@ -68,6 +68,14 @@ RunFolder RunFolder::open(const std::string &dir)
     return r;
 }
 
+RunFolder RunFolder::follower(const std::string &dir, const json &config)
+{
+    RunFolder r;
+    r.m_dir = dir;
+    r.m_config = config;
+    return r;
+}
+
 std::string RunFolder::modelDir() const
 {
     return (fs::path(m_dir) / "model").string();

@@ -35,6 +35,9 @@ public:
     static RunFolder create(const std::string &dir, const nlohmann::json &config);
     // An existing run (FileError naming config.json when there is none).
     static RunFolder open(const std::string &dir);
+    // The run as ranks other than 0 of a data-parallel run know it: its path and config,
+    // nothing read or written (rank 0 alone writes the folder; it may not even be visible).
+    static RunFolder follower(const std::string &dir, const nlohmann::json &config);
 
     const std::string &dir() const { return m_dir; }
     const nlohmann::json &config() const { return m_config; }

@@ -163,9 +163,11 @@ const std::vector<Command> &commands()
          "      [--ratio R] [--grid-cell K] [--norm-pix-loss on|off] [--mask-tokens-in-encoder] [--epochs N] [--batch N]\n"
          "      [--base-lr X] [--warmup-epochs X] [--weight-decay X] [--clip-grad X] [--crop on|off] [--flip on|off]\n"
          "      [--seed S] [--device D] [--workers N] [--log-every N] [--checkpoint-every N] [--keep N]\n"
-         "      [--eval-every N] [--eval-limit N] [--amp on|off]",
+         "      [--eval-every N] [--eval-limit N] [--amp on|off] [--nproc-per-node N] [--dist-backend auto|gloo|nccl]\n"
+         "      [--dist-timeout S]",
          "MAE pretraining into a run folder (config.json, metrics.jsonl, checkpoints, model/); Ctrl-C stops\n"
-         "      after a checkpoint, `resume` continues",
+         "      after a checkpoint, `resume` continues; --batch is the global batch: data-parallel over N local\n"
+         "      ranks (--nproc-per-node), torchrun or Slurm (docs/distributed.md)",
          {"mask-tokens-in-encoder"},
          trainMaeCommand},
         {{"train", "clip"},
@@ -173,9 +175,11 @@ const std::vector<Command> &commands()
          "      [--batch N] [--lr X] [--warmup-epochs X] [--weight-decay X] [--clip-grad X] [--crop on|off]\n"
          "      [--crop-scale-min X] [--flip on|off] [--bpe-merges N] [--csv-separator C] [--csv-path-column NAME]\n"
          "      [--csv-caption-column NAME] [--seed S] [--device D] [--workers N] [--log-every N]\n"
-         "      [--checkpoint-every N] [--keep N] [--eval-every N] [--eval-limit N] [--amp on|off]",
+         "      [--checkpoint-every N] [--keep N] [--eval-every N] [--eval-limit N] [--amp on|off]\n"
+         "      [--nproc-per-node N] [--dist-backend auto|gloo|nccl] [--dist-timeout S]",
          "CLIP training into a run folder; labelled data gets captions from class names x templates x synonyms,\n"
-         "      held-out templates measure zero-shot accuracy; the tokenizer is learned from the captions (BPE)",
+         "      held-out templates measure zero-shot accuracy; the tokenizer is learned from the captions (BPE);\n"
+         "      data-parallel runs contrast the global batch (features gathered from every rank)",
          {},
          trainClipCommand},
         {{"eval", "zeroshot"},
@@ -198,7 +202,11 @@ const std::vector<Command> &commands()
          "      DIR/results.json and DIR/results.csv (a stopped sweep continues where it was)",
          {},
          sweepCommand},
-        {{"resume"}, "RUN_DIR", "continue a run from its newest checkpoint", {}, resumeCommand},
+        {{"resume"},
+         "RUN_DIR [--nproc-per-node N] [--dist-backend auto|gloo|nccl] [--dist-timeout S]",
+         "continue a run from its newest checkpoint (at any number of ranks dividing its global batch)",
+         {},
+         resumeCommand},
         {{"eval", "linear-probe"},
          "--model DIR [--data fashion-mnist|DIR] [--test-data DIR] [--limit N] [--test-limit N] [--pool cls|mean] [--device D]",
          "logistic regression on frozen features (standardized; weight decay chosen on a validation split)",

@@ -1,5 +1,6 @@
 // vitscope-cli: the headless front end. Thin: parses the command word(s) and hands the
 // rest to src/cli/commands.cpp.
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <iostream>
@@ -8,6 +9,7 @@
 
 #include "models/device.h"
 #include "src/cli/commands.h"
+#include "src/cli/launch.h"
 
 namespace {
 
@@ -74,6 +76,17 @@ int main(int argc, char **argv)
         if (match->words == std::vector<std::string>{"convert"} && !rest.empty() && rest[0].rfind("--", 0) != 0)
             rest[0] = vitscope::cli::resolveModelArg(rest[0]);
         try {
+            // --nproc-per-node N: this process becomes the launcher of N local ranks.
+            const auto &w = match->words;
+            if (w == std::vector<std::string>{"train", "mae"} || w == std::vector<std::string>{"train", "clip"} ||
+                w == std::vector<std::string>{"resume"}) {
+                const int nproc = vitscope::cli::takeNprocPerNode(rest);
+                if (nproc > 1 && (std::getenv("RANK") || std::getenv("WORLD_SIZE")))
+                    throw vitscope::cli::UsageError("--nproc-per-node starts its own ranks, but RANK / WORLD_SIZE are set "
+                                                    "(torchrun or a script launched this process): drop one of the two");
+                if (nproc > 1)
+                    return vitscope::cli::launchLocalRanks(w, rest, nproc);
+            }
             vitscope::cli::Args args(rest, match->flags);
             return match->run(args);
         } catch (const vitscope::cli::UsageError &e) {

@@ -20,6 +20,7 @@
 #include "models/resources.h"
 #include "trainer/processor_transform.h"
 #include "trainer/clip_trainer.h"
+#include "trainer/distributed.h"
 #include "trainer/evaluation.h"
 #include "trainer/finetune.h"
 #include "trainer/sweep.h"
@@ -51,14 +52,32 @@ std::string clock(double seconds)
     return buf;
 }
 
-// Progress on stderr: a bar redrawn in place on a terminal, plain lines otherwise.
-train::TrainCallbacks progressCallbacks(int64_t logEvery)
+// The process group of a distributed launch (torchrun, Slurm, --nproc-per-node), or one
+// process. --dist-backend auto|gloo|nccl, --dist-timeout SECONDS (rendezvous and every
+// collective: how long a dead or hung rank can keep the others waiting).
+std::shared_ptr<train::Group> processGroup(Args &args, const std::string &device)
+{
+    train::GroupOptions g;
+    g.backend = args.value("dist-backend", g.backend);
+    const double timeout = args.number("dist-timeout", 300);
+    if (!(timeout > 0))
+        throw UsageError("--dist-timeout must be a positive number of seconds");
+    g.timeout = std::chrono::milliseconds(int64_t(timeout * 1000));
+    g.device = parseDevice(device);
+    return train::Group::fromEnvironment(g);
+}
+
+// Progress on stderr: a bar redrawn in place on a terminal, plain lines otherwise. Ranks
+// other than 0 of a distributed run print nothing (but stop on Ctrl-C with the others).
+train::TrainCallbacks progressCallbacks(int64_t logEvery, bool lead = true)
 {
     const bool tty = ::isatty(2);
     std::signal(SIGINT, onInterrupt);
     std::signal(SIGTERM, onInterrupt);
     train::TrainCallbacks cb;
     cb.shouldStop = [] { return g_interrupted.load(); };
+    if (!lead)
+        return cb;
     cb.onStep = [tty, logEvery](const train::StepInfo &s) {
         if (tty) {
             const int width = 30;
@@ -101,6 +120,11 @@ json summary(const train::TrainResult &r)
         j["eval"] = r.lastEval;
     if (r.resumed)
         j["resumed_from_step"] = r.resumedFromStep;
+    if (r.worldSize > 1) {
+        j["world_size"] = r.worldSize;
+        j["allreduce_s_per_step"] = r.allReduceSecondsPerStep;
+        j["allreduce_mb_per_step"] = r.allReduceMegabytesPerStep;
+    }
     if (r.status == train::RunStatus::Stopped)
         j["resume_with"] = "vitscope-cli resume " + r.runDir;
     return j;
@@ -229,9 +253,11 @@ int trainMaeCommand(Args &args)
     o.randomResizedCrop = onOff(args, "crop", o.randomResizedCrop);
     o.flip = onOff(args, "flip", o.flip);
     readRunControl(args, o);
+    const auto group = processGroup(args, o.device);
     args.finish();
-    const auto r = train::trainMae(o, out, progressCallbacks(o.logEvery));
-    std::cout << summary(r).dump(2) << std::endl;
+    const auto r = train::trainMae(o, out, progressCallbacks(o.logEvery, group->lead()), group.get());
+    if (group->lead())
+        std::cout << summary(r).dump(2) << std::endl;
     return r.status == train::RunStatus::Finished ? 0 : 130;
 }
 
@@ -258,9 +284,11 @@ int trainClipCommand(Args &args)
     o.csvPathColumn = args.value("csv-path-column", o.csvPathColumn);
     o.csvCaptionColumn = args.value("csv-caption-column", o.csvCaptionColumn);
     readRunControl(args, o);
+    const auto group = processGroup(args, o.device);
     args.finish();
-    const auto r = train::trainClip(o, out, progressCallbacks(o.logEvery));
-    std::cout << summary(r).dump(2) << std::endl;
+    const auto r = train::trainClip(o, out, progressCallbacks(o.logEvery, group->lead()), group.get());
+    if (group->lead())
+        std::cout << summary(r).dump(2) << std::endl;
     return r.status == train::RunStatus::Finished ? 0 : 130;
 }
 
@@ -395,12 +423,17 @@ int sweepCommand(Args &args)
 int resumeCommand(Args &args)
 {
     const auto words = args.positionals();
-    args.finish();
     if (words.size() != 1)
         throw UsageError("give one RUN_DIR");
-    const auto config = train::RunFolder::open(words[0]).config();
-    const auto r = train::resumeRun(words[0], progressCallbacks(config["options"].value("log_every", 10)));
-    std::cout << summary(r).dump(2) << std::endl;
+    const auto env = train::LaunchEnv::fromEnvironment();
+    // Rank 0 reads the run's configuration (the device among it); the others learn it from rank 0.
+    const json config = env.rank == 0 ? train::RunFolder::open(words[0]).config() : json();
+    const auto group = processGroup(args, config.is_null() ? std::string("auto") : config["options"].value("device", "auto"));
+    args.finish();
+    const auto r = train::resumeRun(words[0], progressCallbacks(config.is_null() ? 10 : config["options"].value("log_every", 10), group->lead()),
+                                    group.get());
+    if (group->lead())
+        std::cout << summary(r).dump(2) << std::endl;
     return r.status == train::RunStatus::Finished ? 0 : 130;
 }
 
