@@ -214,8 +214,11 @@ TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallba
     const bool lead = skeleton.group().lead();
     const ClipSetup s = setup(o, lead ? tokDir : std::string(), lead && resuming && fs::exists(tokDir + "/vocab.json"));
 
-    torch::manual_seed(o.seed);
-    Clip model(s.config);
+    Clip model{nullptr};
+    {
+        const auto seeded = TrainingSkeleton::seededInit(o.seed);
+        model = Clip(s.config);
+    }
     model->to(device);
     AdamW opt(decayGroups(model->named_parameters(true), o.weightDecay, {"logit_scale"}), 0.9, 0.98, 1e-6);
 

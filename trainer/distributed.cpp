@@ -15,9 +15,23 @@
 
 #include "models/error.h"
 
+// glog's threshold, when LibTorch logs through glog (Debian's does): c10d logs every failed
+// bind and connect attempt on stderr before throwing, and the error that follows says it in
+// one line. Weak: a LibTorch without glog leaves it unresolved (null).
+namespace fLI {
+extern __attribute__((weak)) int FLAGS_minloglevel;
+}
+
 namespace vitscope::train {
 
 namespace {
+
+// Quiets c10d's own log (warnings and errors; GLOG_minloglevel set by the user wins).
+void quietC10dLog()
+{
+    if (&fLI::FLAGS_minloglevel != nullptr && !std::getenv("GLOG_minloglevel"))
+        fLI::FLAGS_minloglevel = 3; // FATAL only
+}
 
 const char *getEnv(const char *name)
 {
@@ -94,7 +108,7 @@ LaunchEnv LaunchEnv::fromEnvironment()
         e.masterAddr = a;
     else if (e.worldSize > 1)
         throw Error("MASTER_ADDR is not set (the address of rank 0, or of torchrun's agent)");
-    e.masterPort = envInt("MASTER_PORT", 29500, e.worldSize > 1);
+    e.masterPort = envInt("MASTER_PORT", 29500, e.worldSize > 1 && e.launcher != "slurm"); // Slurm: 29500 unless set
     if (e.masterPort < 1 || e.masterPort > 65535)
         throw Error("MASTER_PORT " + std::to_string(e.masterPort) + " is not a TCP port (1 to 65535)");
     return e;
@@ -406,6 +420,7 @@ std::shared_ptr<Group> Group::connect(const LaunchEnv &e, const GroupOptions &op
 #endif
     if (backend != "gloo" && backend != "nccl")
         throw Error("unknown process-group backend \"" + backend + "\" (auto, gloo or nccl)");
+    quietC10dLog();
     const std::string where = e.masterAddr + ":" + std::to_string(e.masterPort);
     const bool server = !e.agentStore && e.rank == 0;
     StorePtr store;

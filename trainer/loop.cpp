@@ -383,6 +383,14 @@ LoopOptions TrainingSkeleton::loop(double lr, int64_t batchesPerEpoch, bool canE
     return l;
 }
 
+std::unique_lock<std::mutex> TrainingSkeleton::seededInit(uint64_t seed)
+{
+    static std::mutex generator;
+    std::unique_lock<std::mutex> lock(generator);
+    torch::manual_seed(seed);
+    return lock;
+}
+
 TrainTask TrainingSkeleton::task(torch::nn::Module &module, AdamW &optimizer, data::BatchLoader &loader)
 {
     TrainTask t;

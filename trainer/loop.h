@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -131,6 +132,10 @@ public:
                                                   data::BatchLoader::MakeSample makeSample) const;
     // The loop options; warmup in steps of the global batch.
     LoopOptions loop(double lr, int64_t batchesPerEpoch, bool canEvaluate) const;
+    // torch::manual_seed(seed), holding the lock on torch's global generator until the
+    // returned lock goes: a model initialised under it gets the same weights whatever other
+    // threads do (ranks running as threads of one process, the app's workers).
+    static std::unique_lock<std::mutex> seededInit(uint64_t seed);
     // A task with the module, optimizer, loader, device and group filled in.
     TrainTask task(torch::nn::Module &module, AdamW &optimizer, data::BatchLoader &loader);
 

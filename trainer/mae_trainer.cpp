@@ -130,8 +130,11 @@ TrainResult runMae(RunFolder &run, const MaeTrainOptions &o, const TrainCallback
     const MaeSetup s = setup(o);
     auto trainSet = data::openSource(o.data, data::Split::Train, o.limit);
 
-    torch::manual_seed(o.seed);
-    Mae model(s.config, o.maskTokensInEncoder);
+    Mae model{nullptr};
+    {
+        const auto seeded = TrainingSkeleton::seededInit(o.seed);
+        model = Mae(s.config, o.maskTokensInEncoder);
+    }
     model->to(device);
 
     auto groups = decayGroups(model->named_parameters(true), o.weightDecay,
