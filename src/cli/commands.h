@@ -61,6 +61,7 @@ int evalLinearProbeCommand(Args &args);
 int evalKnnCommand(Args &args);
 int evalFewShotCommand(Args &args);
 int benchSgemmCommand(Args &args);
+int benchAllReduceCommand(Args &args);
 
 // The benchmarks' --attention auto|explicit|fused: sets the process-wide attention kernel
 // and returns the one in use ("fused" or "explicit").

@@ -79,7 +79,7 @@ int main(int argc, char **argv)
             // --nproc-per-node N: this process becomes the launcher of N local ranks.
             const auto &w = match->words;
             if (w == std::vector<std::string>{"train", "mae"} || w == std::vector<std::string>{"train", "clip"} ||
-                w == std::vector<std::string>{"resume"}) {
+                w == std::vector<std::string>{"resume"} || w == std::vector<std::string>{"bench", "allreduce"}) {
                 const int nproc = vitscope::cli::takeNprocPerNode(rest);
                 if (nproc > 1 && (std::getenv("RANK") || std::getenv("WORLD_SIZE")))
                     throw vitscope::cli::UsageError("--nproc-per-node starts its own ranks, but RANK / WORLD_SIZE are set "

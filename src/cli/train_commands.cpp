@@ -1,4 +1,5 @@
 // vitscope-cli's training and evaluation commands: train mae, resume, eval ..., bench sgemm.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -113,7 +114,9 @@ json summary(const train::TrainResult &r)
     json j{{"status", r.status == train::RunStatus::Finished ? "finished" : "stopped"},
            {"run", r.runDir},
            {"steps", r.steps},
-           {"loss", r.lastLoss}};
+           {"loss", r.lastLoss},
+           {"train_seconds", r.seconds},
+           {"images_per_s", r.imagesPerSecond}};
     if (!r.modelDir.empty())
         j["model"] = r.modelDir;
     if (!r.lastEval.is_null())
@@ -505,6 +508,44 @@ int benchSgemmCommand(Args &args)
                       {"gflops_median", flops / t.median() / 1e9}, {"gflops_best", flops / t.min() / 1e9}}
                      .dump(2)
               << std::endl;
+    return 0;
+}
+
+// All-reduce of one bucket across the ranks of a distributed launch (--nproc-per-node N,
+// torchrun, Slurm): the transfer cost alone, every repeat after a barrier so that no rank
+// waits for a slower one.
+int benchAllReduceCommand(Args &args)
+{
+    const double mb = args.number("mb", 25);
+    const auto repeats = args.integer("repeats", 20);
+    const auto group = processGroup(args, args.value("device", "cpu"));
+    args.finish();
+    if (!(mb > 0) || repeats <= 0)
+        throw UsageError("--mb and --repeats must be positive");
+    if (group->size() < 2)
+        throw UsageError("bench allreduce needs several ranks: add --nproc-per-node 2, or run it under torchrun or srun");
+    const torch::Device device = parseDevice(args.value("device", "cpu"));
+    auto t = torch::ones({int64_t(mb * 1e6 / 4)}, torch::TensorOptions().device(device));
+    std::vector<double> seconds;
+    for (int64_t i = 0; i < repeats + 2; ++i) {
+        train::collective(*group, "the benchmark", [&] {
+            group->barrier();
+            const auto start = std::chrono::steady_clock::now();
+            group->allReduceSum({t});
+            if (device.is_cuda())
+                torch::cuda::synchronize();
+            if (i >= 2) // two warm-up rounds
+                seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        });
+    }
+    std::sort(seconds.begin(), seconds.end());
+    const double median = seconds[seconds.size() / 2];
+    if (group->lead())
+        std::cout << json{{"bench", "allreduce"},     {"backend", group->backend()}, {"world_size", group->size()},
+                          {"mb", mb},                 {"repeats", repeats},          {"median_s", median},
+                          {"ms_per_mb", median * 1e3 / mb}, {"gb_per_s", mb / 1e3 / median}}
+                         .dump(2)
+                  << std::endl;
     return 0;
 }
 

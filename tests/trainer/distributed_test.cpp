@@ -20,6 +20,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/temp_dir.h"
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
 #include "models/clip.h"
 #include "models/error.h"
 #include "models/safetensors.h"
@@ -54,10 +56,12 @@ int freePort()
     return ntohs(a.sin_port);
 }
 
-// Runs fn(group) on `world` ranks, each a thread with its own Gloo process group.
-void onRanks(int world, const std::function<void(Group &)> &fn, std::chrono::seconds timeout = std::chrono::seconds(60))
+// Runs fn(group) on `world` ranks, each a thread with its own Gloo process group. With
+// `agentPort`, ranks join as torchrun's workers do: clients of a store hosted elsewhere.
+void onRanks(int world, const std::function<void(Group &)> &fn, std::chrono::seconds timeout = std::chrono::seconds(60),
+             int agentPort = 0)
 {
-    const int port = freePort();
+    const int port = agentPort ? agentPort : freePort();
     std::vector<std::thread> threads;
     std::vector<std::string> errors(static_cast<std::size_t>(world));
     for (int r = 0; r < world; ++r)
@@ -65,7 +69,9 @@ void onRanks(int world, const std::function<void(Group &)> &fn, std::chrono::sec
             try {
                 LaunchEnv e;
                 e.rank = r, e.worldSize = world, e.localRank = r, e.localWorldSize = world;
-                e.masterAddr = "127.0.0.1", e.masterPort = port, e.launcher = "env";
+                e.masterAddr = "127.0.0.1", e.masterPort = port, e.launcher = agentPort ? "torchrun" : "env";
+                if (agentPort)
+                    e.agentStore = true, e.storePrefix = "/worker/attempt_1";
                 train::GroupOptions o;
                 o.timeout = timeout;
                 auto g = Group::connect(e, o);
@@ -190,6 +196,25 @@ TEST(Distributed, CollectivesGiveHandWorkedResults)
         const auto all = g.allGather(torch::full({1, 2}, float(r)));
         EXPECT_TRUE(torch::equal(all, torch::tensor({0.f, 0.f, 1.f, 1.f, 2.f, 2.f}).view({3, 2})));
     });
+}
+
+// torchrun's agent hosts the store (TORCHELASTIC_USE_AGENT_STORE=True): no rank may try to
+// host one on MASTER_PORT, and every key goes under /worker/attempt_<restart count>.
+TEST(Distributed, UnderTorchrunEveryRankIsAClientOfTheAgentsStore)
+{
+    c10d::TCPStoreOptions o;
+    o.port = 0, o.isServer = true, o.waitWorkers = false;
+    auto agent = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", o);
+    onRanks(
+        2,
+        [](Group &g) {
+            auto x = torch::tensor({double(g.rank() + 1)});
+            g.allReduceSum({x});
+            EXPECT_EQ(x.item<double>(), 3.0);
+            std::this_thread::sleep_for(std::chrono::milliseconds(700)); // a heartbeat or two
+        },
+        std::chrono::seconds(30), agent->getPort());
+    EXPECT_TRUE(agent->check({"/worker/attempt_1/vitscope/heartbeat/0", "/worker/attempt_1/vitscope/heartbeat/1"}));
 }
 
 TEST(Distributed, GradientsAreAveragedInBucketsAndMissingOnesCountAsZero)
