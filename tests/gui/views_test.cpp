@@ -19,6 +19,7 @@
 #include <QUrl>
 
 #include <cmath>
+#include <filesystem>
 #include <functional>
 
 #include "common/temp_dir.h"
@@ -504,6 +505,20 @@ TEST(RunFollower, ReadsCompleteLinesOnlyAndStartsOverWhenTheFileShrinks)
 
     RunFollower none(QString::fromStdString(tmp.file("nothing-here")));
     EXPECT_TRUE(none.error().contains(QStringLiteral("config.json"))) << none.error().toStdString();
+}
+
+// A data-parallel run (rank 0 writes its folder) is followed like any run, named with its ranks.
+TEST(RunFollower, ADistributedRunIsLabelledWithItsRanks)
+{
+    TempDir tmp;
+    const std::string dir = tmp.file("mae-big");
+    std::filesystem::create_directories(dir);
+    vitscope::test::writeBytes(dir + "/config.json",
+                               "{\"kind\": \"mae\", \"distributed\": {\"world_size\": 4, \"backend\": \"gloo\"}}");
+    vitscope::test::writeBytes(dir + "/metrics.jsonl", "{\"type\":\"step\",\"step\":1,\"loss\":2.5}\n");
+    RunFollower f(QString::fromStdString(dir));
+    EXPECT_EQ(f.label(), QStringLiteral("mae-big (4 ranks)"));
+    EXPECT_EQ(f.stepLoss, QVector<double>({2.5}));
 }
 
 namespace {

@@ -25,6 +25,10 @@ RunFollower::RunFollower(const QString &dir, QObject *parent) : QObject(parent),
         return;
     }
     m_kind = doc.object().value(QStringLiteral("kind")).toString();
+    // A data-parallel run: rank 0 writes the same folder; say how many ranks made it.
+    const int ranks = doc.object().value(QStringLiteral("distributed")).toObject().value(QStringLiteral("world_size")).toInt(1);
+    if (ranks > 1)
+        m_label += tr(" (%1 ranks)").arg(ranks);
     m_status = QStringLiteral("running");
     m_timer.setInterval(500);
     connect(&m_timer, &QTimer::timeout, this, &RunFollower::poll);
