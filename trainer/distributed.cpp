@@ -7,9 +7,17 @@
 #include <thread>
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+// Gloo needs its own headers (Debian: libgloo-dev); a LibTorch whose package lacks them
+// (some PyTorch wheels) builds with NCCL alone.
+#if defined(USE_C10D_GLOO) && __has_include(<gloo/algorithm.h>)
+#define VITSCOPE_HAVE_GLOO 1
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#else
+#define VITSCOPE_HAVE_GLOO 0
+#endif
 #ifdef USE_C10D_NCCL
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -112,6 +120,17 @@ LaunchEnv LaunchEnv::fromEnvironment()
     if (e.masterPort < 1 || e.masterPort > 65535)
         throw Error("MASTER_PORT " + std::to_string(e.masterPort) + " is not a TCP port (1 to 65535)");
     return e;
+}
+
+std::vector<std::string> distributedBackends()
+{
+    std::vector<std::string> out;
+    if (VITSCOPE_HAVE_GLOO)
+        out.push_back("gloo");
+#ifdef USE_C10D_NCCL
+    out.push_back("nccl");
+#endif
+    return out;
 }
 
 // ---------------------------------------------------------------- one process
@@ -255,9 +274,12 @@ StorePtr openStore(const LaunchEnv &e, bool server, std::chrono::milliseconds ti
 
 template <class PG> class C10dGroup : public Group {
 public:
+    // `device`: where the backend needs its tensors (NCCL: the rank's GPU); tensors elsewhere
+    // (the loop's small CPU values) are staged through it.
     C10dGroup(const LaunchEnv &e, StorePtr store, c10::intrusive_ptr<PG> pg, std::string backend,
-              std::chrono::milliseconds timeout)
-        : m_store(std::move(store)), m_pg(std::move(pg)), m_backend(std::move(backend)), m_timeout(timeout)
+              std::chrono::milliseconds timeout, torch::Device device = torch::kCPU)
+        : m_store(std::move(store)), m_pg(std::move(pg)), m_backend(std::move(backend)), m_timeout(timeout),
+          m_device(device)
     {
         m_rank = e.rank;
         m_size = e.worldSize;
@@ -281,20 +303,21 @@ public:
         c10d::BroadcastOptions o;
         o.rootRank = root;
         for (auto &t : tensors) {
-            std::vector<at::Tensor> one{t};
+            std::vector<at::Tensor> one{staged(t)};
             m_pg->broadcast(one, o)->wait();
+            unstage(t, one[0]);
         }
     }
     void allReduceSum(std::vector<torch::Tensor> tensors) override { reduce(tensors, c10d::ReduceOp::SUM); }
     void allReduceMax(std::vector<torch::Tensor> tensors) override { reduce(tensors, c10d::ReduceOp::MAX); }
     torch::Tensor allGather(const torch::Tensor &local) override
     {
-        std::vector<at::Tensor> in{local.contiguous()};
+        std::vector<at::Tensor> in{staged(local.contiguous())};
         std::vector<std::vector<at::Tensor>> out(1);
         for (int r = 0; r < m_size; ++r)
             out[0].push_back(torch::empty_like(in[0]));
         m_pg->allgather(out, in)->wait();
-        return torch::cat(out[0], 0);
+        return torch::cat(out[0], 0).to(local.device());
     }
     void barrier() override { m_pg->barrier()->wait(); }
 
@@ -355,9 +378,17 @@ private:
         c10d::AllreduceOptions o;
         o.reduceOp = op;
         for (auto &t : tensors) {
-            std::vector<at::Tensor> one{t};
+            std::vector<at::Tensor> one{staged(t)};
             m_pg->allreduce(one, o)->wait();
+            unstage(t, one[0]);
         }
+    }
+
+    at::Tensor staged(const at::Tensor &t) const { return t.device() == m_device || m_device.is_cpu() ? t : t.to(m_device); }
+    static void unstage(at::Tensor &t, const at::Tensor &used)
+    {
+        if (!used.is_same(t))
+            t.copy_(used);
     }
 
     // A separate store connection, so a collective blocked in the main thread does not
@@ -391,6 +422,7 @@ private:
     c10::intrusive_ptr<PG> m_pg;
     std::string m_backend;
     std::chrono::milliseconds m_timeout;
+    torch::Device m_device;
     std::thread m_heartbeat;
     std::mutex m_mutex;
     std::condition_variable m_cv;
@@ -438,7 +470,13 @@ std::shared_ptr<Group> Group::connect(const LaunchEnv &e, const GroupOptions &op
         throw Error("rank " + std::to_string(e.rank) + " cannot reach the rendezvous store at " + where + " within " +
                     seconds(options.timeout) + " (MASTER_ADDR / MASTER_PORT; is rank 0 running?): " + m);
     }
+#if !VITSCOPE_HAVE_GLOO
+    if (backend == "gloo")
+        throw Error("this build has no Gloo (its LibTorch or the gloo headers were missing at build time): "
+                    "use --dist-backend nccl on GPUs");
+#endif
     try {
+#if VITSCOPE_HAVE_GLOO
         if (backend == "gloo") {
             auto o = c10d::ProcessGroupGloo::Options::create(options.timeout);
             if (const char *ifname = getEnv("GLOO_SOCKET_IFNAME"))
@@ -452,12 +490,18 @@ std::shared_ptr<Group> Group::connect(const LaunchEnv &e, const GroupOptions &op
             g->barrier(); // every rank is in before the first real collective
             return g;
         }
+#endif
 #ifdef USE_C10D_NCCL
+        // One GPU per rank of a node, the same choice as TrainingSkeleton's.
+        torch::Device device = options.device;
+        if (!device.has_index())
+            device = torch::Device(torch::kCUDA, torch::DeviceIndex(e.localRank % std::max<int64_t>(1, int64_t(torch::cuda::device_count()))));
+        c10::cuda::set_device(device.index());
         auto o = c10d::ProcessGroupNCCL::Options::create();
         o->timeout = options.timeout;
         auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, e.rank, e.worldSize, o);
-        auto g = std::make_shared<C10dGroup<c10d::ProcessGroupNCCL>>(e, store, pg, "nccl", options.timeout);
-        auto probe = torch::ones({1}, torch::TensorOptions().device(options.device));
+        auto g = std::make_shared<C10dGroup<c10d::ProcessGroupNCCL>>(e, store, pg, "nccl", options.timeout, device);
+        auto probe = torch::ones({1}, torch::TensorOptions().device(device));
         g->allReduceSum({probe}); // NCCL forms its communicator on the first collective
         return g;
 #else

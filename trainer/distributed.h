@@ -43,6 +43,9 @@ struct LaunchEnv {
     static LaunchEnv fromEnvironment();
 };
 
+// The process-group backends this build has: "gloo" and/or "nccl".
+std::vector<std::string> distributedBackends();
+
 struct GroupOptions {
     std::string backend = "auto";          // auto (NCCL for CUDA where built, else Gloo), gloo, nccl
     std::chrono::milliseconds timeout{std::chrono::seconds(300)}; // rendezvous and every collective

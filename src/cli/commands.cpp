@@ -1,4 +1,5 @@
 #include "src/cli/commands.h"
+#include "trainer/distributed.h"
 
 #include <algorithm>
 #include <iostream>
@@ -100,8 +101,12 @@ int benchMatmul(Args &args)
 
 std::string versionText()
 {
+    std::string backends;
+    for (const auto &b : train::distributedBackends())
+        backends += (backends.empty() ? "" : ", ") + b;
     return std::string("vitscope-cli ") + VITSCOPE_VERSION + "\nLibTorch " + torchVersion() +
-           (torchHasCuda() ? " (CUDA)" : " (CPU only)") + "\ndevice: " + deviceDescription() + "\n";
+           (torchHasCuda() ? " (CUDA)" : " (CPU only)") + "\ndevice: " + deviceDescription() +
+           "\ndistributed: " + (backends.empty() ? "none" : backends) + "\n";
 }
 
 const std::vector<Command> &commands()

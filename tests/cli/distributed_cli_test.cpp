@@ -37,6 +37,16 @@ bool haveFashionMnist()
     return fs::exists("/usr/share/datasets/fashion-mnist") || std::getenv("VITSCOPE_FASHION_MNIST_DIR");
 }
 
+// Whether this vitscope-cli was built with Gloo (its --version lists the backends).
+bool cliHasGloo()
+{
+    static const bool has = runCli("--version").out.find("distributed: gloo") != std::string::npos;
+    return has;
+}
+#define REQUIRE_GLOO()                                                                                                 \
+    if (!cliHasGloo())                                                                                                 \
+    GTEST_SKIP() << "this vitscope-cli has no Gloo"
+
 int freePort()
 {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -91,6 +101,7 @@ void expectSameModel(const std::string &a, const std::string &b, double tol)
 
 TEST(CliDistributed, TwoLocalRanksTrainAsOneProcessWithTheGlobalBatch)
 {
+    REQUIRE_GLOO();
     if (!haveFashionMnist())
         GTEST_SKIP() << "Fashion-MNIST absent";
     TempDir dir;
@@ -190,6 +201,7 @@ int waitFor(pid_t pid, double seconds)
 // uninterrupted run.
 TEST(CliDistributed, AKilledRankStopsTheOthersAndTheRunResumesOnOneProcess)
 {
+    REQUIRE_GLOO();
     if (!haveFashionMnist())
         GTEST_SKIP() << "Fashion-MNIST absent";
     TempDir dir;
@@ -239,6 +251,7 @@ TEST(CliDistributed, AKilledRankStopsTheOthersAndTheRunResumesOnOneProcess)
 // collective timeout; rank 0 names it, and the launcher ends the stopped rank.
 TEST(CliDistributedSlow, AHungRankIsNamedAfterTheTimeout)
 {
+    REQUIRE_GLOO();
     if (!haveFashionMnist())
         GTEST_SKIP() << "Fashion-MNIST absent";
     TempDir dir;
@@ -267,6 +280,7 @@ TEST(CliDistributedSlow, AHungRankIsNamedAfterTheTimeout)
 
 TEST(CliDistributed, LaunchMistakesAreOneClearLine)
 {
+    REQUIRE_GLOO();
     TempDir dir;
     const std::string train = "train mae --limit 64 --batch 32 --epochs 1 --eval-every 0 --device cpu --dist-timeout 3 ";
     auto lastLine = [](const std::string &err) {

@@ -4,6 +4,7 @@
 // whole MAE and CLIP runs on two ranks against one process with the same global batch.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -55,6 +56,15 @@ int freePort()
     close(fd);
     return ntohs(a.sin_port);
 }
+
+bool haveGloo()
+{
+    const auto b = train::distributedBackends();
+    return std::find(b.begin(), b.end(), "gloo") != b.end();
+}
+#define REQUIRE_GLOO()                                                                                                 \
+    if (!haveGloo())                                                                                                   \
+    GTEST_SKIP() << "this build has no Gloo"
 
 // Runs fn(group) on `world` ranks, each a thread with its own Gloo process group. With
 // `agentPort`, ranks join as torchrun's workers do: clients of a store hosted elsewhere.
@@ -182,6 +192,7 @@ TEST(LaunchEnv, InconsistentSettingsAreOneClearLine)
 
 TEST(Distributed, CollectivesGiveHandWorkedResults)
 {
+    REQUIRE_GLOO();
     onRanks(3, [](Group &g) {
         const double r = g.rank();
         auto b = torch::full({2}, r + 10.0);
@@ -202,6 +213,7 @@ TEST(Distributed, CollectivesGiveHandWorkedResults)
 // host one on MASTER_PORT, and every key goes under /worker/attempt_<restart count>.
 TEST(Distributed, UnderTorchrunEveryRankIsAClientOfTheAgentsStore)
 {
+    REQUIRE_GLOO();
     c10d::TCPStoreOptions o;
     o.port = 0, o.isServer = true, o.waitWorkers = false;
     auto agent = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", o);
@@ -219,6 +231,7 @@ TEST(Distributed, UnderTorchrunEveryRankIsAClientOfTheAgentsStore)
 
 TEST(Distributed, GradientsAreAveragedInBucketsAndMissingOnesCountAsZero)
 {
+    REQUIRE_GLOO();
     onRanks(2, [](Group &g) {
         // Three parameters; bucket of 16 bytes: [a (3 floats)], [b (2)], [c (5)] go separately
         // or together as they fit, the result must not depend on it.
@@ -246,6 +259,7 @@ TEST(Distributed, GradientsAreAveragedInBucketsAndMissingOnesCountAsZero)
 // does, are the single process's gradients.
 TEST(Distributed, ClipLossOverGatheredFeaturesIsTheGlobalBatchLoss)
 {
+    REQUIRE_GLOO();
     torch::manual_seed(4);
     const auto img = torch::randn({6, 5}), txt = torch::randn({6, 5});
     const auto scale0 = torch::tensor(2.3f);
@@ -389,6 +403,7 @@ void twoRanksAgainstOne(const Options &o, Train train, const std::string &dir)
 
 TEST(DistributedTrain, MaeOnTwoRanksIsMaeOnOneProcessWithTheGlobalBatch)
 {
+    REQUIRE_GLOO();
     if (!haveFashionMnist())
         GTEST_SKIP() << "Fashion-MNIST absent";
     TempDir dir;
@@ -402,6 +417,7 @@ TEST(DistributedTrain, MaeOnTwoRanksIsMaeOnOneProcessWithTheGlobalBatch)
 
 TEST(DistributedTrain, ClipOnTwoRanksContrastsTheGlobalBatch)
 {
+    REQUIRE_GLOO();
     if (!haveFashionMnist())
         GTEST_SKIP() << "Fashion-MNIST absent";
     TempDir dir;
@@ -417,6 +433,7 @@ TEST(DistributedTrain, ClipOnTwoRanksContrastsTheGlobalBatch)
 // losses are those of an uninterrupted one-process run.
 TEST(DistributedTrain, ARunStoppedOnTwoRanksResumesOnOne)
 {
+    REQUIRE_GLOO();
     if (!haveFashionMnist())
         GTEST_SKIP() << "Fashion-MNIST absent";
     TempDir dir;
@@ -446,6 +463,7 @@ TEST(DistributedTrain, ARunStoppedOnTwoRanksResumesOnOne)
 
 TEST(DistributedTrain, ABatchThatTheRanksCannotShareIsRefused)
 {
+    REQUIRE_GLOO();
     onRanks(2, [](Group &g) {
         train::MaeTrainOptions o;
         o.batch = 33, o.device = "cpu";
