@@ -15,6 +15,7 @@ core_pkgs=(
   dataset-fashion-mnist
   zlib1g-dev
   libcurl4-openssl-dev libssl-dev libcpp-httplib-dev
+  libgloo-dev
 )
 gui_pkgs=(
   qt6-base-dev qt6-base-dev-tools qt6-svg-dev
