@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cli_run.h"
+#include "common/free_port.h"
 #include "common/temp_dir.h"
 #include "models/safetensors.h"
 
@@ -27,6 +28,8 @@ namespace {
 
 using nlohmann::json;
 using vitscope::test::CliRun;
+using vitscope::test::freePort;
+using vitscope::test::spawnCli;
 using vitscope::test::runCli;
 using vitscope::test::stepLosses;
 using vitscope::test::TempDir;
@@ -46,19 +49,6 @@ bool cliHasGloo()
 #define REQUIRE_GLOO()                                                                                                 \
     if (!cliHasGloo())                                                                                                 \
     GTEST_SKIP() << "this vitscope-cli has no Gloo"
-
-int freePort()
-{
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
-    getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 double secondsSince(std::chrono::steady_clock::time_point t)
 {
@@ -125,23 +115,6 @@ TEST(CliDistributed, TwoLocalRanksTrainAsOneProcessWithTheGlobalBatch)
             EXPECT_NEAR(a[i], b[i], 1e-5) << kind << " step " << i + 1;
         expectSameModel(dir.file(kind + "1/model"), dir.file(kind + "2/model"), 1e-5);
     }
-}
-
-// Starts vitscope-cli in the background (stdout and stderr to files); returns its pid.
-pid_t spawnCli(const std::vector<std::string> &args, const std::string &errFile)
-{
-    const pid_t pid = fork();
-    if (pid == 0) {
-        std::vector<char *> argv{const_cast<char *>(VITSCOPE_CLI_PATH)};
-        for (const auto &a : args)
-            argv.push_back(const_cast<char *>(a.c_str()));
-        argv.push_back(nullptr);
-        if (!freopen("/dev/null", "w", stdout) || !freopen(errFile.c_str(), "w", stderr))
-            _exit(126);
-        execv(VITSCOPE_CLI_PATH, argv.data());
-        _exit(127);
-    }
-    return pid;
 }
 
 // The child of `launcher` started as RANK=rank, or -1.

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/run_metrics.h"
 #include "common/temp_dir.h"
 
 namespace vitscope::test {
@@ -45,17 +46,22 @@ inline CliRun runCli(const std::string &args)
     return r;
 }
 
-inline std::vector<double> stepLosses(const std::string &run)
+// Starts vitscope-cli `args` in the background, stdout to /dev/null and stderr to `errFile`
+// (/dev/null when empty); returns its pid (or -1).
+inline pid_t spawnCli(const std::vector<std::string> &args, const std::string &errFile = {})
 {
-    std::vector<double> losses;
-    std::ifstream in(run + "/metrics.jsonl");
-    std::string line;
-    while (std::getline(in, line)) {
-        const auto j = nlohmann::json::parse(line); // throws on a torn line: none may remain
-        if (j["type"] == "step")
-            losses.push_back(j["loss"]);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        std::vector<char *> argv{const_cast<char *>(VITSCOPE_CLI_PATH)};
+        for (const auto &a : args)
+            argv.push_back(const_cast<char *>(a.c_str()));
+        argv.push_back(nullptr);
+        if (!freopen("/dev/null", "w", stdout) || !freopen(errFile.empty() ? "/dev/null" : errFile.c_str(), "w", stderr))
+            _exit(126);
+        execv(VITSCOPE_CLI_PATH, argv.data());
+        _exit(127);
     }
-    return losses;
+    return pid;
 }
 
 // Runs vitscope-cli `args`, a training command that writes the run folder `run`, to its
@@ -71,17 +77,7 @@ inline RunTiming timeRun(const std::vector<std::string> &args, const std::string
 {
     RunTiming t;
     const auto start = std::chrono::steady_clock::now();
-    const pid_t pid = fork();
-    if (pid == 0) {
-        std::vector<char *> argv{const_cast<char *>(VITSCOPE_CLI_PATH)};
-        for (const auto &a : args)
-            argv.push_back(const_cast<char *>(a.c_str()));
-        argv.push_back(nullptr);
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
-            _exit(126);
-        execv(VITSCOPE_CLI_PATH, argv.data());
-        _exit(127);
-    }
+    const pid_t pid = spawnCli(args);
     if (pid < 0)
         return t;
     auto now = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/run_metrics.h"
 #include "common/temp_dir.h"
 #include "models/hf_folder.h"
 #include "models/image_preprocess.h"
@@ -111,19 +112,6 @@ TEST(ClipTrainerSlow, LearnsATinyCaptionSetWellAboveChance)
 namespace vitscope {
 namespace {
 
-std::vector<double> clipStepLosses(const std::string &run)
-{
-    std::vector<double> losses;
-    std::ifstream in(run + "/metrics.jsonl");
-    std::string line;
-    while (std::getline(in, line)) {
-        const auto j = nlohmann::json::parse(line);
-        if (j["type"] == "step")
-            losses.push_back(j["loss"]);
-    }
-    return losses;
-}
-
 TEST(ClipTrainer, ResumesWithItsOwnTokenizerAndTheSameLosses)
 {
     if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist") && !std::getenv("VITSCOPE_FASHION_MNIST_DIR"))
@@ -141,7 +129,7 @@ TEST(ClipTrainer, ResumesWithItsOwnTokenizerAndTheSameLosses)
     EXPECT_EQ(train::trainClip(o, dir.file("split"), stop).status, train::RunStatus::Stopped);
     const auto rest = train::resumeRun(dir.file("split"));
     ASSERT_EQ(rest.status, train::RunStatus::Finished);
-    EXPECT_EQ(clipStepLosses(dir.file("full")), clipStepLosses(dir.file("split")));
+    EXPECT_EQ(test::stepLosses(dir.file("full")), test::stepLosses(dir.file("split")));
     // The saved model carries the learned tokenizer; a held-out template still tokenizes.
     auto clip = loadClip(rest.modelDir);
     EXPECT_EQ(clip.tokenizer->vocabSize(), clip.model->config.text.vocabSize);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "common/run_metrics.h"
 #include "common/temp_dir.h"
 #include "trainer/loader.h"
 #include "trainer/mae_trainer.h"
@@ -17,6 +18,7 @@ namespace vitscope {
 namespace {
 
 using nlohmann::json;
+using test::stepLosses;
 
 class CudaTrain : public ::testing::Test {
 protected:
@@ -46,19 +48,6 @@ double relDiff(const torch::Tensor &a, const torch::Tensor &b)
 {
     auto x = a.detach().to(torch::kCPU, torch::kFloat64), y = b.detach().to(torch::kCPU, torch::kFloat64);
     return (x - y).abs().max().item<double>() / (1.0 + y.abs().max().item<double>());
-}
-
-std::vector<double> stepLosses(const std::string &run)
-{
-    std::vector<double> out;
-    std::ifstream in(run + "/metrics.jsonl");
-    std::string line;
-    while (std::getline(in, line)) {
-        const auto j = json::parse(line);
-        if (j["type"] == "step")
-            out.push_back(j["loss"]);
-    }
-    return out;
 }
 
 bool haveFashionMnist()

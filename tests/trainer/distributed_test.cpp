@@ -13,13 +13,11 @@
 #include <set>
 #include <thread>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include "common/free_port.h"
+#include "common/run_metrics.h"
 #include "common/temp_dir.h"
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -35,6 +33,8 @@ namespace vitscope {
 namespace {
 
 using nlohmann::json;
+using test::freePort;
+using test::stepLosses;
 using test::TempDir;
 using train::Group;
 using train::LaunchEnv;
@@ -42,19 +42,6 @@ using train::LaunchEnv;
 bool haveFashionMnist()
 {
     return std::filesystem::exists("/usr/share/datasets/fashion-mnist") || std::getenv("VITSCOPE_FASHION_MNIST_DIR");
-}
-
-int freePort()
-{
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
-    getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 bool haveGloo()
@@ -343,19 +330,6 @@ TEST(Distributed, ShardsOfAnEpochAreDisjointAndTogetherAreTheGlobalBatches)
     ASSERT_EQ(places.size(), 50u);
     EXPECT_EQ(places[0], 1);
     EXPECT_EQ(places[49], 99);
-}
-
-std::vector<double> stepLosses(const std::string &run)
-{
-    std::vector<double> out;
-    std::ifstream in(run + "/metrics.jsonl");
-    std::string line;
-    while (std::getline(in, line)) {
-        const auto j = json::parse(line);
-        if (j["type"] == "step")
-            out.push_back(j["loss"]);
-    }
-    return out;
 }
 
 // The same model within `tol` (absolute), tensor by tensor. Attention key biases are left

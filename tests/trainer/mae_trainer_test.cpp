@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/run_metrics.h"
 #include "common/temp_dir.h"
 #include "models/error.h"
 #include "models/hf_folder.h"
@@ -16,6 +17,7 @@ namespace vitscope {
 namespace {
 
 using nlohmann::json;
+using test::stepLosses;
 using test::TempDir;
 
 bool haveFashionMnist()
@@ -29,19 +31,6 @@ train::MaeTrainOptions tinyOptions()
     o.limit = 96, o.batch = 16, o.epochs = 2, o.baseLr = 2e-3, o.warmupEpochs = 0.5;
     o.logEvery = 1, o.evalEvery = 0, o.device = "cpu", o.workers = 2, o.seed = 5;
     return o;
-}
-
-std::vector<double> stepLosses(const std::string &run)
-{
-    std::vector<double> losses;
-    std::ifstream in(run + "/metrics.jsonl");
-    std::string line;
-    while (std::getline(in, line)) {
-        const auto j = json::parse(line);
-        if (j["type"] == "step")
-            losses.push_back(j["loss"]);
-    }
-    return losses;
 }
 
 TEST(MaeTrainer, ResumingGivesTheUninterruptedLossSequence)
