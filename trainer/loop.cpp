@@ -225,6 +225,11 @@ TrainResult runTraining(RunFolder &run, TrainTask &task, const LoopOptions &o, c
                 result.status = RunStatus::Stopped;
                 result.steps = step;
                 result.lastLoss = lastLoss;
+                result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+                result.stepsThisProcess = stepsThisProcess;
+                result.imagesPerSecond = result.seconds > 0
+                                             ? double(stepsThisProcess * loader.batchSize() * group.size()) / result.seconds
+                                             : 0.0;
                 return result;
             }
             const double lr = warmupCosine(step, total, o.warmupSteps, o.baseLr);

@@ -173,7 +173,11 @@ int launchLocalRanks(const std::vector<std::string> &commandWords, std::vector<s
             *it = -1;
             --running;
             const int code = exitCodeOf(status);
-            if (code != 0 && !failed) {
+            // 130: the rank stopped on Ctrl-C / SIGTERM after a checkpoint, as all ranks do
+            // together; the others are finishing the same stop, not failing.
+            if (code == 130 && result == 0)
+                result = code;
+            if (code != 0 && code != 130 && !failed) {
                 failed = true;
                 result = code;
                 if (running > 0) {
@@ -182,7 +186,7 @@ int launchLocalRanks(const std::vector<std::string> &commandWords, std::vector<s
                     terminateAt = std::chrono::steady_clock::now() + std::chrono::seconds(graceSeconds);
                     killAt = terminateAt + std::chrono::seconds(5);
                 }
-            } else if (code != 0 && result == 0) {
+            } else if (code != 0 && (result == 0 || result == 130)) {
                 result = code;
             }
             continue;
