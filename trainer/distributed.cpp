@@ -470,6 +470,21 @@ std::shared_ptr<Group> Group::connect(const LaunchEnv &e, const GroupOptions &op
         throw Error("rank " + std::to_string(e.rank) + " cannot reach the rendezvous store at " + where + " within " +
                     seconds(options.timeout) + " (MASTER_ADDR / MASTER_PORT; is rank 0 running?): " + m);
     }
+    // With "auto", rank 0's choice holds for all: a rank that does not know the run's device
+    // yet (resuming: only rank 0 reads the run folder) must not pick another backend.
+    if (options.backend == "auto") {
+        try {
+            if (e.rank == 0)
+                store->set("vitscope/backend", bytesOf(backend));
+            else {
+                const auto chosen = store->get("vitscope/backend");
+                backend.assign(chosen.begin(), chosen.end());
+            }
+        } catch (const std::exception &x) {
+            throw Error("rank " + std::to_string(e.rank) + " did not learn rank 0's backend from the store at " + where +
+                        " within " + seconds(options.timeout) + ": " + firstLine(x.what()));
+        }
+    }
 #if !VITSCOPE_HAVE_GLOO
     if (backend == "gloo")
         throw Error("this build has no Gloo (its LibTorch or the gloo headers were missing at build time): "
@@ -494,7 +509,7 @@ std::shared_ptr<Group> Group::connect(const LaunchEnv &e, const GroupOptions &op
 #ifdef USE_C10D_NCCL
         // One GPU per rank of a node, the same choice as TrainingSkeleton's.
         torch::Device device = options.device;
-        if (!device.has_index())
+        if (!device.is_cuda() || !device.has_index())
             device = torch::Device(torch::kCUDA, torch::DeviceIndex(e.localRank % std::max<int64_t>(1, int64_t(torch::cuda::device_count()))));
         c10::cuda::set_device(device.index());
         auto o = c10d::ProcessGroupNCCL::Options::create();
