@@ -168,7 +168,10 @@ void Group::averageGradients(const std::vector<torch::Tensor> &params, int64_t b
             elements += params[j].numel();
             ++j;
         }
-        auto flat = torch::empty({elements}, options.requires_grad(false));
+        // The bucket, then one flag per parameter: 1 where this rank has its gradient. A
+        // parameter no rank has a gradient for keeps none (AdamW skips it, as in one process).
+        const int64_t count = int64_t(j - i);
+        auto flat = torch::empty({elements + count}, options.requires_grad(false));
         int64_t offset = 0;
         for (std::size_t k = i; k < j; ++k) {
             auto slot = flat.narrow(0, offset, params[k].numel());
@@ -177,19 +180,23 @@ void Group::averageGradients(const std::vector<torch::Tensor> &params, int64_t b
                 slot.copy_(g.reshape(-1));
             else
                 slot.zero_();
+            flat[elements + int64_t(k - i)] = g.defined() ? 1.0 : 0.0;
             offset += params[k].numel();
         }
         collective(*this, "averaging the gradients", [&] { allReduceSum({flat}); });
+        const auto had = flat.narrow(0, elements, count).to(torch::kCPU);
         flat.div_(double(m_size));
         offset = 0;
         for (std::size_t k = i; k < j; ++k) {
             auto slice = flat.narrow(0, offset, params[k].numel()).view(params[k].sizes());
             auto p = params[k];
+            offset += params[k].numel();
+            if (had[int64_t(k - i)].item<double>() == 0)
+                continue;
             if (p.grad().defined())
                 p.mutable_grad().copy_(slice);
             else
                 p.mutable_grad() = slice.clone();
-            offset += params[k].numel();
         }
         bytes += double(elements) * double(flat.element_size());
         i = j;

@@ -87,7 +87,9 @@ public:
 
     // The average of every parameter's gradient over ranks, all-reduced in buckets of about
     // `bucketBytes`, the parameters taken in the given order on every rank; a parameter
-    // without a gradient contributes zeros (and gets the average when another rank had one).
+    // without a gradient contributes zeros (and gets the average when another rank had one;
+    // one that no rank has a gradient for keeps none, so the optimizer skips it as it would
+    // in one process).
     void averageGradients(const std::vector<torch::Tensor> &params, int64_t bucketBytes = 25 << 20);
     // all-gather whose backward pass sums the gradients of every rank's copy and returns
     // this rank's slice (open_clip's gather_with_grad): the loss of every rank flows back
