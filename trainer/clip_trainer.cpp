@@ -9,6 +9,7 @@
 #include "models/hf_folder.h"
 #include "models/zero_shot.h"
 #include "trainer/bpe_trainer.h"
+#include "trainer/distributed.h"
 #include "trainer/evaluation.h"
 #include "trainer/mae_trainer.h"
 #include "trainer/transforms.h"
@@ -200,6 +201,29 @@ ClipSetup setup(const ClipTrainOptions &o, const std::string &tokenizerDir, bool
     return s;
 }
 
+// Every rank must tokenize as rank 0 does (rank 0 may have loaded the run's saved tokenizer
+// while the others learned theirs from the captions): a fingerprint of the vocabulary size
+// and the ids of probe texts, compared across ranks.
+void checkSameTokenizer(Group &group, const ClipSetup &s)
+{
+    std::vector<std::string> probes; // what training tokenizes: every caption it can make, or the first 1000
+    if (s.captioned)
+        for (int64_t i = 0; i < std::min<int64_t>(1000, s.train->size()); ++i)
+            probes.push_back(s.train->caption(i));
+    else
+        probes = allTrainingCaptions(s.captions);
+    uint64_t h = 1469598103934665603ull ^ uint64_t(s.tokenizer->vocabSize());
+    for (const auto &p : probes)
+        for (const int64_t id : s.tokenizer->encode(p, Truncation::Truncate))
+            h = (h ^ uint64_t(id)) * 1099511628211ull;
+    const int64_t mine = int64_t(h >> 12);
+    auto high = torch::tensor({mine, -mine}, torch::kLong); // max of both: the max and minus the min
+    collective(group, "comparing the tokenizers", [&] { group.allReduceMax({high}); });
+    if (high[0].item<int64_t>() != mine || -high[1].item<int64_t>() != mine)
+        throw Error("the ranks' CLIP tokenizers differ (rank 0 has the run's saved one, the others learn theirs from "
+                    "the captions; was the run started by another vitscope version?): resume it on one process");
+}
+
 TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallbacks &cb, bool resuming,
                     TrainingSkeleton &skeleton)
 {
@@ -213,6 +237,10 @@ TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallba
     // one from the same captions (the BPE trainer is deterministic) without writing it.
     const bool lead = skeleton.group().lead();
     const ClipSetup s = setup(o, lead ? tokDir : std::string(), lead && resuming && fs::exists(tokDir + "/vocab.json"));
+
+    Group &group = skeleton.group();
+    if (group.size() > 1)
+        checkSameTokenizer(group, s);
 
     Clip model{nullptr};
     {
@@ -232,7 +260,6 @@ TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallba
     const auto tokenizer = s.tokenizer;
     const CaptionSet captions = s.captions;
     const bool captioned = s.captioned;
-    Group &group = skeleton.group();
     TrainTask task = skeleton.task(*model, opt, *loader);
     task.loss = [&](const data::Batch &batch, int64_t) {
         const int64_t B = batch.images.size(0);

@@ -437,6 +437,29 @@ TEST(DistributedTrain, ARunStoppedOnTwoRanksResumesOnOne)
     expectSameModel(dir.file("one/model"), dir.file("split/model"), 1e-5);
 }
 
+// Resuming, rank 0 loads the run's saved tokenizer and the others learn theirs again: if
+// the two differ (a run from another version, an edited merges.txt), nothing may train.
+TEST(DistributedTrain, ResumingRanksWithDifferentTokenizersIsRefused)
+{
+    REQUIRE_GLOO();
+    if (!haveFashionMnist())
+        GTEST_SKIP() << "Fashion-MNIST absent";
+    TempDir dir;
+    train::ClipTrainOptions o;
+    o.limit = 128, o.batch = 32, o.epochs = 1, o.bpeMerges = 60, o.evalEvery = 0, o.device = "cpu", o.workers = 1;
+    train::TrainCallbacks stop;
+    stop.shouldStop = [] { return true; }; // a checkpoint at step 0, then stop
+    ASSERT_EQ(train::trainClip(o, dir.file("run"), stop).status, train::RunStatus::Stopped);
+    // Drop the last merge of the saved tokenizer.
+    std::string merges = test::readBytes(dir.file("run/tokenizer/merges.txt"));
+    merges.erase(merges.rfind('\n', merges.size() - 2) + 1);
+    test::writeBytes(dir.file("run/tokenizer/merges.txt"), merges);
+    onRanks(2, [&](Group &g) {
+        const std::string m = errorOf([&] { train::resumeRun(dir.file("run"), {}, &g); });
+        EXPECT_NE(m.find("the ranks' CLIP tokenizers differ"), std::string::npos) << m;
+    });
+}
+
 TEST(DistributedTrain, ABatchThatTheRanksCannotShareIsRefused)
 {
     REQUIRE_GLOO();
