@@ -169,6 +169,24 @@ int waitFor(pid_t pid, double seconds)
     return -1;
 }
 
+// Starts `args` (a 2-rank training into `run`, stderr to `errFile`) and waits for its first
+// checkpoint; returns the launcher's pid and rank 1's, or fails the test (ending the launcher).
+std::pair<pid_t, pid_t> launchUntilFirstCheckpoint(const std::vector<std::string> &args, const std::string &run,
+                                                   const std::string &errFile)
+{
+    const pid_t launcher = spawnCli(args, errFile);
+    EXPECT_GT(launcher, 0);
+    const auto start = std::chrono::steady_clock::now();
+    while (launcher > 0 && !hasCheckpoint(run) && secondsSince(start) < 120)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const pid_t rank1 = launcher > 0 && hasCheckpoint(run) ? rankPid(launcher, 1) : -1;
+    if (rank1 <= 0 && launcher > 0) {
+        ADD_FAILURE() << "no checkpoint or no rank 1 within 120 s:\n" << vitscope::test::readBytes(errFile);
+        waitFor(launcher, 0); // kills it
+    }
+    return {launcher, rank1};
+}
+
 // Rank 1 killed after the first checkpoint: rank 0 stops within seconds naming rank 1, the
 // launcher exits non-zero, and the run resumes on one process to the same losses as an
 // uninterrupted run.
@@ -185,13 +203,7 @@ TEST(CliDistributed, AKilledRankStopsTheOthersAndTheRunResumesOnOneProcess)
     for (const char *a : {"--nproc-per-node", "2", "--dist-timeout", "60", "--out"})
         args.push_back(a);
     args.push_back(dir.file("run"));
-    const pid_t launcher = spawnCli(args, dir.file("err"));
-    ASSERT_GT(launcher, 0);
-    const auto start = std::chrono::steady_clock::now();
-    while (!hasCheckpoint(dir.file("run")) && secondsSince(start) < 120)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    ASSERT_TRUE(hasCheckpoint(dir.file("run"))) << vitscope::test::readBytes(dir.file("err"));
-    const pid_t victim = rankPid(launcher, 1);
+    const auto [launcher, victim] = launchUntilFirstCheckpoint(args, dir.file("run"), dir.file("err"));
     ASSERT_GT(victim, 0);
     ASSERT_EQ(kill(victim, SIGKILL), 0);
     const auto killed = std::chrono::steady_clock::now();
@@ -232,12 +244,7 @@ TEST(CliDistributedSlow, AHungRankIsNamedAfterTheTimeout)
                                            "--eval-every", "0", "--device", "cpu", "--log-every", "1",
                                            "--checkpoint-every", "4", "--nproc-per-node", "2",
                                            "--dist-timeout", "6", "--out", dir.file("run")};
-    const pid_t launcher = spawnCli(args, dir.file("err"));
-    const auto start = std::chrono::steady_clock::now();
-    while (!hasCheckpoint(dir.file("run")) && secondsSince(start) < 120)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    ASSERT_TRUE(hasCheckpoint(dir.file("run")));
-    const pid_t victim = rankPid(launcher, 1);
+    const auto [launcher, victim] = launchUntilFirstCheckpoint(args, dir.file("run"), dir.file("err"));
     ASSERT_GT(victim, 0);
     ASSERT_EQ(kill(victim, SIGSTOP), 0);
     const auto stopped = std::chrono::steady_clock::now();
