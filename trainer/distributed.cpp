@@ -16,9 +16,14 @@
 #else
 #define VITSCOPE_HAVE_GLOO 0
 #endif
-#ifdef USE_C10D_NCCL
+// NCCL likewise needs nccl.h, which a PyTorch wheel keeps in its nvidia-nccl package
+// (tests/gpu/build.sh adds that folder).
+#if defined(USE_C10D_NCCL) && __has_include(<nccl.h>)
+#define VITSCOPE_HAVE_NCCL 1
 #include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#else
+#define VITSCOPE_HAVE_NCCL 0
 #endif
 
 #include "models/error.h"
@@ -127,7 +132,7 @@ std::vector<std::string> distributedBackends()
     std::vector<std::string> out;
     if (VITSCOPE_HAVE_GLOO)
         out.push_back("gloo");
-#ifdef USE_C10D_NCCL
+#if VITSCOPE_HAVE_NCCL
     out.push_back("nccl");
 #endif
     return out;
@@ -450,7 +455,7 @@ std::shared_ptr<Group> Group::connect(const LaunchEnv &e, const GroupOptions &op
     std::string backend = options.backend;
     if (backend == "auto")
         backend = options.device.is_cuda() ? "nccl" : "gloo";
-#ifndef USE_C10D_NCCL
+#if !VITSCOPE_HAVE_NCCL
     if (backend == "nccl") {
         if (options.backend == "nccl")
             throw Error("this LibTorch was built without NCCL: use --dist-backend gloo");
@@ -513,7 +518,7 @@ std::shared_ptr<Group> Group::connect(const LaunchEnv &e, const GroupOptions &op
             return g;
         }
 #endif
-#ifdef USE_C10D_NCCL
+#if VITSCOPE_HAVE_NCCL
         // One GPU per rank of a node, the same choice as TrainingSkeleton's.
         torch::Device device = options.device;
         if (!device.is_cuda() || !device.has_index())

@@ -472,11 +472,10 @@ TEST(DistributedTrain, ABatchThatTheRanksCannotShareIsRefused)
     });
 }
 
-#ifdef USE_C10D_NCCL
-constexpr bool kHaveNccl = true;
-#else
-constexpr bool kHaveNccl = false;
-#endif
+const bool kHaveNccl = [] {
+    const auto b = train::distributedBackends();
+    return std::find(b.begin(), b.end(), "nccl") != b.end();
+}();
 
 TEST(CudaDistributed, NcclWorldOfOneTrainsAsNoGroup)
 {
