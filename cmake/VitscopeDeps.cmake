@@ -14,15 +14,18 @@ if(VITSCOPE_DEPS_DIR)
   endif()
   add_library(vitscope_header_deps INTERFACE)
   # -I, not -isystem: searched before LibTorch's include folders, whose own (newer) fmt
-  # does not fit the spdlog in the folder.
-  target_include_directories(vitscope_header_deps INTERFACE "${VITSCOPE_DEPS_DIR}/include")
+  # does not fit the spdlog in the folder. Given as a compile option, because newer CMake
+  # releases (seen with PyTorch 2.11's machine) emit an include directory of this target
+  # as -isystem, after LibTorch's.
+  target_compile_options(vitscope_header_deps INTERFACE "-I${VITSCOPE_DEPS_DIR}/include")
   # Debian's spdlog is configured for an external fmt; header-only fmt needs no library.
   target_compile_definitions(vitscope_header_deps INTERFACE FMT_HEADER_ONLY)
   add_library(spdlog::spdlog ALIAS vitscope_header_deps)
   add_library(nlohmann_json::nlohmann_json ALIAS vitscope_header_deps)
-  # zlib: the system's library; headers from the folder when the system has none.
-  if(NOT ZLIB_INCLUDE_DIR AND EXISTS "${VITSCOPE_DEPS_DIR}/include/zlib.h")
-    set(ZLIB_INCLUDE_DIR "${VITSCOPE_DEPS_DIR}/include")
+  # zlib: the system's library; headers from DEPS/zlib when the system has none (a folder
+  # of their own: ZLIB::ZLIB's folder becomes -isystem, which would demote DEPS/include).
+  if(NOT ZLIB_INCLUDE_DIR AND NOT EXISTS /usr/include/zlib.h AND EXISTS "${VITSCOPE_DEPS_DIR}/zlib/zlib.h")
+    set(ZLIB_INCLUDE_DIR "${VITSCOPE_DEPS_DIR}/zlib")
   endif()
   if(NOT ZLIB_LIBRARY)
     file(GLOB _vitscope_libz /usr/lib/x86_64-linux-gnu/libz.so /usr/lib/x86_64-linux-gnu/libz.so.1

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <cstdio>
 #include <fstream>
+#include <ftw.h>
 #include <string>
 #include <unistd.h>
 
@@ -25,10 +27,15 @@ public:
         std::filesystem::remove_all(m_path);
         std::filesystem::create_directories(m_path);
     }
+    // Removed with POSIX nftw rather than std::filesystem::remove_all: on the GPU machine
+    // (GCC 13 and PyTorch 2.11's libraries in one process) remove_all jumped to a null
+    // address after a CUDA training run; the test bodies had passed.
     ~TempDir()
     {
-        std::error_code ec;
-        std::filesystem::remove_all(m_path, ec);
+        ::nftw(
+            m_path.c_str(),
+            [](const char *p, const struct stat *, int, struct FTW *) { return std::remove(p) == 0 ? 0 : 0; }, 16,
+            FTW_DEPTH | FTW_PHYS);
     }
     TempDir(const TempDir &) = delete;
     TempDir &operator=(const TempDir &) = delete;
