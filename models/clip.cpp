@@ -11,6 +11,7 @@
 
 #include "models/error.h"
 #include "models/json_field.h"
+#include "models/linear.h"
 
 namespace vitscope {
 
@@ -362,12 +363,12 @@ void ClipImpl::checkPixels(const torch::Tensor &pixels) const
 torch::Tensor ClipImpl::imageFeatures(const torch::Tensor &pixels)
 {
     checkPixels(pixels);
-    return visualProjection(visionModel(pixels));
+    return linear(visionModel(pixels), visualProjection->weight, visualProjection->bias);
 }
 
 torch::Tensor ClipImpl::textFeatures(const torch::Tensor &ids, const torch::Tensor &eosPos)
 {
-    return textProjection(textModel(ids, eosPos));
+    return linear(textModel(ids, eosPos), textProjection->weight, textProjection->bias);
 }
 
 torch::Tensor ClipImpl::textFeatures(const std::vector<std::vector<int64_t>> &prompts, int64_t padTo)

@@ -6,6 +6,7 @@
 
 #include "models/error.h"
 #include "models/json_field.h"
+#include "models/linear.h"
 
 namespace vitscope {
 
@@ -268,7 +269,7 @@ torch::Tensor MaeImpl::forwardEncoder(const torch::Tensor &imgs, const Masking &
 
 torch::Tensor MaeImpl::forwardDecoder(const torch::Tensor &latent, const Masking &masking)
 {
-    auto x = decoderEmbed(latent); // (B, 1 + N, Dd)
+    auto x = linear(latent, decoderEmbed->weight, decoderEmbed->bias); // (B, 1 + N, Dd)
     const int64_t B = x.size(0), Dd = x.size(2), L = masking.length();
     if (!maskTokensInEncoder) {
         auto tokens = maskToken.expand({B, L + 1 - x.size(1), Dd});
@@ -278,7 +279,7 @@ torch::Tensor MaeImpl::forwardDecoder(const torch::Tensor &latent, const Masking
     }
     x = x + decoderPosEmbed;
     x = decoderNorm(runBlocks(decoderBlocks, x));
-    x = decoderPred(x);               // (B, 1 + L, p*p*C)
+    x = linear(x, decoderPred->weight, decoderPred->bias); // (B, 1 + L, p*p*C)
     return x.narrow(1, 1, L);         // drop the class token
 }
 

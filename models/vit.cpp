@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "models/error.h"
+#include "models/linear.h"
 #include "models/torch_compat.h"
 
 namespace vitscope {
@@ -128,12 +129,25 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor &x, const torch:
     const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
     const int64_t H = config.heads, hd = D / H;
     auto h = norm1(x);
-    // (B, N, D) -> (B, H, N, hd)
-    auto split = [&](const torch::Tensor &t) { return t.view({B, N, H, hd}).transpose(1, 2); };
-    auto qh = split(q(h)), kh = split(k(h)), vh = split(v(h));
+    torch::Tensor qh, kh, vh; // (B, H, N, hd)
+    if (B * N > kSmallRows) {
+        // q, k and v as one product (3D outputs): one pass over the activations instead of
+        // three. The weights are joined per call (autograd sends each its part of the
+        // gradient); for a handful of rows that copy would cost more than it saves.
+        const auto w = torch::cat({q->weight, k->weight, v->weight}, 0);
+        const auto b = config.qkvBias ? torch::cat({q->bias, k->bias, v->bias}, 0) : torch::Tensor();
+        const auto qkv = linear(h, w, b).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4}); // (3, B, H, N, hd)
+        qh = qkv[0], kh = qkv[1], vh = qkv[2];
+    } else {
+        auto split = [&](const torch::Tensor &t) { return t.view({B, N, H, hd}).transpose(1, 2); };
+        qh = split(linear(h, q->weight, q->bias));
+        kh = split(linear(h, k->weight, k->bias));
+        vh = split(linear(h, v->weight, v->bias));
+    }
     auto out = attention(qh, kh, vh, attnMask, causal).transpose(1, 2).reshape({B, N, D}); // (B, N, D)
-    auto y = x + proj(out);
-    return y + fc2(applyActivation(fc1(norm2(y)), config.activation));
+    auto y = x + linear(out, proj->weight, proj->bias);
+    auto m = applyActivation(linear(norm2(y), fc1->weight, fc1->bias), config.activation);
+    return y + linear(m, fc2->weight, fc2->bias);
 }
 
 torch::Tensor sincos2dPositionEmbedding(int64_t dim, int64_t gridH, int64_t gridW, bool withClassRow)

@@ -16,6 +16,7 @@ core_pkgs=(
   zlib1g-dev
   libcurl4-openssl-dev libssl-dev libcpp-httplib-dev
   libgloo-dev
+  libdnnl-dev
 )
 gui_pkgs=(
   qt6-base-dev qt6-base-dev-tools qt6-svg-dev

@@ -75,6 +75,7 @@ json benchFields(torch::Device device, torch::ScalarType dtype, const std::strin
     return {{"device", device.str()},
             {"precision", dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
             {"attention", attention},
+            {"linear_kernel", device.is_cpu() && dtype == torch::kFloat32 ? linearKernelSummary() : "torch"},
             {"threads", at::get_num_threads()},
             {"batch_s_median", t.median()},
             {"batch_s", t.seconds}};
@@ -376,6 +377,7 @@ int benchClipTextCommand(Args &args)
              {"device", device.str()},
              {"precision", dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
              {"attention", attention},
+             {"linear_kernel", device.is_cpu() && dtype == torch::kFloat32 ? linearKernelSummary() : "torch"},
              {"threads", at::get_num_threads()},
              {"true_length_ms_median", trueMs},
              {"padded_ms_median", padMs},

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "models/bench.h"
+#include "models/linear.h"
 #include "models/device.h"
 #include "models/error.h"
 #include "models/vit.h"
@@ -60,12 +61,24 @@ int dataInfo(Args &args)
 std::string benchAttentionOption(Args &args)
 {
     const std::string name = args.value("attention", "auto");
+    const std::string linearName = args.value("linear", "auto");
     try {
         setAttentionKernel(parseAttentionKernel(name));
+        setLinearKernel(parseLinearKernel(linearName));
     } catch (const Error &e) {
         throw UsageError(e.what());
     }
     return usesFusedAttention() ? "fused" : "explicit";
+}
+
+std::string linearKernelSummary()
+{
+    const LinearKernelChoice c = linearKernelChoice();
+    const std::string how = c.source == "set" ? "" : " (" + c.source + ")";
+    if (c.small == c.large)
+        return linearKernelName(c.large) + how;
+    return linearKernelName(c.large) + ", " + linearKernelName(c.small) + " for at most " +
+           std::to_string(kSmallRows) + " rows" + how;
 }
 
 namespace {
@@ -106,7 +119,8 @@ std::string versionText()
         backends += (backends.empty() ? "" : ", ") + b;
     return std::string("vitscope-cli ") + VITSCOPE_VERSION + "\nLibTorch " + torchVersion() +
            (torchHasCuda() ? " (CUDA)" : " (CPU only)") + "\ndevice: " + deviceDescription() +
-           "\ndistributed: " + (backends.empty() ? "none" : backends) + "\n";
+           "\ndistributed: " + (backends.empty() ? "none" : backends) +
+           (torchHasCuda() ? std::string() : "\nlinear layers: " + linearKernelSummary()) + "\n";
 }
 
 const std::vector<Command> &commands()
@@ -213,19 +227,22 @@ const std::vector<Command> &commands()
          {},
          resumeCommand},
         {{"eval", "linear-probe"},
-         "--model DIR [--data fashion-mnist|DIR] [--test-data DIR] [--limit N] [--test-limit N] [--pool cls|mean] [--device D]",
+         "--model DIR [--data fashion-mnist|DIR] [--test-data DIR] [--limit N] [--test-limit N] [--pool cls|mean]\n"
+         "      [--no-cache] [--device D]",
          "logistic regression on frozen features (standardized; weight decay chosen on a validation split)",
-         {},
+         {"no-cache"},
          evalLinearProbeCommand},
         {{"eval", "knn"},
-         "--model DIR [--data ...] [--test-data DIR] [--k 20] [--limit N] [--test-limit N] [--pool cls|mean] [--device D]",
+         "--model DIR [--data ...] [--test-data DIR] [--k 20] [--limit N] [--test-limit N] [--pool cls|mean]\n"
+         "      [--no-cache] [--device D]",
          "weighted k-nearest-neighbour accuracy on frozen features (cosine)",
-         {},
+         {"no-cache"},
          evalKnnCommand},
         {{"eval", "fewshot"},
-         "--model DIR [--data ...] [--test-data DIR] [--seeds 5] [--limit N] [--test-limit N] [--pool cls|mean] [--device D]",
+         "--model DIR [--data ...] [--test-data DIR] [--seeds 5] [--limit N] [--test-limit N] [--pool cls|mean]\n"
+         "      [--no-cache] [--device D]",
          "k-shot linear probes, k = 1, 2, 4, 8, 16 per class, mean and std over seeds",
-         {},
+         {"no-cache"},
          evalFewShotCommand},
         {{"bench", "allreduce"},
          "[--mb X] [--repeats N] [--device D] --nproc-per-node N | (under torchrun / srun) [--dist-backend B]",
@@ -239,20 +256,21 @@ const std::vector<Command> &commands()
          benchSgemmCommand},
         {{"bench", "clip-image"},
          "[--model DIR | --preset vit-b32|vit-b16|vit-l14|fmnist] [--batch N] [--repeats N] [--warmup N]\n"
-         "      [--dtype float32|bf16] [--attention auto|explicit|fused] [--device D]",
+         "      [--dtype float32|bf16] [--attention auto|explicit|fused] [--linear auto|torch|onednn] [--device D]",
          "CLIP image embedding throughput, images/s (median batch)",
          {},
          benchClipImageCommand},
         {{"bench", "clip-text"},
          "[--model DIR [--text T] | --preset P [--tokens N]] [--batch N] [--repeats N]\n"
-         "      [--dtype float32|bf16] [--attention auto|explicit|fused] [--device D]",
+         "      [--dtype float32|bf16] [--attention auto|explicit|fused] [--linear auto|torch|onednn] [--device D]",
          "CLIP text tower, ms per prompt: true length vs padded to the context, and their ratio;\n"
          "      with --batch N: N prompts of --tokens ids (default 16) per pass, prompts/s",
          {},
          benchClipTextCommand},
         {{"bench", "mae-train"},
          "[--preset fmnist|vit-b16|vit-l16|vit-h14] [--batch N] [--steps N] [--warmup N] [--ratio R]\n"
-         "      [--mask-tokens-in-encoder] [--amp on|off] [--attention auto|explicit|fused] [--device D]",
+         "      [--mask-tokens-in-encoder] [--amp on|off] [--attention auto|explicit|fused] [--linear auto|torch|onednn]\n"
+         "      [--device D]",
          "MAE pretraining throughput: forward + backward + AdamW, images/s (median step)",
          {"mask-tokens-in-encoder"},
          benchMaeTrainCommand},

@@ -65,7 +65,9 @@ int benchAllReduceCommand(Args &args);
 
 // The benchmarks' --attention auto|explicit|fused: sets the process-wide attention kernel
 // and returns the one in use ("fused" or "explicit").
-std::string benchAttentionOption(Args &args);
+std::string benchAttentionOption(Args &args); // also takes --linear auto|torch|onednn
+// The linear layers' kernel as chosen (resolving auto): "onednn (measured)", "torch (set)"...
+std::string linearKernelSummary();
 
 // "vitscope-cli 0.1.0" plus the LibTorch version and device, one per line.
 std::string versionText();

@@ -223,6 +223,7 @@ int benchMaeTrainCommand(Args &args)
                       {"device", device.str()},
                       {"precision", amp ? "bf16 autocast, float32 weights" : "float32"},
                       {"attention", attention},
+                      {"linear_kernel", device.is_cpu() ? linearKernelSummary() : "torch"},
                       {"threads", at::get_num_threads()},
                       {"parameters", parameterCount(*model)},
                       {"step_s_median", t.median()},

@@ -34,7 +34,11 @@ public:
     {
         ::nftw(
             m_path.c_str(),
-            [](const char *p, const struct stat *, int, struct FTW *) { return std::remove(p) == 0 ? 0 : 0; }, 16,
+            [](const char *p, const struct stat *, int, struct FTW *) {
+                std::remove(p); // what cannot be removed stays; the walk goes on
+                return 0;
+            },
+            16,
             FTW_DEPTH | FTW_PHYS);
     }
     TempDir(const TempDir &) = delete;
