@@ -3,13 +3,14 @@
 #   make test   install what is missing, build, run the whole test suite (GUI offscreen)
 #   make screenshots   regenerate docs/screenshots/
 #   make package       build the Debian package
+#   make bench         vitscope against PyTorch eager on this CPU, side by side (ROUNDS=3)
 BUILD ?= build
 BUILD_TYPE ?= Release
 GUI ?= ON
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build run test test-fast cli clean screenshots package
+.PHONY: all deps configure build run test test-fast cli clean screenshots package bench
 
 all: build
 
@@ -44,6 +45,13 @@ screenshots: build
 # build/vitscope_<version>_amd64.deb (install with: sudo apt install ./build/vitscope_*.deb)
 package: build
 	cmake --build $(BUILD) --target package
+
+# Issue 18's comparison: vitscope-cli's benches alternated with PyTorch eager (Debian's
+# python3-torch), medians and ratios in $(BUILD)/bench-cpu/table.md. Not a test.
+ROUNDS ?= 3
+bench: build
+	@/usr/bin/python3 -c 'import torch' 2>/dev/null || sudo apt-get install -y python3-torch || apt-get install -y python3-torch
+	tests/bench/cpu_vs_pytorch.sh $(BUILD) $(ROUNDS)
 
 clean:
 	rm -rf $(BUILD)

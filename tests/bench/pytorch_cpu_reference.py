@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""PyTorch eager's side of tests/bench/cpu_vs_pytorch.sh: the workloads of issue 18 written
+the way the papers' own code writes them, random weights, on the CPU, timed as
+vitscope-cli's `bench` commands time theirs (median of repeated calls after a warmup).
+
+  mae-train   one MAE pretraining step (forward, backward, AdamW) as FAIR's models_mae.py
+              builds it: timm-style blocks (one qkv product), random masking by argsort
+              of uniform noise, MSE on the removed patches; torch.optim.AdamW with
+              FAIR's parameter groups (no decay on biases and norms), betas (0.9, 0.95).
+              Presets `fmnist` and `vit-b16`, the shapes of vitscope's MaeConfig presets.
+  clip-image  CLIP ViT-B/32 image embedding as OpenAI's model.py (nn.MultiheadAttention,
+              QuickGELU, class-token pooling, projection), under torch.no_grad().
+  clip-text   the B/32 text tower on ONE prompt of N tokens at its true length (the
+              causal mask and positions cut to N), as OpenAI's encode_text minus padding.
+
+Each line of output is one JSON object. Threads: --threads 1,2 measures each setting
+(torch.set_num_threads); cpu_vs_pytorch.sh keeps the best, as a user would.
+Written for this project from the papers' definitions; no code is taken from elsewhere.
+"""
+import argparse
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def timed(fn, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+# ---- MAE, as FAIR's models_mae.py --------------------------------------------------------
+
+class TimmBlock(nn.Module):
+    def __init__(self, dim, heads, mlp):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.fc1 = nn.Linear(dim, mlp)
+        self.fc2 = nn.Linear(mlp, dim)
+
+    def forward(self, x):
+        b, n, d = x.shape
+        qkv = self.qkv(self.norm1(x)).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        attn = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d // self.heads))
+        x = x + self.proj((attn.softmax(-1) @ v).transpose(1, 2).reshape(b, n, d))
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+
+MAE_PRESETS = {
+    # image, patch, channels, dim, depth, heads, mlp, decoder dim, depth, heads, mlp
+    "fmnist": (32, 4, 1, 128, 6, 4, 512, 64, 2, 4, 256),
+    "vit-b16": (224, 16, 3, 768, 12, 12, 3072, 512, 8, 16, 2048),
+}
+
+
+class FairMae(nn.Module):
+    def __init__(self, preset, ratio):
+        super().__init__()
+        img, p, c, d, depth, heads, mlp, dd, ddepth, dheads, dmlp = MAE_PRESETS[preset]
+        self.p, self.c, self.ratio = p, c, ratio
+        n = (img // p) ** 2
+        self.patch_embed = nn.Conv2d(c, d, p, p)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        self.pos_embed = nn.Parameter(torch.randn(1, n + 1, d) * 0.02, requires_grad=False)
+        self.blocks = nn.ModuleList([TimmBlock(d, heads, mlp) for _ in range(depth)])
+        self.norm = nn.LayerNorm(d, eps=1e-6)
+        self.decoder_embed = nn.Linear(d, dd)
+        self.mask_token = nn.Parameter(torch.randn(1, 1, dd) * 0.02)
+        self.decoder_pos_embed = nn.Parameter(torch.randn(1, n + 1, dd) * 0.02, requires_grad=False)
+        self.decoder_blocks = nn.ModuleList([TimmBlock(dd, dheads, dmlp) for _ in range(ddepth)])
+        self.decoder_norm = nn.LayerNorm(dd, eps=1e-6)
+        self.decoder_pred = nn.Linear(dd, p * p * c)
+
+    def patchify(self, imgs):
+        b, c, h, w = imgs.shape
+        p = self.p
+        x = imgs.reshape(b, c, h // p, p, w // p, p)
+        return torch.einsum("nchpwq->nhwpqc", x).reshape(b, (h // p) * (w // p), p * p * c)
+
+    def forward(self, imgs):
+        x = self.patch_embed(imgs).flatten(2).transpose(1, 2) + self.pos_embed[:, 1:]
+        b, n, d = x.shape
+        keep = int(n * (1 - self.ratio))
+        noise = torch.rand(b, n)
+        shuffle = noise.argsort(1)
+        restore = shuffle.argsort(1)
+        x = x.gather(1, shuffle[:, :keep, None].expand(-1, -1, d))
+        mask = torch.ones(b, n)
+        mask[:, :keep] = 0
+        mask = mask.gather(1, restore)
+        x = torch.cat([(self.cls_token + self.pos_embed[:, :1]).expand(b, -1, -1), x], 1)
+        for blk in self.blocks:
+            x = blk(x)
+        x = self.decoder_embed(self.norm(x))
+        y = torch.cat([x[:, 1:], self.mask_token.repeat(b, n - keep, 1)], 1)
+        y = y.gather(1, restore[:, :, None].expand(-1, -1, x.shape[2]))
+        y = torch.cat([x[:, :1], y], 1) + self.decoder_pos_embed
+        for blk in self.decoder_blocks:
+            y = blk(y)
+        pred = self.decoder_pred(self.decoder_norm(y))[:, 1:]
+        loss = ((pred - self.patchify(imgs)) ** 2).mean(-1)
+        return (loss * mask).sum() / mask.sum()
+
+
+def fair_param_groups(model, wd):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or name.endswith(".bias") or name in ("cls_token", "mask_token") else decay).append(p)
+    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": wd}]
+
+
+def bench_mae(preset, batch, ratio, steps, warmup):
+    torch.manual_seed(0)
+    model = FairMae(preset, ratio).train()
+    opt = torch.optim.AdamW(fair_param_groups(model, 0.05), lr=1.5e-4 * batch / 256, betas=(0.9, 0.95))
+    img = MAE_PRESETS[preset][0]
+    imgs = torch.randn(batch, MAE_PRESETS[preset][2], img, img)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        model(imgs).backward()
+        opt.step()
+
+    s = timed(step, warmup, steps)
+    return {"bench": "mae-train", "preset": preset, "batch": batch, "mask_ratio": ratio, "step_s": s,
+            "step_s_median": statistics.median(s), "images_per_s": batch / statistics.median(s),
+            "implementation": "FAIR models_mae.py structure, torch.optim.AdamW"}
+
+
+# ---- CLIP, as OpenAI's model.py -----------------------------------------------------------
+
+class QuickGELU(nn.Module):
+    def forward(self, x):
+        return x * torch.sigmoid(1.702 * x)
+
+
+class ResidualAttentionBlock(nn.Module):
+    def __init__(self, width, heads, mask=None):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(width, heads)
+        self.ln_1 = nn.LayerNorm(width)
+        self.mlp = nn.Sequential(nn.Linear(width, width * 4), QuickGELU(), nn.Linear(width * 4, width))
+        self.ln_2 = nn.LayerNorm(width)
+        self.mask = mask
+
+    def forward(self, x):  # x: (L, N, D), sequence first, as OpenAI's code
+        h = self.ln_1(x)
+        x = x + self.attn(h, h, h, need_weights=False, attn_mask=self.mask)[0]
+        return x + self.mlp(self.ln_2(x))
+
+
+class VisionTower(nn.Module):
+    def __init__(self, size=224, patch=32, width=768, layers=12, heads=12, out=512):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, patch, patch, bias=False)
+        self.class_embedding = nn.Parameter(torch.randn(width) * width ** -0.5)
+        self.positional_embedding = nn.Parameter(torch.randn((size // patch) ** 2 + 1, width) * width ** -0.5)
+        self.ln_pre = nn.LayerNorm(width)
+        self.blocks = nn.Sequential(*[ResidualAttentionBlock(width, heads) for _ in range(layers)])
+        self.ln_post = nn.LayerNorm(width)
+        self.proj = nn.Parameter(torch.randn(width, out) * width ** -0.5)
+
+    def forward(self, x):
+        x = self.conv1(x).reshape(x.shape[0], self.conv1.out_channels, -1).permute(0, 2, 1)
+        cls = self.class_embedding + torch.zeros(x.shape[0], 1, x.shape[-1])
+        x = self.ln_pre(torch.cat([cls, x], 1) + self.positional_embedding)
+        x = self.blocks(x.permute(1, 0, 2)).permute(1, 0, 2)
+        return self.ln_post(x[:, 0, :]) @ self.proj
+
+
+class TextTower(nn.Module):
+    def __init__(self, tokens, vocab=49408, context=77, width=512, layers=12, heads=8, out=512):
+        super().__init__()
+        self.token_embedding = nn.Embedding(vocab, width)
+        self.positional_embedding = nn.Parameter(torch.randn(context, width) * 0.01)
+        mask = torch.full((tokens, tokens), float("-inf")).triu_(1)  # the true length's causal mask
+        self.blocks = nn.Sequential(*[ResidualAttentionBlock(width, heads, mask) for _ in range(layers)])
+        self.ln_final = nn.LayerNorm(width)
+        self.text_projection = nn.Parameter(torch.randn(width, out) * width ** -0.5)
+
+    def forward(self, ids):
+        x = self.token_embedding(ids) + self.positional_embedding[: ids.shape[1]]
+        x = self.ln_final(self.blocks(x.permute(1, 0, 2)).permute(1, 0, 2))
+        return x[torch.arange(x.shape[0]), ids.argmax(-1)] @ self.text_projection
+
+
+def bench_clip_image(batch, repeats, warmup):
+    torch.manual_seed(0)
+    model = VisionTower().eval()
+    pixels = torch.randn(batch, 3, 224, 224)
+    with torch.no_grad():
+        s = timed(lambda: model(pixels), warmup, repeats)
+    return {"bench": "clip-image", "batch": batch, "batch_s": s, "batch_s_median": statistics.median(s),
+            "images_per_s": batch / statistics.median(s), "implementation": "OpenAI model.py structure, no_grad"}
+
+
+def bench_clip_text(tokens, repeats, warmup):
+    torch.manual_seed(0)
+    model = TextTower(tokens).eval()
+    ids = torch.randint(400, 49000, (1, tokens))
+    ids[0, 0], ids[0, -1] = 49406, 49407
+    with torch.no_grad():
+        s = timed(lambda: model(ids), warmup, repeats)
+    return {"bench": "clip-text", "prompt_tokens": tokens, "ms": [x * 1e3 for x in s],
+            "true_length_ms_median": statistics.median(s) * 1e3,
+            "implementation": "OpenAI model.py structure at the true length, no_grad"}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", default="mae-fmnist,mae-vit-b16,clip-image,clip-text")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--mae-batch", type=int, default=256)
+    p.add_argument("--mae-b16-batch", type=int, default=8)
+    p.add_argument("--clip-batch", type=int, default=8)
+    p.add_argument("--tokens", type=int, default=8)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    a = p.parse_args()
+    only = set(a.only.split(","))
+    info = {"torch": torch.__version__, "blas": "see torch.__config__", "python": platform.python_version()}
+    for threads in [int(t) for t in a.threads.split(",")]:
+        torch.set_num_threads(threads)
+        rows = []
+        if "mae-fmnist" in only:
+            rows.append(bench_mae("fmnist", a.mae_batch, 0.75, a.steps, a.warmup))
+        if "mae-vit-b16" in only:
+            rows.append(bench_mae("vit-b16", a.mae_b16_batch, 0.75, a.steps, a.warmup))
+        if "clip-image" in only:
+            rows.append(bench_clip_image(a.clip_batch, a.steps, a.warmup))
+        if "clip-text" in only:
+            rows.append(bench_clip_text(a.tokens, 30, 5))
+        for r in rows:
+            r.update(info, threads=threads, side="pytorch")
+            print(json.dumps(r), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
