@@ -14,21 +14,27 @@ using nlohmann::json;
 
 Features extractFeatures(const std::function<torch::Tensor(const torch::Tensor &)> &encode,
                          const data::SampleSource &source, const data::ImageTransform &transform, torch::Device device,
-                         int64_t limit, int64_t batch)
+                         int64_t limit, int64_t batch, const ProgressFn &progress)
 {
-    torch::NoGradGuard noGrad;
     const int64_t n = limit > 0 ? std::min(limit, source.size()) : source.size();
-    std::vector<torch::Tensor> chunks;
     std::vector<int64_t> labels;
-    for (int64_t start = 0; start < n; start += batch) {
-        std::vector<torch::Tensor> imgs;
-        for (int64_t i = start; i < std::min(n, start + batch); ++i) {
-            imgs.push_back(data::evalTransform(source.image(i), transform));
-            labels.push_back(source.label(i));
+    torch::Tensor x;
+    {
+        c10::InferenceMode inference;
+        std::vector<torch::Tensor> chunks;
+        for (int64_t start = 0; start < n; start += batch) {
+            std::vector<torch::Tensor> imgs;
+            for (int64_t i = start; i < std::min(n, start + batch); ++i) {
+                imgs.push_back(data::evalTransform(source.image(i), transform));
+                labels.push_back(source.label(i));
+            }
+            chunks.push_back(encode(torch::stack(imgs).to(device)).to(torch::kCPU, torch::kFloat32));
+            if (progress)
+                progress(std::min(n, start + batch), n);
         }
-        chunks.push_back(encode(torch::stack(imgs).to(device)).to(torch::kCPU, torch::kFloat32));
+        x = chunks.empty() ? torch::empty({0, 0}) : torch::cat(chunks);
     }
-    return {torch::cat(chunks), torch::tensor(labels, torch::kLong)};
+    return {x.clone(), torch::tensor(labels, torch::kLong)}; // out of inference mode
 }
 
 json LinearProbeResult::toJson() const

@@ -26,11 +26,15 @@ struct Features {
     torch::Tensor labels; // (N) int64
 };
 
-// encode: (B, C, S, S) on `device` -> (B, D). Runs under NoGradGuard, in batches, over the
-// first `limit` samples (all when 0), with the evaluation transform.
+// Called after each batch with (images done, images in all).
+using ProgressFn = std::function<void(int64_t done, int64_t total)>;
+
+// encode: (B, C, S, S) on `device` -> (B, D). Runs under c10::InferenceMode, in batches,
+// over the first `limit` samples (all when 0), with the evaluation transform; the result
+// is an ordinary tensor (usable in autograd, e.g. by a probe).
 Features extractFeatures(const std::function<torch::Tensor(const torch::Tensor &)> &encode,
                          const data::SampleSource &source, const data::ImageTransform &transform, torch::Device device,
-                         int64_t limit = 0, int64_t batch = 256);
+                         int64_t limit = 0, int64_t batch = 256, const ProgressFn &progress = {});
 
 struct LinearProbeOptions {
     std::vector<double> weightDecays = {1e-6, 1e-5, 1e-4, 1e-3, 1e-2};

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <csignal>
 #include <ctime>
+#include <filesystem>
+#include <optional>
 #include <iostream>
 #include <unistd.h>
 
@@ -23,6 +25,7 @@
 #include "trainer/clip_trainer.h"
 #include "trainer/distributed.h"
 #include "trainer/evaluation.h"
+#include "trainer/feature_cache.h"
 #include "trainer/finetune.h"
 #include "trainer/sweep.h"
 #include "trainer/mae_trainer.h"
@@ -99,6 +102,31 @@ train::TrainCallbacks progressCallbacks(int64_t logEvery, bool lead = true)
                      e.eval.is_null() ? "" : (" " + e.eval.dump()).c_str());
     };
     return cb;
+}
+
+// Progress of a long pass over images (feature extraction) on stderr: a bar redrawn in
+// place on a terminal, a line per tenth otherwise; rate and time left.
+train::ProgressFn progressPrinter(const std::string &what)
+{
+    const bool tty = ::isatty(2);
+    const auto start = std::chrono::steady_clock::now();
+    auto lastTenth = std::make_shared<int64_t>(-1);
+    return [=](int64_t done, int64_t total) {
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double rate = elapsed > 0 ? double(done) / elapsed : 0;
+        const double eta = rate > 0 ? double(total - done) / rate : 0;
+        const int percent = int(100.0 * double(done) / double(std::max<int64_t>(1, total)));
+        if (tty) {
+            const int width = 30, filled = percent * width / 100;
+            std::fprintf(stderr, "\r%s: [%s%s] %3d%% %lld/%lld %.0f img/s ETA %s %s", what.c_str(),
+                         std::string(std::size_t(filled), '#').c_str(), std::string(std::size_t(width - filled), '.').c_str(),
+                         percent, (long long)done, (long long)total, rate, clock(eta).c_str(), done == total ? "\n" : "");
+        } else if (percent / 10 > *lastTenth || done == total) {
+            *lastTenth = percent / 10;
+            std::fprintf(stderr, "%s: %lld/%lld (%d%%) %.0f img/s eta %s\n", what.c_str(), (long long)done, (long long)total,
+                         percent, rate, clock(eta).c_str());
+        }
+    };
 }
 
 std::string defaultRunDir(const std::string &kind)
@@ -209,7 +237,19 @@ struct EvalData {
     int64_t classes = 0;
     std::string type;
     std::string pool;
+    json features; // where each split's features came from
 };
+
+// The data's files, for the feature cache's key: the folder or file the source reads.
+std::string dataFingerprint(const data::SampleSource &source, const std::string &spec)
+{
+    for (const std::string &p : {source.describe(), spec}) {
+        std::error_code ec;
+        if (!p.empty() && std::filesystem::exists(p, ec))
+            return train::metadataFingerprint(p);
+    }
+    return {};
+}
 
 EvalData evalFeatures(Args &args)
 {
@@ -218,6 +258,7 @@ EvalData evalFeatures(Args &args)
     const auto testSpec = args.value("test-data");
     const auto limit = args.integer("limit", 0);
     const auto testLimit = args.integer("test-limit", limit);
+    const bool useCache = !args.flag("no-cache");
     const torch::Device device = parseDevice(args.value("device", "auto"));
     FeatureModel m = featureModel(dir, device, args.value("pool", "cls"));
     auto trainSet = data::openSource(dataSpec, data::Split::Train, limit);
@@ -228,8 +269,35 @@ EvalData evalFeatures(Args &args)
     e.type = m.type;
     e.pool = m.pool;
     e.classes = int64_t(trainSet->classNames().size());
-    e.train = train::extractFeatures(m.encode, *trainSet, m.transform, device);
-    e.test = train::extractFeatures(m.encode, *testSet, m.transform, device);
+    const train::FeatureCache cache;
+    const std::string model = useCache ? train::contentHash(dir) : std::string();
+    auto features = [&](const data::SampleSource &source, const std::string &spec, const char *split, int64_t lim) {
+        const auto t0 = std::chrono::steady_clock::now();
+        train::FeatureRequest rq;
+        rq.model = model, rq.data = source.describe(), rq.split = split, rq.limit = lim, rq.pool = m.pool;
+        rq.transform = m.transform;
+        std::optional<train::Features> f;
+        if (useCache) {
+            rq.dataPrint = dataFingerprint(source, spec);
+            f = cache.load(rq);
+        }
+        const bool hit = f.has_value();
+        if (!hit) {
+            f = train::extractFeatures(m.encode, source, m.transform, device, 0, 256,
+                                       progressPrinter(std::string("features (") + split + ")"));
+            if (useCache)
+                cache.store(rq, *f);
+        }
+        e.features[split] = {{"from", hit ? "cache" : "model"},
+                             {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+        if (useCache)
+            e.features[split]["cache_key"] = rq.key();
+        return *f;
+    };
+    e.train = features(*trainSet, dataSpec, "train", limit);
+    e.test = features(*testSet, testSpec.value_or(dataSpec), "test", testLimit);
+    if (useCache)
+        e.features["cache"] = cache.folder();
     return e;
 }
 
@@ -452,6 +520,7 @@ int evalLinearProbeCommand(Args &args)
     out["train_images"] = e.train.x.size(0);
     out["test_images"] = e.test.x.size(0);
     out["feature_dim"] = e.train.x.size(1);
+    out["features"] = e.features;
     std::cout << out.dump(2) << std::endl;
     return 0;
 }
@@ -469,7 +538,8 @@ int evalKnnCommand(Args &args)
                       {"model_type", e.type},
                       {"pool", e.pool},
                       {"train_images", e.train.x.size(0)},
-                      {"test_images", e.test.x.size(0)}}
+                      {"test_images", e.test.x.size(0)},
+                      {"features", e.features}}
                      .dump(2)
               << std::endl;
     return 0;
@@ -485,7 +555,8 @@ int evalFewShotCommand(Args &args)
     json points = json::array();
     for (const auto &p : train::fewShotProbes(e.train, e.test, e.classes, {1, 2, 4, 8, 16}, int(seeds)))
         points.push_back({{"shots", p.shots}, {"accuracy", p.meanAccuracy}, {"std", p.stdAccuracy}, {"per_seed", p.accuracies}});
-    std::cout << json{{"protocol", "fewshot"}, {"seeds", seeds}, {"model_type", e.type}, {"pool", e.pool}, {"points", points}}.dump(2)
+    std::cout << json{{"protocol", "fewshot"}, {"seeds", seeds}, {"model_type", e.type}, {"pool", e.pool}, {"points", points},
+                      {"features", e.features}}.dump(2)
               << std::endl;
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <sys/wait.h>
 #include <csignal>
 #include <fstream>
@@ -214,6 +215,21 @@ TEST(CliMae, BenchPrintsThroughput)
         EXPECT_NE(fused.err.find("LibTorch 2.0"), std::string::npos) << fused.err;
     }
     EXPECT_EQ(runCli("bench mae-train --preset fmnist --amp maybe").status, 2);
+
+    // The linear layers' kernel can be chosen too, and the JSON says which ran.
+    const CliRun plain = runCli("bench mae-train --preset fmnist --batch 4 --steps 1 --warmup 0 --linear torch");
+    ASSERT_EQ(plain.status, 0) << plain.err;
+    EXPECT_EQ(nlohmann::json::parse(plain.out)["linear_kernel"], "torch");
+    const CliRun bad = runCli("bench mae-train --preset fmnist --linear mkl");
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.err.find("auto, torch or onednn"), std::string::npos) << bad.err;
+
+    // One explorer redraw: four ratios in turn, each timed.
+    const CliRun x = runCli("bench mae-explore --preset fmnist --repeats 4 --device cpu");
+    ASSERT_EQ(x.status, 0) << x.err;
+    const auto xj = nlohmann::json::parse(x.out);
+    EXPECT_EQ(xj["redraw_s"].size(), 4u);
+    EXPECT_GT(xj["redraw_ms_median"].get<double>(), 0.0);
 }
 
 // ---------------------------------------------------------------------------- CLIP
@@ -366,13 +382,31 @@ TEST(CliTrain, EvalCommandsPrintAccuracy)
     const CliRun t = runCli("train mae --limit 64 --batch 32 --epochs 1 --eval-every 0 --device cpu --out '" + dir.file("r") + "'");
     ASSERT_EQ(t.status, 0) << t.err;
     const std::string model = nlohmann::json::parse(t.out)["model"];
-    for (const char *protocol : {"linear-probe", "knn"}) {
-        const CliRun e = runCli(std::string("eval ") + protocol + " --model '" + model + "' --limit 200 --device cpu");
+    // The features go to a cache of this test's own: the first probe encodes both splits
+    // (with progress lines), the next commands on the same model and data read them back.
+    const std::string cache = "VITSCOPE_CACHE_DIR='" + dir.file("cache") + "' ";
+    std::map<std::string, double> accuracy;
+    for (const char *protocol : {"linear-probe", "knn", "linear-probe"}) {
+        const CliRun e =
+            runCli(std::string("eval ") + protocol + " --model '" + model + "' --limit 200 --device cpu", cache);
         ASSERT_EQ(e.status, 0) << e.err;
-        const double acc = nlohmann::json::parse(e.out)["accuracy"];
+        const auto j = nlohmann::json::parse(e.out);
+        const double acc = j["accuracy"];
         EXPECT_GT(acc, 0.2) << protocol; // chance is 0.1; even random features separate some classes
         EXPECT_LE(acc, 1.0);
+        const bool first = accuracy.empty();
+        for (const char *split : {"train", "test"})
+            EXPECT_EQ(j["features"][split]["from"], first ? "model" : "cache") << protocol << " " << split;
+        if (first)
+            EXPECT_NE(e.err.find("features (train): 200/200 (100%)"), std::string::npos) << e.err;
+        if (accuracy.count(protocol))
+            EXPECT_EQ(acc, accuracy[protocol]) << "the same features give the same probe";
+        accuracy[protocol] = acc;
     }
+    const CliRun fresh = runCli("eval knn --no-cache --model '" + model + "' --limit 200 --device cpu", cache);
+    ASSERT_EQ(fresh.status, 0) << fresh.err;
+    EXPECT_EQ(nlohmann::json::parse(fresh.out)["features"]["train"]["from"], "model");
+    EXPECT_EQ(nlohmann::json::parse(fresh.out)["accuracy"].get<double>(), accuracy["knn"]);
     const CliRun ft = runCli("eval finetune --model '" + model + "' --limit 64 --eval-limit 50 --epochs 2 --batch 32 --device cpu");
     ASSERT_EQ(ft.status, 0) << ft.err;
     const auto fj = nlohmann::json::parse(ft.out);

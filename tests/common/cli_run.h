@@ -27,11 +27,12 @@ struct CliRun {
     std::string err;
 };
 
-inline CliRun runCli(const std::string &args)
+// env: assignments put before the command ("NAME='value' "), or empty.
+inline CliRun runCli(const std::string &args, const std::string &env = {})
 {
     vitscope::test::TempDir tmp;
     const std::string errFile = tmp.file("stderr");
-    const std::string cmd = std::string("'") + VITSCOPE_CLI_PATH + "' " + args + " 2>'" + errFile + "'";
+    const std::string cmd = env + "'" + VITSCOPE_CLI_PATH + "' " + args + " 2>'" + errFile + "'";
     CliRun r;
     FILE *p = popen(cmd.c_str(), "r");
     if (!p)
