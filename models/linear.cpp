@@ -172,6 +172,10 @@ std::string machineKey()
 {
     std::string key = cpuModel() + "|" + isa() + "|threads " + std::to_string(at::get_num_threads()) + "|torch " +
                       TORCH_VERSION;
+    // Settings that change either library's code path are part of the machine.
+    for (const char *var : {"ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS"})
+        if (const char *v = std::getenv(var); v && *v)
+            key += std::string("|") + var + "=" + v;
 #if VITSCOPE_HAVE_DNNL
     key += "|onednn " + std::to_string(DNNL_VERSION_MAJOR) + "." + std::to_string(DNNL_VERSION_MINOR) + "." +
            std::to_string(DNNL_VERSION_PATCH);

@@ -130,10 +130,12 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor &x, const torch:
     const int64_t H = config.heads, hd = D / H;
     auto h = norm1(x);
     torch::Tensor qh, kh, vh; // (B, H, N, hd)
-    if (B * N > kSmallRows) {
-        // q, k and v as one product (3D outputs): one pass over the activations instead of
-        // three. The weights are joined per call (autograd sends each its part of the
-        // gradient); for a handful of rows that copy would cost more than it saves.
+    // q, k and v as one product (3D outputs) when training or on many rows: one pass over
+    // the activations instead of three. The weights are joined per call (autograd sends
+    // each its part of the gradient); in inference on a few hundred rows (one image in
+    // the explorer, a batch of 8) copying 3 D^2 weights costs more than it saves.
+    const bool join = B * N > kSmallRows && (torch::GradMode::is_enabled() || B * N >= 2048);
+    if (join) {
         const auto w = torch::cat({q->weight, k->weight, v->weight}, 0);
         const auto b = config.qkvBias ? torch::cat({q->bias, k->bias, v->bias}, 0) : torch::Tensor();
         const auto qkv = linear(h, w, b).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4}); // (3, B, H, N, hd)

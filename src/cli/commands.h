@@ -41,6 +41,7 @@ int benchLoadCommand(Args &args);
 int infoCommand(Args &args);
 int reconstructCommand(Args &args);
 int benchMaeTrainCommand(Args &args);
+int benchMaeExploreCommand(Args &args);
 
 // CLIP commands (clip_commands.cpp).
 nlohmann::json clipInfo(const std::string &dir);

@@ -240,3 +240,67 @@ int benchMaeTrainCommand(Args &args)
 }
 
 } // namespace vitscope::cli
+
+namespace vitscope::cli {
+
+// What the MAE explorer does for one new slider position: mask one image, encode the
+// visible patches, decode, and build its four pictures (models/mae.h visualize), under
+// InferenceMode as the explorer runs it. Several ratios in turn, as a slider drag does.
+int benchMaeExploreCommand(Args &args)
+{
+    const auto modelArg = args.value("model");
+    const std::string preset = args.value("preset", "vit-b16");
+    const auto repeats = args.integer("repeats", 10);
+    const torch::Device device = parseDevice(args.value("device", "auto"));
+    const std::string attention = benchAttentionOption(args);
+    args.finish();
+    if (repeats <= 0)
+        throw UsageError("--repeats must be positive");
+    std::unique_ptr<LoadedMae> loaded;
+    Mae model{nullptr};
+    std::vector<float> mean{0.5f}, stdev{0.5f};
+    std::string what = "preset " + preset + " (random weights)";
+    if (modelArg) {
+        loaded = std::make_unique<LoadedMae>(loadMae(resolveModelDir(*modelArg), device));
+        model = loaded->model;
+        mean = loaded->processor.imageMean, stdev = loaded->processor.imageStd;
+        what = *modelArg;
+    } else {
+        torch::manual_seed(0);
+        model = Mae(MaeConfig::preset(preset));
+        model->to(device);
+        mean.assign(std::size_t(model->config.numChannels), 0.5f);
+        stdev.assign(std::size_t(model->config.numChannels), 0.5f);
+    }
+    model->eval();
+    const auto &c = model->config;
+    auto img = torch::rand({1, c.numChannels, c.imageSize, c.imageSize}, torch::TensorOptions().device(device));
+    const double ratios[] = {0.5, 0.6, 0.75, 0.9};
+    int n = 0;
+    const auto t = bench::time(
+        [&] {
+            c10::InferenceMode inference;
+            MaskSpec spec;
+            spec.ratio = ratios[n % 4];
+            spec.seed = std::uint64_t(n++);
+            const Masking m = makeMasking(spec, 1, c.gridSize(), c.gridSize(), device);
+            (void)visualize(model, img, m, mean, stdev, PatchStats::Visible);
+        },
+        2, int(repeats), device.is_cuda());
+    std::cout << json{{"bench", "mae-explore"},
+                      {"model", what},
+                      {"image_size", c.imageSize},
+                      {"patch_size", c.patchSize},
+                      {"repeats", repeats},
+                      {"device", device.str()},
+                      {"attention", attention},
+                      {"linear_kernel", device.is_cpu() ? linearKernelSummary() : "torch"},
+                      {"threads", at::get_num_threads()},
+                      {"redraw_ms_median", t.median() * 1e3},
+                      {"redraw_s", t.seconds}}
+                     .dump(2)
+              << std::endl;
+    return 0;
+}
+
+} // namespace vitscope::cli

@@ -144,7 +144,7 @@ std::shared_ptr<MaeSession> MaeSession::load(const std::string &dirOrName, const
 MaeResult MaeSession::explore(const RgbImage &image, const MaskRequest &request)
 {
     std::lock_guard<std::mutex> lock(m_mutex);
-    torch::NoGradGuard noGrad;
+    c10::InferenceMode inference; // no autograd bookkeeping at all (issue 18)
     auto &model = m_impl->loaded.model;
     const MaeConfig &c = model->config;
     const auto &proc = m_impl->loaded.processor;
@@ -252,7 +252,7 @@ std::shared_ptr<ClipSession> ClipSession::load(const std::string &dirOrName, con
 std::vector<std::vector<float>> ClipSession::embedImages(const std::vector<RgbImage> &images)
 {
     std::lock_guard<std::mutex> lock(m_mutex);
-    torch::NoGradGuard noGrad;
+    c10::InferenceMode inference; // the features leave as plain floats
     if (images.empty())
         return {};
     const auto &proc = m_impl->loaded.processor;

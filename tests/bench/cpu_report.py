@@ -38,8 +38,9 @@ def value(r):
 
 
 ours = collections.defaultdict(list)
+plain = collections.defaultdict(list)  # vitscope with --linear torch (its plain path)
 for r in rows("vitscope.jsonl"):
-    ours[key(r)].append(r)
+    (plain if r.get("side") == "vitscope-torch" else ours)[key(r)].append(r)
 theirs = collections.defaultdict(lambda: collections.defaultdict(list))
 for r in rows("pytorch.jsonl"):
     theirs[key(r)][r["threads"]].append(value(r))
@@ -57,8 +58,8 @@ except OSError:
 isa = "AVX-512" if "avx512f" in flags else ("AVX2" if "avx2" in flags else "no AVX2")
 print(f"{cpu} ({isa}, {os.cpu_count()} cores), {datetime.date.today()}; medians of "
       f"{max((len(v) for v in ours.values()), default=0)} alternated rounds\n")
-print("| workload | vitscope | PyTorch eager (best threads) | ratio | vitscope's settings |")
-print("| --- | ---: | ---: | ---: | --- |")
+print("| workload | vitscope | PyTorch eager (best threads) | ratio | vitscope, torch::linear | vitscope's settings |")
+print("| --- | ---: | ---: | ---: | ---: | --- |")
 for k, (label, unit, higher) in LABELS.items():
     if k not in ours and k not in theirs:
         continue
@@ -78,7 +79,11 @@ for k, (label, unit, higher) in LABELS.items():
         for f in ("linear_kernel", "attention"):
             if f in r:
                 settings += f", {f.replace('_', ' ')} {r[f]}"
-    fmt = (lambda v: f"{v:.1f} {unit}") if unit == "img/s" else (lambda v: f"{v:.1f} {unit}")
+    def fmt(v):
+        return f"{v:.1f} {unit}"
+    slow = statistics.median(value(r) for r in plain[k]) if plain[k] else None
+    slow_ratio = (slow / best[0] if higher else best[0] / slow) if slow and best else None
     print(f"| {label} | {fmt(mine) if mine else '-'} | "
           f"{fmt(best[0]) + f' ({best[1]} threads)' if best else '-'} | "
-          f"{f'**{ratio:.2f}x**' if ratio else '-'} | {settings} |")
+          f"{f'**{ratio:.2f}x**' if ratio else '-'} | "
+          f"{fmt(slow) + f' ({slow_ratio:.2f}x)' if slow else '-'} | {settings} |")
