@@ -5,7 +5,10 @@
 #include <numeric>
 #include <random>
 
+#include <ATen/Parallel.h>
+
 #include "models/error.h"
+#include "models/linear.h"
 #include "models/zero_shot.h"
 
 namespace vitscope::train {
@@ -23,11 +26,16 @@ Features extractFeatures(const std::function<torch::Tensor(const torch::Tensor &
         c10::InferenceMode inference;
         std::vector<torch::Tensor> chunks;
         for (int64_t start = 0; start < n; start += batch) {
-            std::vector<torch::Tensor> imgs;
-            for (int64_t i = start; i < std::min(n, start + batch); ++i) {
-                imgs.push_back(data::evalTransform(source.image(i), transform));
+            const int64_t count = std::min(n, start + batch) - start;
+            // Decoding and the transform are small per-image operations: spread over the
+            // cores (sources are thread-safe), each image's ops single-threaded inside.
+            std::vector<torch::Tensor> imgs(static_cast<std::size_t>(count));
+            at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) {
+                for (int64_t i = begin; i < end; ++i)
+                    imgs[std::size_t(i)] = data::evalTransform(source.image(start + i), transform);
+            });
+            for (int64_t i = start; i < start + count; ++i)
                 labels.push_back(source.label(i));
-            }
             chunks.push_back(encode(torch::stack(imgs).to(device)).to(torch::kCPU, torch::kFloat32));
             if (progress)
                 progress(std::min(n, start + batch), n);
@@ -61,7 +69,8 @@ std::pair<torch::Tensor, torch::Tensor> fitLogistic(const torch::Tensor &x, cons
                                         .line_search_fn("strong_wolfe"));
     auto closure = [&] {
         opt.zero_grad();
-        auto loss = torch::nn::functional::cross_entropy(torch::matmul(x, W) + b, y) + wd * W.pow(2).sum();
+        // x W + b through the linear layers' kernel (oneDNN where it is faster, both passes)
+        auto loss = torch::nn::functional::cross_entropy(linear(x, W.t(), b), y) + wd * W.pow(2).sum();
         loss.backward();
         return loss;
     };

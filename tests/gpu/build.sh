@@ -2,7 +2,7 @@
 # Builds vitscope's headless core (vitscope-cli and the GoogleTest binaries, no Qt, no
 # OpenCV) against the LibTorch inside the machine's PyTorch, for a CUDA machine that has no
 # package access. Header-only dependencies come from DEPS, made on a Debian machine with
-# shared/gpu/collect-deps.sh DEPS (plus zlib.h / zconf.h when the GPU machine has none).
+# shared/gpu/collect-deps.sh DEPS (plus DEPS/zlib/zlib.h, zconf.h when the GPU machine has none).
 # Usage: tests/gpu/build.sh DEPS BUILD_DIR [ninja targets...]
 set -euo pipefail
 deps=$(realpath "${1:?usage: build.sh DEPS BUILD_DIR [targets]}")

@@ -6,7 +6,7 @@
 # bf16, alternating the two ROUNDS times, and prints a table last.
 #
 # Usage: tests/gpu/check.sh DEPS [BUILD_DIR] [OUT_DIR]
-#   DEPS       header-only dependencies (plus zlib.h / zconf.h where the machine lacks them)
+#   DEPS       header-only dependencies (plus DEPS/zlib/zlib.h, zconf.h where the machine lacks them)
 #   BUILD_DIR  default build-gpu;   OUT_DIR  default $OUT, else BUILD_DIR/gpu-check
 # Environment: ROUNDS (default 2), MAE_BATCH (128), CLIP_BATCH (512), TEXT_BATCH (1024),
 #   TOKENS (16), VITSCOPE_FASHION_MNIST_DIR (the trainer's cuda tests; .gpu/fmnist is
