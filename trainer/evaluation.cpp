@@ -197,12 +197,12 @@ std::vector<FewShotPoint> fewShotProbes(const Features &train, const Features &t
 double zeroShotAccuracy(Clip &model, const std::shared_ptr<const ClipTokenizer> &tokenizer,
                         const data::SampleSource &source, const data::ImageTransform &transform, torch::Device device,
                         const std::vector<std::string> &classNames, const std::vector<std::string> &templates,
-                        int64_t limit, bool ensemble)
+                        int64_t limit, bool ensemble, const ProgressFn &progress)
 {
     ZeroShotClassifier classifier(model, tokenizer, "evaluation");
     const auto classes = classifier.classEmbeddings(classNames, templates, ensemble);
     const auto features = extractFeatures([&](const torch::Tensor &x) { return model->imageFeatures(x); }, source,
-                                          transform, device, limit);
+                                          transform, device, limit, 256, progress);
     if ((features.labels < 0).any().item<bool>() || (features.labels >= int64_t(classNames.size())).any().item<bool>())
         throw Error("zero-shot accuracy: the data's labels do not index the " + std::to_string(classNames.size()) +
                     " class names");

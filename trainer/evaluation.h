@@ -79,6 +79,6 @@ std::vector<FewShotPoint> fewShotProbes(const Features &train, const Features &t
 double zeroShotAccuracy(Clip &model, const std::shared_ptr<const ClipTokenizer> &tokenizer,
                         const data::SampleSource &source, const data::ImageTransform &transform, torch::Device device,
                         const std::vector<std::string> &classNames, const std::vector<std::string> &templates,
-                        int64_t limit = 0, bool ensemble = true);
+                        int64_t limit = 0, bool ensemble = true, const ProgressFn &progress = {});
 
 } // namespace vitscope::train

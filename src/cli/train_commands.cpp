@@ -398,7 +398,7 @@ int evalZeroShotCommand(Args &args)
     LoadedClip clip = loadClip(dir, device);
     const auto transform = data::transformForProcessor(clip.processor, clip.model->config.vision.numChannels);
     const double acc = train::zeroShotAccuracy(clip.model, clip.tokenizer, *test, transform, device, labels, templates,
-                                               0, !single);
+                                               0, !single, progressPrinter("images (test)"));
     std::cout << json{{"protocol", "zeroshot"},
                       {"accuracy", acc},
                       {"labels", labels},

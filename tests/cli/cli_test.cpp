@@ -429,6 +429,7 @@ TEST(CliTrainSlow, ClipZeroShotFewShotAndSweepCommands)
     const std::string model = nlohmann::json::parse(t.out)["model"];
     const CliRun z = runCli("eval zeroshot --model '" + model + "' --limit 100 --device cpu");
     ASSERT_EQ(z.status, 0) << z.err;
+    EXPECT_NE(z.err.find("images (test): 100/100 (100%)"), std::string::npos) << "progress lines on stderr: " << z.err;
     const auto zj = nlohmann::json::parse(z.out);
     EXPECT_EQ(zj["template_set"], "held-out");
     EXPECT_EQ(zj["labels"].size(), 10u);
