@@ -15,6 +15,7 @@
 #include <torch/version.h>
 
 #include "models/error.h"
+#include "models/resources.h"
 
 #if defined(VITSCOPE_WITH_DNNL) && __has_include(<oneapi/dnnl/dnnl.h>)
 #include <oneapi/dnnl/dnnl.h>
@@ -185,13 +186,8 @@ std::string machineKey()
 
 std::filesystem::path cacheFile()
 {
-    if (const char *d = std::getenv("VITSCOPE_CACHE_DIR"); d && *d)
-        return std::filesystem::path(d) / "kernels.json";
-    if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x)
-        return std::filesystem::path(x) / "vitscope" / "kernels.json";
-    if (const char *h = std::getenv("HOME"); h && *h)
-        return std::filesystem::path(h) / ".cache" / "vitscope" / "kernels.json";
-    return {};
+    const std::string dir = cacheDir();
+    return dir.empty() ? std::filesystem::path() : std::filesystem::path(dir) / "kernels.json";
 }
 
 nlohmann::json readCache(const std::filesystem::path &file, bool warn = true)

@@ -80,4 +80,15 @@ std::string resolveModelDir(const std::string &arg)
                                                    names + ")");
 }
 
+std::string cacheDir()
+{
+    if (const char *d = std::getenv("VITSCOPE_CACHE_DIR"); d && *d)
+        return d;
+    if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x)
+        return (fs::path(x) / "vitscope").string();
+    if (const char *h = std::getenv("HOME"); h && *h)
+        return (fs::path(h) / ".cache" / "vitscope").string();
+    return {};
+}
+
 } // namespace vitscope

@@ -26,4 +26,8 @@ std::vector<std::string> bundledModelNames();
 // the bundled names.
 std::string resolveModelDir(const std::string &arg);
 
+// vitscope's own cache folder (kernel choices, extracted features): $VITSCOPE_CACHE_DIR,
+// else $XDG_CACHE_HOME/vitscope, else ~/.cache/vitscope; empty when none can be named.
+std::string cacheDir();
+
 } // namespace vitscope

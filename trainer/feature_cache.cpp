@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "models/error.h"
+#include "models/resources.h"
 
 namespace vitscope::train {
 
@@ -69,13 +70,8 @@ std::vector<fs::path> filesUnder(const fs::path &root)
 
 std::string defaultFolder()
 {
-    if (const char *d = std::getenv("VITSCOPE_CACHE_DIR"); d && *d)
-        return (fs::path(d) / "features").string();
-    if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x)
-        return (fs::path(x) / "vitscope" / "features").string();
-    if (const char *h = std::getenv("HOME"); h && *h)
-        return (fs::path(h) / ".cache" / "vitscope" / "features").string();
-    return {};
+    const std::string dir = cacheDir();
+    return dir.empty() ? std::string() : (fs::path(dir) / "features").string();
 }
 
 } // namespace
