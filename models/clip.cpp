@@ -206,10 +206,18 @@ torch::nn::LayerNorm layerNorm(int64_t dim, double eps)
 }
 
 torch::Tensor runBlocks(torch::nn::ModuleList &list, torch::Tensor x, const torch::Tensor &mask = {},
-                        bool causal = false)
+                        bool causal = false, std::vector<torch::Tensor> *attention = nullptr)
 {
-    for (auto &m : *list)
-        x = m->as<TransformerBlockImpl>()->forward(x, mask, causal);
+    for (auto &m : *list) {
+        auto *block = m->as<TransformerBlockImpl>();
+        if (!attention) {
+            x = block->forward(x, mask, causal);
+            continue;
+        }
+        torch::Tensor probs;
+        x = block->forwardWithAttention(x, &probs, mask, causal);
+        attention->push_back(probs);
+    }
     return x;
 }
 
@@ -239,13 +247,13 @@ ClipVisionImpl::ClipVisionImpl(const ClipVisionConfig &cfg) : config(cfg)
     postLayernorm = register_module("post_layernorm", layerNorm(D, cfg.layerNormEps));
 }
 
-torch::Tensor ClipVisionImpl::forwardTokens(const torch::Tensor &pixels)
+torch::Tensor ClipVisionImpl::forwardTokens(const torch::Tensor &pixels, std::vector<torch::Tensor> *attention)
 {
     const int64_t B = pixels.size(0);
     auto x = patchEmbedding(pixels).flatten(2).transpose(1, 2); // (B, L, D)
     auto cls = classEmbedding.view({1, 1, -1}).expand({B, 1, x.size(2)});
     x = torch::cat({cls.to(x.dtype()), x}, 1) + positionEmbedding->weight.unsqueeze(0);
-    return runBlocks(blocks, preLayrnorm(x));
+    return runBlocks(blocks, preLayrnorm(x), {}, false, attention);
 }
 
 torch::Tensor ClipVisionImpl::forward(const torch::Tensor &pixels)

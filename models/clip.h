@@ -72,8 +72,9 @@ struct ClipConfig {
 
 struct ClipVisionImpl : torch::nn::Module {
     explicit ClipVisionImpl(const ClipVisionConfig &config);
-    // pixels (B, C, S, S) normalized -> the last hidden states (B, 1 + L, D)
-    torch::Tensor forwardTokens(const torch::Tensor &pixels);
+    // pixels (B, C, S, S) normalized -> the last hidden states (B, 1 + L, D). With
+    // `attention`, each block's attention weights (B, H, 1 + L, 1 + L) are appended to it.
+    torch::Tensor forwardTokens(const torch::Tensor &pixels, std::vector<torch::Tensor> *attention = nullptr);
     // -> post_layernorm(class token): (B, D)
     torch::Tensor forward(const torch::Tensor &pixels);
 

@@ -241,14 +241,23 @@ void MaeImpl::initWeights()
     }
 }
 
-torch::Tensor MaeImpl::runBlocks(torch::nn::ModuleList &list, torch::Tensor x)
+torch::Tensor MaeImpl::runBlocks(torch::nn::ModuleList &list, torch::Tensor x, std::vector<torch::Tensor> *attention)
 {
-    for (auto &b : *list)
-        x = b->as<TransformerBlockImpl>()->forward(x);
+    for (auto &b : *list) {
+        auto *block = b->as<TransformerBlockImpl>();
+        if (!attention) {
+            x = block->forward(x);
+            continue;
+        }
+        torch::Tensor probs;
+        x = block->forwardWithAttention(x, &probs);
+        attention->push_back(probs);
+    }
     return x;
 }
 
-torch::Tensor MaeImpl::forwardEncoder(const torch::Tensor &imgs, const Masking &masking)
+torch::Tensor MaeImpl::forwardEncoder(const torch::Tensor &imgs, const Masking &masking,
+                                      std::vector<torch::Tensor> *attention)
 {
     const int64_t B = imgs.size(0), D = config.hiddenSize;
     auto x = patchEmbed(imgs).flatten(2).transpose(1, 2); // (B, L, D)
@@ -264,7 +273,7 @@ torch::Tensor MaeImpl::forwardEncoder(const torch::Tensor &imgs, const Masking &
     }
     auto cls = (clsToken + posEmbed.narrow(1, 0, 1)).expand({B, 1, D});
     x = torch::cat({cls, x}, 1); // (B, 1 + N, D)
-    return norm(runBlocks(blocks, x));
+    return norm(runBlocks(blocks, x, attention));
 }
 
 torch::Tensor MaeImpl::forwardDecoder(const torch::Tensor &latent, const Masking &masking)

@@ -76,8 +76,11 @@ struct MaeImpl : torch::nn::Module {
 
     // imgs: (B, C, H, W), normalized with the model's image mean/std.
     MaeOutput forward(const torch::Tensor &imgs, const Masking &masking);
-    // (B, 1 + keep, D), or (B, 1 + L, D) in the mask-tokens-in-encoder variant.
-    torch::Tensor forwardEncoder(const torch::Tensor &imgs, const Masking &masking);
+    // (B, 1 + keep, D), or (B, 1 + L, D) in the mask-tokens-in-encoder variant; the kept
+    // tokens in masking.idsKeep's order. With `attention`, each block's attention weights
+    // (B, H, tokens, tokens) are appended to it.
+    torch::Tensor forwardEncoder(const torch::Tensor &imgs, const Masking &masking,
+                                 std::vector<torch::Tensor> *attention = nullptr);
     // latent from forwardEncoder -> (B, L, p*p*C)
     torch::Tensor forwardDecoder(const torch::Tensor &latent, const Masking &masking);
     // The training target: patchify(imgs), normalized per patch when normPixLoss.
@@ -105,7 +108,7 @@ struct MaeImpl : torch::nn::Module {
     torch::nn::Linear decoderPred{nullptr};
 
 private:
-    torch::Tensor runBlocks(torch::nn::ModuleList &list, torch::Tensor x);
+    torch::Tensor runBlocks(torch::nn::ModuleList &list, torch::Tensor x, std::vector<torch::Tensor> *attention = nullptr);
     void initWeights();
 };
 TORCH_MODULE(Mae);

@@ -53,8 +53,7 @@ std::string attentionKernelName(AttentionKernel kernel)
     return "auto";
 }
 
-torch::Tensor explicitAttention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
-                                const torch::Tensor &mask, bool causal)
+torch::Tensor attentionWeights(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &mask, bool causal)
 {
     const int64_t n = q.size(-2), m = k.size(-2);
     auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(double(q.size(-1)))); // (B, H, N, M)
@@ -62,7 +61,13 @@ torch::Tensor explicitAttention(const torch::Tensor &q, const torch::Tensor &k, 
         scores = scores + mask;
     if (causal)
         scores = scores + torch::full({n, m}, -std::numeric_limits<float>::infinity(), scores.options()).triu(1);
-    return torch::matmul(torch::softmax(scores, -1), v);
+    return torch::softmax(scores, -1);
+}
+
+torch::Tensor explicitAttention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
+                                const torch::Tensor &mask, bool causal)
+{
+    return torch::matmul(attentionWeights(q, k, mask, causal), v);
 }
 
 torch::Tensor attention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
@@ -126,6 +131,12 @@ TransformerBlockImpl::TransformerBlockImpl(const BlockConfig &cfg) : config(cfg)
 
 torch::Tensor TransformerBlockImpl::forward(const torch::Tensor &x, const torch::Tensor &attnMask, bool causal)
 {
+    return forwardWithAttention(x, nullptr, attnMask, causal);
+}
+
+torch::Tensor TransformerBlockImpl::forwardWithAttention(const torch::Tensor &x, torch::Tensor *probs,
+                                                         const torch::Tensor &attnMask, bool causal)
+{
     const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
     const int64_t H = config.heads, hd = D / H;
     auto h = norm1(x);
@@ -146,7 +157,14 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor &x, const torch:
         kh = split(linear(h, k->weight, k->bias));
         vh = split(linear(h, v->weight, v->bias));
     }
-    auto out = attention(qh, kh, vh, attnMask, causal).transpose(1, 2).reshape({B, N, D}); // (B, N, D)
+    torch::Tensor heads; // (B, H, N, hd)
+    if (probs) {
+        *probs = attentionWeights(qh, kh, attnMask, causal);
+        heads = torch::matmul(*probs, vh);
+    } else {
+        heads = attention(qh, kh, vh, attnMask, causal);
+    }
+    auto out = heads.transpose(1, 2).reshape({B, N, D}); // (B, N, D)
     auto y = x + linear(out, proj->weight, proj->bias);
     auto m = applyActivation(linear(norm2(y), fc1->weight, fc1->bias), config.activation);
     return y + linear(m, fc2->weight, fc2->bias);

@@ -34,6 +34,9 @@ std::string attentionKernelName(AttentionKernel kernel);
 // (B, H, N, N), -inf where attention is not allowed; causal: position i attends to <= i.
 torch::Tensor attention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
                         const torch::Tensor &mask = {}, bool causal = false);
+// softmax(q k^T / sqrt(d) + mask), with the causal mask when asked: (B, H, N, M).
+torch::Tensor attentionWeights(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &mask = {},
+                               bool causal = false);
 // The explicit form, whatever the setting (the reference for the fused kernels).
 torch::Tensor explicitAttention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
                                 const torch::Tensor &mask = {}, bool causal = false);
@@ -55,6 +58,11 @@ struct TransformerBlockImpl : torch::nn::Module {
     // x: (B, N, D). attnMask: empty, or additive (N, N) / (B, 1, N, N) with -inf where
     // attention is not allowed. causal: CLIP's text tower (position i sees <= i).
     torch::Tensor forward(const torch::Tensor &x, const torch::Tensor &attnMask = {}, bool causal = false);
+    // The same block, through the explicit attention, also writing its attention weights
+    // softmax(q k^T / sqrt(d) + mask) to *probs: (B, H, N, N), rows summing to 1. Only the
+    // inspection views ask for them; forward() never materializes them on a fused kernel.
+    torch::Tensor forwardWithAttention(const torch::Tensor &x, torch::Tensor *probs, const torch::Tensor &attnMask = {},
+                                       bool causal = false);
 
     BlockConfig config;
     torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
