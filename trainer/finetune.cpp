@@ -20,7 +20,13 @@ using nlohmann::json;
 
 json FinetuneResult::toJson() const
 {
-    return {{"accuracy", accuracy}, {"epoch_loss", epochLoss}, {"epoch_accuracy", epochAccuracy}, {"seconds", seconds}};
+    return {{"accuracy", accuracy},
+            {"epoch_loss", epochLoss},
+            {"epoch_accuracy", epochAccuracy},
+            {"seconds", seconds},
+            {"blocks", blocks},
+            {"trained_parameters", trainedParameters},
+            {"frozen_parameters", frozenParameters}};
 }
 
 namespace {
@@ -38,16 +44,29 @@ int64_t layerOf(const std::string &name, int64_t layers)
 
 } // namespace
 
-FinetuneResult finetuneMae(const FinetuneOptions &o,
-                           const std::function<void(int64_t, int64_t, int64_t, double)> &progress)
+FinetuneResult finetuneMae(const FinetuneOptions &o, const FinetuneProgress &progress)
+{
+    if (o.epochs <= 0 || o.batch <= 0 || !(o.baseLr > 0) || o.layerDecay <= 0 || o.layerDecay > 1)
+        throw Error("fine-tuning: epochs, batch and base_lr must be positive, layer_decay in (0, 1]");
+    LoadedMae loaded = loadMae(o.model, parseDevice(o.device));
+    return finetuneMae(loaded, o, progress);
+}
+
+FinetuneResult finetuneMae(LoadedMae &loaded, const FinetuneOptions &o, const FinetuneProgress &progress)
 {
     namespace F = torch::nn::functional;
     if (o.epochs <= 0 || o.batch <= 0 || !(o.baseLr > 0) || o.layerDecay <= 0 || o.layerDecay > 1)
         throw Error("fine-tuning: epochs, batch and base_lr must be positive, layer_decay in (0, 1]");
-    const torch::Device device = parseDevice(o.device);
-    LoadedMae loaded = loadMae(o.model, device);
     Mae &mae = loaded.model;
     const auto &c = mae->config;
+    const torch::Device device = mae->clsToken.device();
+    if (o.blocks < -1 || o.blocks > c.numHiddenLayers)
+        throw Error("fine-tuning: --blocks must be between 0 and " + std::to_string(c.numHiddenLayers) +
+                    " (the encoder's blocks), or all");
+    const int64_t trainedBlocks = o.blocks < 0 ? c.numHiddenLayers : o.blocks;
+    // Layers (embeddings 0, blocks 1..L, the final norm L + 1) at or below this stay frozen;
+    // full fine-tuning freezes nothing.
+    const int64_t frozenUpTo = o.blocks < 0 ? -1 : (trainedBlocks == 0 ? c.numHiddenLayers + 1 : c.numHiddenLayers - trainedBlocks);
     auto train = data::openSource(o.data, data::Split::Train, o.limit);
     auto test = data::openSource(o.data, data::Split::Test, o.evalLimit);
     const int64_t classes = int64_t(train->classNames().size());
@@ -67,7 +86,16 @@ FinetuneResult finetuneMae(const FinetuneOptions &o,
 
     // Groups: per layer, with and without weight decay; the decoder is not trained.
     std::map<std::pair<int64_t, bool>, ParamGroup> groups;
-    auto add = [&](const std::string &name, const torch::Tensor &p, int64_t layer) {
+    FinetuneResult r;
+    r.blocks = trainedBlocks;
+    auto add = [&](const std::string &name, torch::Tensor p, int64_t layer, bool inEncoder) {
+        if (inEncoder && layer <= frozenUpTo) {
+            p.set_requires_grad(false);
+            r.frozenParameters += p.numel();
+            return;
+        }
+        p.set_requires_grad(true);
+        r.trainedParameters += p.numel();
         const bool noDecay = p.dim() <= 1 || name == "cls_token";
         auto &g = groups[{layer, noDecay}];
         g.names.push_back(name);
@@ -79,12 +107,12 @@ FinetuneResult finetuneMae(const FinetuneOptions &o,
         const auto &n = p.key();
         if (n.rfind("decoder", 0) == 0 || n == "mask_token" || n == "encoder_mask_token")
             continue;
-        add(n, p.value(), layerOf(n, c.numHiddenLayers));
+        add(n, p.value(), layerOf(n, c.numHiddenLayers), true);
     }
     for (const auto &p : fcNorm->named_parameters())
-        add("fc_norm." + p.key(), p.value(), c.numHiddenLayers + 1);
+        add("fc_norm." + p.key(), p.value(), c.numHiddenLayers + 1, false);
     for (const auto &p : head->named_parameters())
-        add("head." + p.key(), p.value(), c.numHiddenLayers + 1);
+        add("head." + p.key(), p.value(), c.numHiddenLayers + 1, false);
     std::vector<ParamGroup> list;
     for (auto &[k, g] : groups)
         list.push_back(g);
@@ -121,7 +149,6 @@ FinetuneResult finetuneMae(const FinetuneOptions &o,
         return double(correct) / double(test->size());
     };
 
-    FinetuneResult r;
     const auto started = std::chrono::steady_clock::now();
     const int64_t perEpoch = loader.batchesPerEpoch(), total = perEpoch * o.epochs;
     const double lr = o.baseLr * double(o.batch) / 256.0;

@@ -3,6 +3,10 @@
 // 4 and appendix A.2, at small scale): global average pooling of the encoder's patch
 // tokens -> LayerNorm -> linear head; AdamW with layer-wise learning-rate decay, label
 // smoothing 0.1, warmup then cosine; random resized crop + flip. Returns test accuracy.
+// Partial fine-tuning (MAE paper, Figure 9): only the last k blocks are trained, with the
+// encoder's final LayerNorm when k >= 1; the embeddings and the other blocks are frozen
+// (no gradients, left bit-identical). k = 0 trains the head alone: a linear probe through
+// the same recipe.
 
 #include <cstdint>
 #include <functional>
@@ -11,7 +15,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/hf_folder.h"
+
 namespace vitscope::train {
+
+using vitscope::LoadedMae;
 
 struct FinetuneOptions {
     std::string model;                 // an MAE folder (vit_mae)
@@ -29,6 +37,7 @@ struct FinetuneOptions {
     uint64_t seed = 0;
     std::string device = "auto";
     int workers = 0;                    // loader threads; 0: auto (one per four cores, at least one)
+    int64_t blocks = -1;                // trained blocks, counted from the top; -1: all (full fine-tuning)
 };
 
 struct FinetuneResult {
@@ -36,10 +45,18 @@ struct FinetuneResult {
     std::vector<double> epochLoss;
     std::vector<double> epochAccuracy; // test accuracy after each epoch
     double seconds = 0;
+    int64_t blocks = 0;                 // blocks trained
+    int64_t trainedParameters = 0;      // encoder + head values updated
+    int64_t frozenParameters = 0;
     nlohmann::json toJson() const;
 };
 
-FinetuneResult finetuneMae(const FinetuneOptions &options,
-                           const std::function<void(int64_t epoch, int64_t step, int64_t steps, double loss)> &progress = {});
+using FinetuneProgress = std::function<void(int64_t epoch, int64_t step, int64_t steps, double loss)>;
+
+// Loads options.model and fine-tunes it.
+FinetuneResult finetuneMae(const FinetuneOptions &options, const FinetuneProgress &progress = {});
+// Fine-tunes `loaded` in place (options.model and options.device are not used; the model
+// stays on its device).
+FinetuneResult finetuneMae(LoadedMae &loaded, const FinetuneOptions &options, const FinetuneProgress &progress = {});
 
 } // namespace vitscope::train
