@@ -123,7 +123,20 @@ LinearProbeResult linearProbe(const Features &train, const Features &test, int64
     }
     auto [W, b] = fitLogistic(xtr, train.labels, classes, r.weightDecay, o.maxIterations);
     r.accuracy = accuracyOf(torch::matmul(xte, W) + b, test.labels);
+    r.mean = mean, r.std = std, r.weight = W.detach(), r.bias = b.detach();
     return r;
+}
+
+torch::Tensor LinearProbeResult::logits(const torch::Tensor &x) const
+{
+    TORCH_CHECK(weight.defined(), "the linear probe has not been fitted");
+    return torch::matmul((x - mean) / std, weight) + bias;
+}
+
+double LinearProbeResult::accuracyOn(const Features &f) const
+{
+    checkFeatures(f, "test");
+    return accuracyOf(logits(f.x), f.labels);
 }
 
 torch::Tensor knnPredict(const Features &train, const torch::Tensor &queries, int64_t classes, int64_t k,

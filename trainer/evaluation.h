@@ -47,6 +47,10 @@ struct LinearProbeResult {
     double accuracy = 0;      // on the test features
     double weightDecay = 0;   // the chosen one
     std::vector<std::pair<double, double>> validation; // (weight decay, validation accuracy)
+    // The fitted probe: logits = ((x - mean) / std) weight + bias.
+    torch::Tensor mean, std, weight, bias;
+    torch::Tensor logits(const torch::Tensor &x) const; // (N, D) -> (N, classes)
+    double accuracyOn(const Features &f) const;
     nlohmann::json toJson() const;
 };
 

@@ -74,7 +74,31 @@ torch::Tensor blur(const torch::Tensor &x)
     return filter(x, torch::outer(g, g));
 }
 
+class ShiftedSource : public SampleSource {
+public:
+    ShiftedSource(std::shared_ptr<const SampleSource> inner, Shift shift, uint64_t seed)
+        : m_inner(std::move(inner)), m_shift(shift), m_seed(seed)
+    {
+    }
+    int64_t size() const override { return m_inner->size(); }
+    torch::Tensor image(int64_t i) const override { return applyShift(m_inner->image(i), m_shift, m_seed, i); }
+    int64_t label(int64_t i) const override { return m_inner->label(i); }
+    std::string caption(int64_t i) const override { return m_inner->caption(i); }
+    const std::vector<std::string> &classNames() const override { return m_inner->classNames(); }
+    std::string describe() const override { return m_inner->describe() + " (" + shiftName(m_shift) + ")"; }
+
+private:
+    std::shared_ptr<const SampleSource> m_inner;
+    Shift m_shift;
+    uint64_t m_seed;
+};
+
 } // namespace
+
+std::shared_ptr<SampleSource> shiftedSource(std::shared_ptr<const SampleSource> source, Shift shift, uint64_t seed)
+{
+    return std::make_shared<ShiftedSource>(std::move(source), shift, seed);
+}
 
 std::vector<Shift> allShifts()
 {

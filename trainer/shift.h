@@ -19,7 +19,11 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include <torch/torch.h>
+
+#include "trainer/sources.h"
 
 namespace vitscope::data {
 
@@ -32,5 +36,9 @@ std::string shiftDescription(Shift shift);    // one line for tables and tooltip
 
 // hwc: (H, W, C) uint8 with C 1 or 3 -> the shifted image, same shape and type.
 torch::Tensor applyShift(const torch::Tensor &hwc, Shift shift, uint64_t seed = 0, int64_t index = 0);
+
+// `source` with every image shifted (image i with applyShift(.., seed, i)); labels,
+// captions and class names unchanged.
+std::shared_ptr<SampleSource> shiftedSource(std::shared_ptr<const SampleSource> source, Shift shift, uint64_t seed = 0);
 
 } // namespace vitscope::data

@@ -209,10 +209,33 @@ const std::vector<Command> &commands()
          evalZeroShotCommand},
         {{"eval", "finetune"},
          "--model DIR [--data ...] [--epochs N] [--batch N] [--base-lr X] [--layer-decay X] [--weight-decay X]\n"
-         "      [--warmup-epochs X] [--label-smoothing X] [--limit N] [--eval-limit N] [--seed S] [--device D] [--workers N]",
-         "end-to-end fine-tuning of an MAE encoder with a classification head; test accuracy per epoch",
+         "      [--warmup-epochs X] [--label-smoothing X] [--blocks K|all|K1,K2,...] [--limit N] [--eval-limit N]\n"
+         "      [--csv FILE] [--seed S] [--device D] [--workers N]",
+         "fine-tuning of an MAE encoder with a classification head; test accuracy per epoch. --blocks K trains\n"
+         "      only the last K blocks (0: the head alone, the MAE paper's Figure 9); a list runs each in turn",
          {},
          evalFinetuneCommand},
+        {{"eval", "shift"},
+         "--model CLIP [--data fashion-mnist|DIR] [--limit N] [--test-limit N] [--shifts a,b,...] [--labels \"a,b,...\"]\n"
+         "      [--seed S] [--csv FILE] [--out CHART.png] [--device D]",
+         "robustness to distribution shift (inverted, edges, blur, noise, rotation, low-contrast, cut-out):\n"
+         "      zero-shot CLIP against a linear probe trained on the unshifted training features",
+         {},
+         evalShiftCommand},
+        {{"attention"},
+         "--model M --image F [--ratio R] [--mask random|block|grid] [--seed S] --out MAP.png [--save-tensors FILE]\n"
+         "      [--device D]",
+         "attention of the MAE encoder (visible patches only) or CLIP's image tower: the class token's attention\n"
+         "      per layer (mean of heads) and the rollout over the image; --save-tensors writes attention\n"
+         "      (layers, heads, tokens, tokens; class token first, then patches in raster order) and rollout",
+         {},
+         attentionCommand},
+        {{"embed-map"},
+         "--model M (--folder D | --data fashion-mnist|DIR) --out MAP.png [--csv COORDS.csv] [--limit N]\n"
+         "      [--split test|train] [--labels \"a,b,...\"] [--color true|predicted] [--pool cls|mean] [--device D]",
+         "a 2-D map (PCA) of CLIP image embeddings with the class text embeddings, or of MAE encoder features",
+         {},
+         embedMapCommand},
         {{"sweep"},
          "mask-strategy|mask-ratio|mask-tokens|norm-pix [--out DIR] [--data ...] [--limit N] [--epochs N] [--batch N]\n"
          "      [--base-lr X] [--warmup-epochs X] [--norm-pix-loss on|off] [--ratios 0.1,0.2,...] [--probe-limit N]\n"

@@ -3,6 +3,7 @@
 // failures throw (vitscope::Error or UsageError), and main() turns them into one line
 // on stderr.
 
+#include <cstdint>
 #include <functional>
 #include <set>
 #include <string>
@@ -50,6 +51,15 @@ int embedCommand(Args &args);
 int zeroshotCommand(Args &args);
 int benchClipImageCommand(Args &args);
 int benchClipTextCommand(Args &args);
+
+// Progress of a long pass over images (feature extraction) on stderr: a bar redrawn in
+// place on a terminal, a line per tenth otherwise; rate and time left.
+std::function<void(int64_t done, int64_t total)> progressPrinter(const std::string &what);
+
+// Looking inside the models (inspect_commands.cpp).
+int attentionCommand(Args &args);
+int embedMapCommand(Args &args);
+int evalShiftCommand(Args &args);
 
 // Training and evaluation (train_commands.cpp).
 int trainMaeCommand(Args &args);

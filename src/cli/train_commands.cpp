@@ -6,6 +6,7 @@
 #include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <iostream>
 #include <unistd.h>
@@ -104,8 +105,8 @@ train::TrainCallbacks progressCallbacks(int64_t logEvery, bool lead = true)
     return cb;
 }
 
-// Progress of a long pass over images (feature extraction) on stderr: a bar redrawn in
-// place on a terminal, a line per tenth otherwise; rate and time left.
+} // namespace
+
 train::ProgressFn progressPrinter(const std::string &what)
 {
     const bool tty = ::isatty(2);
@@ -128,6 +129,8 @@ train::ProgressFn progressPrinter(const std::string &what)
         }
     };
 }
+
+namespace {
 
 std::string defaultRunDir(const std::string &kind)
 {
@@ -428,25 +431,64 @@ int evalFinetuneCommand(Args &args)
     o.seed = uint64_t(args.integer("seed", 0));
     o.device = args.value("device", o.device);
     o.workers = int(args.integer("workers", o.workers));
+    const std::string blocksArg = args.value("blocks", "all");
+    const auto csvPath = args.value("csv");
     args.finish();
+    std::vector<int64_t> blockCounts;
+    for (const auto &part : parseClassNames(blocksArg)) {
+        if (part == "all") {
+            blockCounts.push_back(-1);
+            continue;
+        }
+        try {
+            size_t used = 0;
+            const long long k = std::stoll(part, &used);
+            if (used != part.size() || k < 0)
+                throw std::invalid_argument(part);
+            blockCounts.push_back(k);
+        } catch (const std::exception &) {
+            throw UsageError("--blocks expects block counts (0, 1, ...) or all, not '" + part + "'");
+        }
+    }
+    if (blockCounts.empty())
+        throw UsageError("--blocks expects block counts (0, 1, ...) or all");
     const bool tty = ::isatty(2);
-    const auto started = std::chrono::steady_clock::now();
-    const auto r = train::finetuneMae(o, [&](int64_t epoch, int64_t step, int64_t steps, double loss) {
-        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        const std::string eta = clock(el / double(step) * double(steps - step));
+    json points = json::array();
+    for (const int64_t k : blockCounts) {
+        o.blocks = k;
+        const auto started = std::chrono::steady_clock::now();
+        const std::string what = k < 0 ? std::string("all blocks") : std::to_string(k) + " block(s)";
+        const auto r = train::finetuneMae(o, [&](int64_t epoch, int64_t step, int64_t steps, double loss) {
+            const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+            const std::string eta = clock(el / double(step) * double(steps - step));
+            if (tty)
+                std::fprintf(stderr, "\rfine-tuning %s: epoch %lld step %lld/%lld loss %.4f ETA %s ", what.c_str(),
+                             (long long)epoch + 1, (long long)step, (long long)steps, loss, eta.c_str());
+            else if (step % 50 == 0 || step == steps)
+                std::fprintf(stderr, "fine-tuning %s: epoch %lld step %lld/%lld loss %.4f eta %s\n", what.c_str(),
+                             (long long)epoch + 1, (long long)step, (long long)steps, loss, eta.c_str());
+        });
         if (tty)
-            std::fprintf(stderr, "\rfine-tuning epoch %lld step %lld/%lld loss %.4f ETA %s ", (long long)epoch + 1,
-                         (long long)step, (long long)steps, loss, eta.c_str());
-        else if (step % 50 == 0 || step == steps)
-            std::fprintf(stderr, "fine-tuning epoch %lld step %lld/%lld loss %.4f eta %s\n", (long long)epoch + 1,
-                         (long long)step, (long long)steps, loss, eta.c_str());
-    });
-    if (tty)
-        std::fprintf(stderr, "\n");
-    json out = r.toJson();
-    out["protocol"] = "finetune";
+            std::fprintf(stderr, "\n");
+        points.push_back(r.toJson());
+    }
+    if (csvPath) {
+        std::ofstream csv(*csvPath);
+        if (!csv)
+            throw FileError(*csvPath, "cannot write");
+        csv << "blocks,accuracy,trained_parameters,frozen_parameters,seconds\n";
+        for (const auto &p : points)
+            csv << int64_t(p["blocks"]) << ',' << double(p["accuracy"]) << ',' << int64_t(p["trained_parameters"]) << ','
+                << int64_t(p["frozen_parameters"]) << ',' << double(p["seconds"]) << '\n';
+        if (!csv)
+            throw FileError(*csvPath, "write failed");
+    }
+    json out = points.size() == 1 ? points[0] : json{{"points", points}};
+    out["protocol"] = points.size() == 1 ? "finetune" : "partial-finetune";
     out["options"] = {{"epochs", o.epochs}, {"batch", o.batch}, {"base_lr", o.baseLr}, {"layer_decay", o.layerDecay},
                       {"limit", o.limit}, {"eval_limit", o.evalLimit}, {"seed", o.seed}};
+    if (csvPath)
+        out["csv"] = *csvPath;
     std::cout << out.dump(2) << std::endl;
     return 0;
 }
