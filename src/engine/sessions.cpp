@@ -1,5 +1,6 @@
 #include "src/engine/sessions.h"
 #include "src/engine/hub_models.h"
+#include "src/engine/session_impl.h"
 
 #include <algorithm>
 #include <atomic>
@@ -38,13 +39,6 @@ std::string displayName(const std::string &arg, const std::string &dir)
     if (name.empty())
         name = std::filesystem::path(dir).parent_path().filename().string();
     return name;
-}
-
-torch::Tensor pixelsFor(const RgbImage &image, const ImageProcessorConfig &processor, std::int64_t channels)
-{
-    if (image.width <= 0 || image.height <= 0)
-        throw Error("the image is empty (0 x 0 pixels)");
-    return preprocessImage(data::rgbToTensor(image), processor, channels);
 }
 
 std::string deviceName(const torch::Device &d)
@@ -89,6 +83,13 @@ void describeOrigin(const ModelOrigin &o, ModelInfo &info)
 
 } // namespace
 
+torch::Tensor pixelsFor(const RgbImage &image, const ImageProcessorConfig &processor, std::int64_t channels)
+{
+    if (image.width <= 0 || image.height <= 0)
+        throw Error("the image is empty (0 x 0 pixels)");
+    return preprocessImage(data::rgbToTensor(image), processor, channels);
+}
+
 std::vector<std::string> bundledModels()
 {
     return bundledModelNames();
@@ -101,11 +102,6 @@ std::string modelKind(const std::string &dirOrName)
 }
 
 // ---------------------------------------------------------------------------------- MAE
-
-struct MaeSession::Impl {
-    LoadedMae loaded;
-    torch::Device device = torch::kCPU;
-};
 
 MaeSession::MaeSession(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 MaeSession::~MaeSession() = default;
@@ -208,12 +204,6 @@ std::vector<std::string> parseClassNames(const std::string &text)
 {
     return vitscope::parseClassNames(text);
 }
-
-struct ClipSession::Impl {
-    LoadedClip loaded;
-    torch::Device device = torch::kCPU;
-    std::unique_ptr<ZeroShotClassifier> classifier;
-};
 
 ClipSession::ClipSession(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 ClipSession::~ClipSession() = default;

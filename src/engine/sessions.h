@@ -4,6 +4,7 @@
 // (see engine.h). Each session owns its model and a mutex: any thread may call it, calls
 // run one at a time. Failures throw vitscope::Error with a message ready for the user.
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -55,6 +56,35 @@ struct MaeResult {
     std::string strategy;
 };
 
+// What an image encoder attends to in one image: the MAE encoder (visible patches only)
+// or CLIP's image tower (every patch). Token 0 is the class token; tokens 1.. are patches
+// in raster order.
+struct AttentionResult {
+    int layers = 0, heads = 0, tokens = 0, grid = 0;
+    std::vector<float> attention;      // layers x heads x tokens x tokens, rows sum to 1
+    std::vector<float> rollout;        // layers x tokens x tokens: the rollout after each layer
+    std::vector<int> patches;          // tokens - 1: the patch index (row-major) of tokens 1..
+    std::vector<std::uint8_t> removed; // per patch: 1 when it has no token (MAE's masked patches)
+    RgbImage input;                    // the image as the model saw it (normalization undone)
+    double ms = 0;
+
+    float at(int layer, int head, int from, int to) const;
+    // The token of a patch, or -1 when it has none.
+    int tokenOfPatch(int patch) const;
+    // One token's row as a patch map (grid * grid, row-major; NaN where a patch has no
+    // token): its attention in `layer` (head -1: the mean of the heads), or with `rollout`
+    // the rollout up to that layer. The class token's own entry is left out.
+    std::vector<float> map(int layer, int head, int fromToken, bool rollout) const;
+};
+
+// PCA to two dimensions (LibTorch's SVD): one point per row, and the fraction of the
+// variance along each axis. Rows must have equal lengths; at least two rows.
+struct Projection2d {
+    std::vector<std::array<float, 2>> points;
+    double explained[2] = {0, 0};
+};
+Projection2d pca2d(const std::vector<std::vector<float>> &rows);
+
 class MaeSession {
 public:
     // A folder in Hugging Face vit_mae layout, or a bundled model's name; `device` "auto",
@@ -66,6 +96,11 @@ public:
     // Masks `image` (any size: resized / padded as the model's processor says) and runs the
     // model. Thread-safe (serialized).
     MaeResult explore(const RgbImage &image, const MaskRequest &request);
+    // The encoder's attention on the patches `request` leaves visible. Thread-safe.
+    AttentionResult attention(const RgbImage &image, const MaskRequest &request);
+    // Encoder features of every patch visible: the class token, or the mean of the patch
+    // tokens. One vector per image. Thread-safe.
+    std::vector<std::vector<float>> features(const std::vector<RgbImage> &images, bool meanOfPatches);
 
 private:
     struct Impl;
@@ -95,6 +130,17 @@ public:
     const ModelInfo &info() const { return m_info; }
     // L2-normalized image embeddings, one per image. Thread-safe.
     std::vector<std::vector<float>> embedImages(const std::vector<RgbImage> &images);
+    // The image tower's attention. Thread-safe.
+    AttentionResult attention(const RgbImage &image);
+    // For each class embedding (normalized, from embedClasses), the cosine similarity of
+    // every patch token through post_layernorm and the visual projection. Patch tokens
+    // were never trained against text: see the zero-shot view's explanation. Thread-safe.
+    struct PatchSimilarity {
+        std::vector<std::vector<float>> maps; // classes x (grid * grid), row-major patches
+        int grid = 0;
+        RgbImage input; // the image as the model saw it
+    };
+    PatchSimilarity patchSimilarity(const RgbImage &image, const std::vector<std::vector<float>> &classEmbeddings);
     // L2-normalized class embeddings (prompt ensemble, or the first template alone).
     // Prompt embeddings are cached: one more class name encodes only its prompts.
     std::vector<std::vector<float>> embedClasses(const std::vector<std::string> &classNames,

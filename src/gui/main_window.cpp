@@ -6,6 +6,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QLabel>
+#include <QMenu>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QSettings>
@@ -15,6 +16,8 @@
 #include "src/engine/engine.h"
 #include "src/gui/common/image_io.h"
 #include "src/gui/common/widgets.h"
+#include "src/gui/inside/inside_view.h"
+#include "src/gui/inside/embedding_map.h"
 #include "src/gui/mae_explorer/mae_explorer_view.h"
 #include "src/gui/models/model_registry.h"
 #include "src/gui/models/models_view.h"
@@ -34,7 +37,7 @@ static void initVitscopeResources()
 namespace vitscope::gui {
 
 namespace {
-const char *kViewNames[] = {"mae", "zeroshot", "training", "models", "dataset"};
+const char *kViewNames[] = {"mae", "zeroshot", "training", "models", "dataset", "inside"};
 
 bool isCheckpointFile(const QString &name)
 {
@@ -70,16 +73,27 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     m_training = new TrainingView(this);
     m_modelsView = new ModelsView(m_models, this);
     m_samples = new SampleGridView(this);
+    m_inside = new InsideView(m_models, this);
     m_ui->views->addTab(m_mae, tr("MAE explorer"));
     m_ui->views->addTab(m_zeroShot, tr("Zero-shot"));
     m_ui->views->addTab(m_training, tr("Training"));
     m_ui->views->addTab(m_modelsView, tr("Models"));
     m_ui->views->addTab(m_samples, tr("Dataset"));
+    m_ui->views->addTab(m_inside, tr("Inside"));
     m_ui->views->setTabToolTip(0, tr("Masking and reconstruction with an MAE (Ctrl+1)"));
     m_ui->views->setTabToolTip(1, tr("Zero-shot classification with CLIP from typed class names (Ctrl+2)"));
     m_ui->views->setTabToolTip(2, tr("Train, follow and compare runs; the papers' experiments (Ctrl+3)"));
     m_ui->views->setTabToolTip(3, tr("Bundled models, Hugging Face folders, device (Ctrl+4)"));
     m_ui->views->setTabToolTip(4, tr("The Fashion-MNIST test split (Ctrl+5)"));
+    m_ui->views->setTabToolTip(5, tr("Inside the models: attention maps, rollout and the embedding map (Ctrl+6)"));
+    auto *viewInside = new QAction(tr("&Inside the models"), this);
+    viewInside->setShortcut(QKeySequence(QStringLiteral("Ctrl+6")));
+    for (QObject *o : m_ui->actionViewDataset->associatedObjects())
+        if (auto *menu = qobject_cast<QMenu *>(o))
+            menu->addAction(viewInside);
+    addAction(viewInside);
+    connect(viewInside, &QAction::triggered, this, [this]() { m_ui->views->setCurrentWidget(m_inside); });
+    connect(m_inside, &InsideView::statusMessage, this, [this](const QString &t) { statusBar()->showMessage(t, 8000); });
 
     auto status = [this](const QString &text) { statusBar()->showMessage(text, 8000); };
     connect(m_samples, &SampleGridView::statusMessage, this, status);
@@ -151,6 +165,7 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     m_samples->load(options.dataDir);
     m_mae->loadFashionMnist(options.dataDir);
     m_zeroShot->addFashionMnistSamples(options.dataDir, 2);
+    m_inside->loadFashionMnist(options.dataDir);
     if (options.loadBundled)
         for (const auto &name : engine::bundledModels())
             m_modelsView->loadModel(QString::fromStdString(name));
@@ -173,7 +188,7 @@ void MainWindow::updateDeviceLabel()
 
 bool MainWindow::showView(const QString &name)
 {
-    for (int i = 0; i < 5; ++i)
+    for (int i = 0; i < 6; ++i)
         if (name == QLatin1String(kViewNames[i])) {
             m_ui->views->setCurrentIndex(i);
             return true;
@@ -195,7 +210,8 @@ void MainWindow::setPresentationMode(bool on)
 
 bool MainWindow::isBusy() const
 {
-    return m_models->isLoading() || m_mae->isBusy() || m_zeroShot->isBusy() || m_samples->isLoading();
+    return m_models->isLoading() || m_mae->isBusy() || m_zeroShot->isBusy() || m_samples->isLoading() ||
+           m_inside->isBusy();
 }
 
 void MainWindow::openPaths(const QStringList &paths)
@@ -258,6 +274,8 @@ void MainWindow::exportView()
         target = m_mae->exportTarget();
     else if (target == m_training)
         target = m_training->exportTarget();
+    else if (target == m_inside)
+        target = m_inside->exportTarget();
     auto *bar = findChild<MessageBar *>(); // any view's bar will do for the result
     if (auto *own = m_ui->views->currentWidget()->findChild<MessageBar *>())
         bar = own;
@@ -354,6 +372,21 @@ void MainWindow::saveScreenshots(const QString &dir, std::function<void(bool, QS
     shots->push_back({QStringLiteral("experiments-kshot.png"), [this]() { m_training->showExperiments(2); }});
     shots->push_back({QStringLiteral("models.png"), [this]() { m_ui->views->setCurrentWidget(m_modelsView); }});
     shots->push_back({QStringLiteral("dataset.png"), [this]() { m_ui->views->setCurrentWidget(m_samples); }});
+    shots->push_back({QStringLiteral("inside-attention.png"), [this]() {
+                          m_ui->views->setCurrentWidget(m_inside);
+                          m_inside->showMapTab(false);
+                          m_inside->setModel(QStringLiteral("fmnist-clip"));
+                          m_inside->setMode(InsideView::Mode::Rollout);
+                      }});
+    shots->push_back({QStringLiteral("inside-mae-attention.png"), [this]() {
+                          m_inside->setModel(QStringLiteral("fmnist-mae"));
+                          m_inside->setMode(InsideView::Mode::ClassToken);
+                      }});
+    shots->push_back({QStringLiteral("inside-embedding-map.png"), [this]() {
+                          m_inside->showMapTab(true);
+                          m_inside->mapView()->setModel(QStringLiteral("fmnist-clip"));
+                          m_inside->mapView()->compute();
+                      }});
 
     auto index = std::make_shared<int>(-1);
     auto waited = std::make_shared<int>(0);

@@ -1,6 +1,6 @@
 #pragma once
 // The application's main window: one tab per view (MAE explorer, Zero-shot, Training,
-// Models, Dataset), menus with the main actions and their shortcuts, the compute device
+// Models, Dataset, Inside), menus with the main actions and their shortcuts, the compute device
 // in the status bar, presentation mode, export, and the window layout and last choices
 // kept in QSettings. Lives on the GUI thread; views do model work on workers.
 
@@ -18,6 +18,7 @@ class QLabel;
 
 namespace vitscope::gui {
 
+class InsideView;
 class MaeExplorerView;
 class ModelRegistry;
 class ModelsView;
@@ -44,11 +45,12 @@ public:
     TrainingView *training() const { return m_training; }
     ModelsView *modelsView() const { return m_modelsView; }
     SampleGridView *sampleGridView() const { return m_samples; }
+    InsideView *insideView() const { return m_inside; }
 
     // Images, image folders, model folders and run folders, as given on the command line
     // or dropped on the window.
     void openPaths(const QStringList &paths);
-    // "mae", "zeroshot", "training", "models", "dataset"; false for an unknown name.
+    // "mae", "zeroshot", "training", "models", "dataset", "inside"; false for an unknown name.
     bool showView(const QString &name);
     void setPresentationMode(bool on);
     bool presentationMode() const { return m_presentation; }
@@ -78,6 +80,7 @@ private:
     TrainingView *m_training = nullptr;
     ModelsView *m_modelsView = nullptr;
     SampleGridView *m_samples = nullptr;
+    InsideView *m_inside = nullptr;
     QLabel *m_device = nullptr;
     QString m_torchText;
     QFont m_baseFont;

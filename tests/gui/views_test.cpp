@@ -23,6 +23,7 @@
 #include <functional>
 
 #include "common/temp_dir.h"
+#include "gui/views_common.h"
 #ifdef VITSCOPE_WITH_HUB
 #include "common/fake_hub.h"
 #endif
@@ -42,36 +43,14 @@
 
 using namespace vitscope::gui;
 using vitscope::test::TempDir;
+using vitscope::test::haveFashionMnist;
+using vitscope::test::makeWindow;
+using vitscope::test::waitFor;
 
 namespace {
 
-bool waitFor(const std::function<bool()> &condition, int timeoutMs = 30000)
-{
-    QElapsedTimer timer;
-    timer.start();
-    while (!condition()) {
-        if (timer.elapsed() > timeoutMs)
-            return false;
-        QTest::qWait(20);
-    }
-    return true;
-}
 
-bool haveFashionMnist()
-{
-    return QFile::exists(QString::fromStdString(vitscope::engine::defaultFashionMnistDir()) +
-                         QStringLiteral("/t10k-images-idx3-ubyte.gz"));
-}
 
-std::unique_ptr<MainWindow> makeWindow()
-{
-    MainWindow::Options o;
-    o.restoreSettings = false;
-    auto w = std::make_unique<MainWindow>(o);
-    w->resize(1300, 850);
-    w->show();
-    return w;
-}
 
 // Patches of the masked panel that are one flat mid-grey: the removed ones.
 int greyPatches(const QImage &masked, int grid)
@@ -118,19 +97,6 @@ QString sampleImagePng(const TempDir &dir, const std::string &name)
 
 } // namespace
 
-class Views : public ::testing::Test {
-protected:
-    void SetUp() override
-    {
-        if (!haveFashionMnist())
-            GTEST_SKIP() << "Fashion-MNIST absent";
-        if (vitscope::engine::bundledModels().size() < 2)
-            GTEST_SKIP() << "bundled models absent";
-        window = makeWindow();
-        ASSERT_TRUE(waitFor([&] { return window->models()->models().size() == 2 && !window->isBusy(); }));
-    }
-    std::unique_ptr<MainWindow> window;
-};
 
 TEST_F(Views, ChangingTheStrategyChangesTheMaskedPanel)
 {

@@ -22,6 +22,8 @@ void PatchImageWidget::setTitle(const QString &title)
 void PatchImageWidget::setImage(const QImage &image, int grid)
 {
     m_heatMode = false;
+    m_overlay.clear();
+    m_marked = -1;
     m_image = image;
     m_grid = grid;
     update();
@@ -38,6 +40,21 @@ void PatchImageWidget::setHeat(const std::vector<float> &values, const std::vect
     const float hi = values.empty() ? 1.f : std::max(1e-12f, *std::max_element(values.begin(), values.end()));
     for (int i = 0; i < grid * grid && i < int(values.size()); ++i)
         m_image.setPixelColor(i % grid, i / grid, heatColor(values[std::size_t(i)] / hi));
+    update();
+}
+
+void PatchImageWidget::setOverlay(const std::vector<float> &values, int marked, double alpha)
+{
+    m_overlay = values;
+    m_marked = marked;
+    m_alpha = alpha;
+    update();
+}
+
+void PatchImageWidget::clearOverlay()
+{
+    m_overlay.clear();
+    m_marked = -1;
     update();
 }
 
@@ -80,6 +97,30 @@ void PatchImageWidget::paintEvent(QPaintEvent *)
     if (m_grid <= 0)
         return;
     const double cell = double(r.width()) / m_grid;
+    if (!m_overlay.empty()) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (float v : m_overlay)
+            if (std::isfinite(v))
+                lo = std::min(lo, v), hi = std::max(hi, v);
+        QColor dark(30, 30, 30, 200);
+        for (int i = 0; i < m_grid * m_grid && i < int(m_overlay.size()); ++i) {
+            const QRectF cellRect(r.left() + (i % m_grid) * cell, r.top() + (i / m_grid) * cell, cell, cell);
+            const float v = m_overlay[std::size_t(i)];
+            if (!std::isfinite(v)) {
+                p.fillRect(cellRect, QColor(30, 30, 30, 150));
+                p.fillRect(cellRect, QBrush(dark, Qt::BDiagPattern));
+                continue;
+            }
+            QColor c = heatColor(hi > lo ? (v - lo) / (hi - lo) : 0.5);
+            c.setAlphaF(float(m_alpha));
+            p.fillRect(cellRect, c);
+        }
+        if (m_marked >= 0 && m_marked < m_grid * m_grid) {
+            p.setPen(QPen(QColor(255, 64, 64), 2));
+            p.drawRect(QRectF(r.left() + (m_marked % m_grid) * cell, r.top() + (m_marked / m_grid) * cell, cell, cell)
+                           .adjusted(1, 1, -1, -1));
+        }
+    }
     if (m_heatMode) {
         QColor hatch = palette().color(QPalette::Base);
         hatch.setAlpha(170);

@@ -21,6 +21,12 @@ public:
     // Heat map mode: one value per patch (row-major) coloured from low to high; patches
     // with removed[i] == 0 are hatched (they were visible, the loss ignores them).
     void setHeat(const std::vector<float> &values, const std::vector<std::uint8_t> &removed, int grid);
+    // Overlay mode: the image stays, each patch is tinted with its value's colour (values
+    // scaled min to max; NaN: the patch has no token, drawn hatched). `marked` (-1: none)
+    // gets an outline: the patch whose attention is shown.
+    void setOverlay(const std::vector<float> &values, int marked = -1, double alpha = 0.6);
+    void clearOverlay();
+    const std::vector<float> &overlay() const { return m_overlay; }
     void setClickable(bool on) { m_clickable = on; setCursor(on ? Qt::PointingHandCursor : Qt::ArrowCursor); }
     void setShowGrid(bool on) { m_showGrid = on; update(); }
     const QImage &image() const { return m_image; }
@@ -48,6 +54,9 @@ private:
     bool m_showGrid = true;
     bool m_heatMode = false;
     std::vector<float> m_heat;
+    std::vector<float> m_overlay;
+    int m_marked = -1;
+    double m_alpha = 0.6;
     std::vector<std::uint8_t> m_removed;
 };
 

@@ -22,6 +22,7 @@
 #include "src/gui/common/image_io.h"
 #include "src/gui/common/widgets.h"
 #include "src/gui/models/model_registry.h"
+#include "src/gui/zero_shot/class_heatmaps.h"
 #include "src/gui/zero_shot/probability_bars.h"
 #include "ui_zero_shot_view.h"
 
@@ -83,11 +84,17 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
         tr("<b>What am I seeing?</b> CLIP (Radford et al. 2021) embeds images and text in one space. Each class "
            "name becomes prompts (\"a photo of a {}.\"); an image gets the class whose prompt embedding is "
            "closest, softmax over cosine similarity × the learned temperature (section 3.1.2, Figure 1 (2) "
-           "and (3)). No training on these classes: type any names and watch the predictions change."));
+           "and (3)). No training on these classes: type any names and watch the predictions change. The small "
+           "maps show where each top class is: each patch token through the same final LayerNorm and projection "
+           "as the class token, cosine with the class text. Only the class token was trained against text, so "
+           "these maps are rough and can light up the background (Zhou et al. 2022; Li et al. 2023)."));
     m_message = new MessageBar(this);
     fillHost(m_ui->messageHost, m_message);
     m_bars = new ProbabilityBars(m_ui->barsHost);
     fillHost(m_ui->barsHost, m_bars);
+    m_heatmaps = new ClassHeatmaps(this);
+    m_heatmaps->setObjectName(QStringLiteral("classHeatmaps"));
+    m_ui->currentRow->addWidget(m_heatmaps, 1);
 
     setupThumbnailList(m_ui->thumbList, QSize(kThumbCellWidth, 64), QSize(kThumbCellWidth + 10, 124));
     m_ui->thumbList->setWordWrap(true);
@@ -531,6 +538,7 @@ void ZeroShotView::showCurrent()
     const int row = m_ui->thumbList->currentRow();
     if (row < 0 || row >= int(m_items.size())) {
         m_bars->setBars({});
+        m_heatmaps->clear();
         return;
     }
     const Item &item = m_items[std::size_t(row)];
@@ -543,6 +551,18 @@ void ZeroShotView::showCurrent()
         bars << qMakePair(m_classNames[k], item.probabilities[std::size_t(k)]);
     std::stable_sort(bars.begin(), bars.end(), [](const auto &a, const auto &b) { return a.second > b.second; });
     m_bars->setBars(bars);
+    // Where the most probable classes are in the image.
+    QStringList top;
+    std::vector<std::vector<float>> embeddings;
+    for (const auto &b : bars) {
+        const int k = int(m_classNames.indexOf(b.first));
+        if (k < 0 || k >= int(m_classEmbeddings.size()) || top.size() >= ClassHeatmaps::kMaps)
+            continue;
+        top << b.first;
+        embeddings.push_back(m_classEmbeddings[std::size_t(k)]);
+    }
+    if (auto s = session(); s && !embeddings.empty() && m_itemsModel == m_classModel)
+        m_heatmaps->request(s, item.image, top, embeddings);
 }
 
 void ZeroShotView::updateSummary()
@@ -607,7 +627,7 @@ void ZeroShotView::updateSummary()
 bool ZeroShotView::isBusy() const
 {
     return m_imagesRunning || m_classRunning || m_debounce.isActive() || m_classPending || !m_queue.empty() ||
-           m_summaryTimer.isActive();
+           m_summaryTimer.isActive() || m_heatmaps->isBusy();
 }
 
 int ZeroShotView::thumbnailCount() const

@@ -24,6 +24,7 @@ namespace vitscope::gui {
 
 class MessageBar;
 class ModelRegistry;
+class ClassHeatmaps;
 class ProbabilityBars;
 
 class ZeroShotView : public QWidget {
@@ -62,6 +63,7 @@ public:
     QString summaryText() const;
     bool confusionVisible() const;
     QWidget *exportTarget() const;
+    ClassHeatmaps *heatmaps() const { return m_heatmaps; }
     int classEmbeddingUpdates() const { return m_classUpdates; }
 
     void saveSettings() const;
@@ -118,6 +120,7 @@ private:
     ModelRegistry *m_models;
     MessageBar *m_message = nullptr;
     ProbabilityBars *m_bars = nullptr;
+    ClassHeatmaps *m_heatmaps = nullptr;
     std::vector<engine::TemplateSet> m_templateSets;
     QTimer m_debounce;
     QTimer m_summaryTimer;

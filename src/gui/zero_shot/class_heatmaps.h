@@ -1,0 +1,62 @@
+#pragma once
+// "Where is each class?" for the zero-shot view: for the selected image, one small heat
+// map per most probable class: the cosine similarity between each patch token (through
+// CLIP's final LayerNorm and projection, the path only the class token was trained on)
+// and the class's text embedding. Computed on a worker; a newer request supersedes an
+// older one.
+
+#include <QFutureWatcher>
+#include <QWidget>
+
+#include <memory>
+#include <vector>
+
+#include "src/engine/sessions.h"
+
+class QLabel;
+
+namespace vitscope::gui {
+
+class PatchImageWidget;
+
+class ClassHeatmaps : public QWidget {
+    Q_OBJECT
+public:
+    explicit ClassHeatmaps(QWidget *parent = nullptr);
+    ~ClassHeatmaps() override;
+
+    // classes: the names shown (at most kMaps) with their embeddings.
+    void request(std::shared_ptr<engine::ClipSession> session, const engine::RgbImage &image,
+                 const QStringList &classes, const std::vector<std::vector<float>> &embeddings);
+    void clear();
+    bool isBusy() const { return m_running || m_pending; }
+    // The maps shown, for tests: classes x patches.
+    const std::vector<std::vector<float>> &maps() const { return m_maps; }
+    static constexpr int kMaps = 3;
+
+Q_SIGNALS:
+    void updated();
+
+private:
+    struct Job {
+        quint64 generation = 0;
+        std::vector<std::vector<float>> maps;
+        engine::RgbImage input;
+        QString error;
+    };
+    void start();
+    void finished();
+
+    std::vector<PatchImageWidget *> m_panels;
+    QLabel *m_note = nullptr;
+    QFutureWatcher<Job> m_watcher;
+    quint64 m_generation = 0;
+    bool m_running = false, m_pending = false;
+    std::shared_ptr<engine::ClipSession> m_session;
+    engine::RgbImage m_image;
+    QStringList m_classes;
+    std::vector<std::vector<float>> m_embeddings;
+    std::vector<std::vector<float>> m_maps;
+};
+
+} // namespace vitscope::gui
