@@ -370,6 +370,8 @@ void MainWindow::saveScreenshots(const QString &dir, std::function<void(bool, QS
                       }});
     shots->push_back({QStringLiteral("experiments-mask-ratio.png"), [this]() { m_training->showExperiments(0); }});
     shots->push_back({QStringLiteral("experiments-kshot.png"), [this]() { m_training->showExperiments(2); }});
+    shots->push_back({QStringLiteral("experiments-partial-finetune.png"), [this]() { m_training->showExperiments(3); }});
+    shots->push_back({QStringLiteral("experiments-shift.png"), [this]() { m_training->showExperiments(4); }});
     shots->push_back({QStringLiteral("models.png"), [this]() { m_ui->views->setCurrentWidget(m_modelsView); }});
     shots->push_back({QStringLiteral("dataset.png"), [this]() { m_ui->views->setCurrentWidget(m_samples); }});
     shots->push_back({QStringLiteral("inside-attention.png"), [this]() {

@@ -17,6 +17,8 @@
 #include "src/engine/engine.h"
 #include "src/engine/training.h"
 #include "src/gui/common/image_io.h"
+#include "src/gui/inside/embedding_map.h"
+#include "src/gui/inside/inside_view.h"
 #include "src/gui/mae_explorer/mae_explorer_view.h"
 #include "src/gui/main_window.h"
 #include "src/gui/models/model_registry.h"
@@ -146,7 +148,39 @@ QJsonObject runUiBenchmark(MainWindow *window, const QString &imageDir)
     drop[QStringLiteral("images")] = zs->imageCount();
     phases.append(drop);
 
-    // 4. Train for a while (MAE, Fashion-MNIST), then stop.
+    // 4. The Inside view: switch models, drag the mask ratio and the layer slider, click
+    //    patches, then compute the embedding map (500 images) and hover over it.
+    window->showView(QStringLiteral("inside"));
+    auto *inside = window->insideView();
+    monitor.start();
+    for (const char *model : {"fmnist-mae", "fmnist-clip"}) {
+        inside->setModel(QString::fromLatin1(model));
+        inside->showMapTab(false);
+        for (int v = 0; v <= 90; v += 3) {
+            inside->setMaskRatio(v);
+            spin(15);
+        }
+        spinUntil([&] { return !inside->isBusy(); }, 30000);
+        for (int l = 0; l < inside->layerCount(); ++l) {
+            inside->setLayer(l);
+            inside->clickPatch((l * 13) % 64);
+            spin(15);
+        }
+    }
+    inside->showMapTab(true);
+    auto *map = inside->mapView();
+    map->setModel(QStringLiteral("fmnist-clip"));
+    map->compute();
+    spinUntil([&] { return !map->isBusy(); }, 120000);
+    for (int i = 0; i < 100; ++i) {
+        map->hoverAt(QPointF(40 + 5 * i, 60 + 3 * i));
+        spin(5);
+    }
+    QJsonObject insidePhase = monitor.stop(QStringLiteral("inside-attention-and-embedding-map"));
+    insidePhase[QStringLiteral("map_points")] = int(map->points().size());
+    phases.append(insidePhase);
+
+    // 5. Train for a while (MAE, Fashion-MNIST), then stop.
     window->showView(QStringLiteral("training"));
     auto *training = window->training();
     training->setRunsDir(imageDir + QStringLiteral("/../runs"));

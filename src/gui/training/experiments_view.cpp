@@ -71,6 +71,8 @@ ExperimentsView::ExperimentsView(QWidget *parent) : QWidget(parent)
     m_choice->addItem(tr("Accuracy against masking ratio (MAE Figure 5)"));
     m_choice->addItem(tr("Mask sampling strategies (MAE Table 1f)"));
     m_choice->addItem(tr("k-shot linear probes against zero-shot (CLIP Figure 6)"));
+    m_choice->addItem(tr("Partial fine-tuning: the last k blocks (MAE Figure 9)"));
+    m_choice->addItem(tr("Robustness under distribution shift (CLIP section 3.3)"));
     layout->addWidget(m_choice);
     m_note = new QLabel(this);
     m_note->setWordWrap(true);
@@ -115,8 +117,12 @@ void ExperimentsView::showPlot(int index)
         showRatio();
     else if (index == 1)
         showStrategy();
-    else
+    else if (index == 2)
         showKShot();
+    else if (index == 3)
+        showPartialFinetune();
+    else
+        showShift();
     m_plot->rescaleAxes();
     m_plot->yAxis->scaleRange(1.15);
     m_plot->xAxis->scaleRange(1.1);
@@ -243,6 +249,58 @@ void ExperimentsView::showKShot()
         zero->addData(k, 100 * t.number(r, QStringLiteral("zeroshot_accuracy")));
     }
     errors->setData(err);
+}
+
+void ExperimentsView::showPartialFinetune()
+{
+    m_note->setText(tr("Test accuracy when only the last k encoder blocks are fine-tuned (k = 0: the head alone, a "
+                       "linear probe through the fine-tuning recipe; k = all: full fine-tuning). The MAE paper "
+                       "(Figure 9) finds that a single block already lifts accuracy far above the linear probe. "
+                       "Made with vitscope-cli eval finetune --blocks 0,1,...; see docs/experiments/README.md."));
+    m_plot->xAxis->setLabel(tr("blocks fine-tuned (k)"));
+    m_plot->yAxis->setLabel(tr("top-1 accuracy (%)"));
+    const QStringList files = QDir(m_dir).entryList({QStringLiteral("mae-partial-finetune-*.csv")}, QDir::Files, QDir::Name);
+    if (files.isEmpty())
+        m_note->setText(tr("No partial fine-tuning table (mae-partial-finetune-*.csv) in %1.").arg(m_dir));
+    for (int f = 0; f < files.size(); ++f) {
+        const CsvTable t = readCsv(QDir(m_dir).filePath(files[f]));
+        QCPGraph *g = m_plot->addGraph();
+        g->setName(budgetOf(files[f]));
+        g->setPen(QPen(seriesColor(f), 2));
+        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, seriesColor(f), 7));
+        for (int r = 0; r < t.rows.size(); ++r)
+            g->addData(t.number(r, QStringLiteral("blocks")), 100 * t.number(r, QStringLiteral("accuracy")));
+    }
+}
+
+void ExperimentsView::showShift()
+{
+    m_note->setText(tr("Accuracy of zero-shot CLIP and of a linear probe trained on the unshifted training "
+                       "features, on shifted copies of the test images. The CLIP paper finds zero-shot models "
+                       "lose less under shift than supervised ones; a CLIP trained only on Fashion-MNIST captions "
+                       "has no broader data to draw on. Made with vitscope-cli eval shift."));
+    m_plot->xAxis->setLabel(QString());
+    m_plot->yAxis->setLabel(tr("top-1 accuracy (%)"));
+    const CsvTable t = readCsv(QDir(m_dir).filePath(QStringLiteral("clip-shift.csv")));
+    if (!t.error.isEmpty()) {
+        m_note->setText(t.error);
+        return;
+    }
+    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+    for (int r = 0; r < t.rows.size(); ++r)
+        ticker->addTick(r + 1, t.text(r, QStringLiteral("shift")));
+    m_plot->xAxis->setTicker(ticker);
+    const QString columns[2] = {QStringLiteral("zero_shot"), QStringLiteral("linear_probe")};
+    const QString names[2] = {tr("zero-shot CLIP"), tr("linear probe (unshifted training)")};
+    for (int s = 0; s < 2; ++s) {
+        auto *bars = new QCPBars(m_plot->xAxis, m_plot->yAxis);
+        bars->setName(names[s]);
+        bars->setWidth(0.38);
+        bars->setPen(QPen(seriesColor(s)));
+        bars->setBrush(seriesColor(s));
+        for (int r = 0; r < t.rows.size(); ++r)
+            bars->addData(r + 1 - 0.2 + 0.4 * s, 100 * t.number(r, columns[s]));
+    }
 }
 
 } // namespace vitscope::gui

@@ -33,7 +33,7 @@ class ExperimentsView : public QWidget {
 public:
     explicit ExperimentsView(QWidget *parent = nullptr);
     void setDir(const QString &dir);
-    void showPlot(int index); // 0: ratio, 1: strategy, 2: k-shot
+    void showPlot(int index); // 0: ratio, 1: strategy, 2: k-shot, 3: partial fine-tuning, 4: shift
     int plotCount() const;
     PlotWidget *plot() const { return m_plot; }
     QString dir() const { return m_dir; }
@@ -42,6 +42,8 @@ private:
     void showRatio();
     void showStrategy();
     void showKShot();
+    void showPartialFinetune();
+    void showShift();
 
     QString m_dir;
     QComboBox *m_choice = nullptr;
