@@ -444,7 +444,8 @@ void InsideView::redraw()
                    "it and have no token at all, the saving that lets MAE train on 25% of the patches.")
                     .arg(visible)
                     .arg(all);
-    m_what->setText(what);
+    if (m_what->text() != what) // a wrapped label re-lays the view out: only when it changes
+        m_what->setText(what);
 }
 
 } // namespace vitscope::gui

@@ -2,6 +2,7 @@
 
 #include <QMouseEvent>
 #include <QPainter>
+#include <QPainterPath>
 
 #include <algorithm>
 #include <cmath>
@@ -23,6 +24,7 @@ void PatchImageWidget::setImage(const QImage &image, int grid)
 {
     m_heatMode = false;
     m_overlay.clear();
+    m_overlayImage = QImage();
     m_marked = -1;
     m_image = image;
     m_grid = grid;
@@ -47,13 +49,29 @@ void PatchImageWidget::setOverlay(const std::vector<float> &values, int marked, 
 {
     m_overlay = values;
     m_marked = marked;
-    m_alpha = alpha;
+    // The tint of each patch as one grid x grid image (values scaled min to max; patches
+    // without a value dark), drawn scaled over the picture.
+    m_overlayImage = QImage();
+    if (m_grid > 0 && int(values.size()) >= m_grid * m_grid) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (float v : values)
+            if (std::isfinite(v))
+                lo = std::min(lo, v), hi = std::max(hi, v);
+        m_overlayImage = QImage(m_grid, m_grid, QImage::Format_ARGB32);
+        for (int i = 0; i < m_grid * m_grid; ++i) {
+            const float v = values[std::size_t(i)];
+            QColor c = std::isfinite(v) ? heatColor(hi > lo ? (v - lo) / (hi - lo) : 0.5) : QColor(30, 30, 30);
+            c.setAlphaF(std::isfinite(v) ? float(alpha) : 0.6f);
+            m_overlayImage.setPixelColor(i % m_grid, i / m_grid, c);
+        }
+    }
     update();
 }
 
 void PatchImageWidget::clearOverlay()
 {
     m_overlay.clear();
+    m_overlayImage = QImage();
     m_marked = -1;
     update();
 }
@@ -97,24 +115,16 @@ void PatchImageWidget::paintEvent(QPaintEvent *)
     if (m_grid <= 0)
         return;
     const double cell = double(r.width()) / m_grid;
-    if (!m_overlay.empty()) {
-        float lo = INFINITY, hi = -INFINITY;
-        for (float v : m_overlay)
-            if (std::isfinite(v))
-                lo = std::min(lo, v), hi = std::max(hi, v);
-        QColor dark(30, 30, 30, 200);
-        for (int i = 0; i < m_grid * m_grid && i < int(m_overlay.size()); ++i) {
-            const QRectF cellRect(r.left() + (i % m_grid) * cell, r.top() + (i / m_grid) * cell, cell, cell);
-            const float v = m_overlay[std::size_t(i)];
-            if (!std::isfinite(v)) {
-                p.fillRect(cellRect, QColor(30, 30, 30, 150));
-                p.fillRect(cellRect, QBrush(dark, Qt::BDiagPattern));
-                continue;
-            }
-            QColor c = heatColor(hi > lo ? (v - lo) / (hi - lo) : 0.5);
-            c.setAlphaF(float(m_alpha));
-            p.fillRect(cellRect, c);
-        }
+    if (!m_overlayImage.isNull()) {
+        // One scaled image for the colours, one path for the hatching: a handful of
+        // painter calls however many patches (the Inside view repaints seven of these).
+        p.drawImage(r, m_overlayImage);
+        QPainterPath noToken;
+        for (int i = 0; i < m_grid * m_grid && i < int(m_overlay.size()); ++i)
+            if (!std::isfinite(m_overlay[std::size_t(i)]))
+                noToken.addRect(QRectF(r.left() + (i % m_grid) * cell, r.top() + (i / m_grid) * cell, cell, cell));
+        if (!noToken.isEmpty())
+            p.fillPath(noToken, QBrush(QColor(30, 30, 30, 200), Qt::BDiagPattern));
         if (m_marked >= 0 && m_marked < m_grid * m_grid) {
             p.setPen(QPen(QColor(255, 64, 64), 2));
             p.drawRect(QRectF(r.left() + (m_marked % m_grid) * cell, r.top() + (m_marked / m_grid) * cell, cell, cell)

@@ -55,8 +55,8 @@ private:
     bool m_heatMode = false;
     std::vector<float> m_heat;
     std::vector<float> m_overlay;
+    QImage m_overlayImage;
     int m_marked = -1;
-    double m_alpha = 0.6;
     std::vector<std::uint8_t> m_removed;
 };
 

@@ -31,6 +31,8 @@ ClassHeatmaps::ClassHeatmaps(QWidget *parent) : QWidget(parent)
     setToolTip(tr("Where is each class? Cosine similarity between each patch token (through CLIP's final LayerNorm and "
                   "projection) and the class's text embedding. CLIP trained only the class token against text: patch "
                   "maps are noisy and sometimes highlight the background (Zhou et al. 2022, MaskCLIP; Li et al. 2023)."));
+    m_noteText = tr("Where is each class? Patch-text cosine for the top classes, each map scaled from its lowest to "
+                    "its highest patch (hover a map for its range).");
     connect(&m_watcher, &QFutureWatcher<Job>::finished, this, &ClassHeatmaps::finished);
     clear();
 }
@@ -48,17 +50,29 @@ void ClassHeatmaps::clear()
         p->setTitle(QString());
         p->setImage(QImage(), 0);
     }
+    m_session.reset();
+    m_classes.clear();
+    m_embeddings.clear();
+    m_image = {};
     m_note->setText(tr("Where is each class? (select an image)"));
 }
 
 void ClassHeatmaps::request(std::shared_ptr<engine::ClipSession> session, const engine::RgbImage &image,
                             const QStringList &classes, const std::vector<std::vector<float>> &embeddings)
 {
+    const QStringList top = classes.mid(0, kMaps);
+    std::vector<std::vector<float>> firstEmbeddings(
+        embeddings.begin(), embeddings.begin() + std::min<std::ptrdiff_t>(kMaps, std::ptrdiff_t(embeddings.size())));
+    // The same image, model and classes as shown (a folder's next batch arriving, say):
+    // nothing to do.
+    if (session == m_session && top == m_classes && firstEmbeddings == m_embeddings && image.rgb == m_image.rgb &&
+        image.width == m_image.width)
+        return;
     ++m_generation;
     m_session = std::move(session);
     m_image = image;
-    m_classes = classes.mid(0, kMaps);
-    m_embeddings.assign(embeddings.begin(), embeddings.begin() + std::min<std::ptrdiff_t>(kMaps, embeddings.size()));
+    m_classes = top;
+    m_embeddings = std::move(firstEmbeddings);
     if (m_running) {
         m_pending = true;
         return;
@@ -119,8 +133,8 @@ void ClassHeatmaps::finished()
                 p->setImage(input, grid);
                 p->setOverlay(m_maps[std::size_t(i)], -1, 0.55);
             }
-            m_note->setText(tr("Where is each class? Patch-text cosine for the top classes, each map scaled from its "
-                               "lowest to its highest patch (hover a map for its range)."));
+            if (m_note->text() != m_noteText)
+                m_note->setText(m_noteText); // a wrapped label re-lays the view out: only when it changes
             Q_EMIT updated();
         }
     }

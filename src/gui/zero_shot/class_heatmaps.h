@@ -49,6 +49,7 @@ private:
 
     std::vector<PatchImageWidget *> m_panels;
     QLabel *m_note = nullptr;
+    QString m_noteText;
     QFutureWatcher<Job> m_watcher;
     quint64 m_generation = 0;
     bool m_running = false, m_pending = false;
