@@ -148,6 +148,31 @@ TEST(Experiments, KShotPlotHasOnePointPerCsvRow)
         EXPECT_GE(view.plot()->graph(i)->dataCount(), 3) << i;
 }
 
+TEST(Experiments, PartialFinetuneAndShiftPlotsFollowTheirCsvs)
+{
+    const QString dir = QString::fromStdString(vitscope::engine::experimentsDir());
+    if (dir.isEmpty())
+        GTEST_SKIP() << "no experiment tables";
+    auto rowsOf = [&](const QString &file) {
+        const std::string csv = vitscope::test::readBytes((dir + QLatin1Char('/') + file).toStdString());
+        return int(std::count(csv.begin(), csv.end(), '\n')) - 1;
+    };
+    ExperimentsView view;
+    view.showPlot(3); // one line per mae-partial-finetune-*.csv, one point per row
+    ASSERT_GE(view.plot()->graphCount(), 1);
+    EXPECT_EQ(view.plot()->graph(0)->dataCount(), rowsOf(QStringLiteral("mae-partial-finetune-cpu-3ep.csv")));
+    view.showPlot(4); // two bar series, one bar per shift
+    const int shifts = rowsOf(QStringLiteral("clip-shift.csv"));
+    EXPECT_EQ(shifts, 8);
+    int bars = 0;
+    for (int i = 0; i < view.plot()->plottableCount(); ++i)
+        if (auto *b = qobject_cast<QCPBars *>(view.plot()->plottable(i))) {
+            EXPECT_EQ(b->dataCount(), shifts);
+            ++bars;
+        }
+    EXPECT_EQ(bars, 2);
+}
+
 TEST(AppCommandLine, UnknownViewIsAnErrorAndHelpListsTheOptions)
 {
     QProcess app;

@@ -10,6 +10,7 @@
 #include <QVBoxLayout>
 #include <QMenu>
 #include <QPainter>
+#include <QPainter>
 #include <QSaveFile>
 #include <QStandardPaths>
 #include <QSvgGenerator>
@@ -253,6 +254,49 @@ void exportWidgetInteractive(QWidget *widget, const QString &suggestedName, Mess
         bar->show(QObject::tr("Saved %1").arg(QDir::toNativeSeparators(path)), MessageBar::Kind::Info, 5000);
     else
         bar->show(error, MessageBar::Kind::Error);
+}
+
+LiveLabel::LiveLabel(int lines, QWidget *parent) : QWidget(parent), m_lines(std::max(1, lines))
+{
+    setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Fixed);
+}
+
+void LiveLabel::setText(const QString &text)
+{
+    if (text == m_text)
+        return;
+    m_text = text;
+    update(); // repaint only: the size never depends on the text
+}
+
+QSize LiveLabel::sizeHint() const
+{
+    return {fontMetrics().horizontalAdvance(QStringLiteral("0000000")), m_lines * fontMetrics().lineSpacing() + 2};
+}
+
+QSize LiveLabel::minimumSizeHint() const
+{
+    return {fontMetrics().horizontalAdvance(QStringLiteral("000")), sizeHint().height()};
+}
+
+LiveLabel *replaceWithLiveLabel(QLabel *label, int lines)
+{
+    auto *live = new LiveLabel(lines, label->parentWidget());
+    live->setObjectName(label->objectName());
+    live->setText(label->text());
+    live->setToolTip(label->toolTip());
+    if (QLayout *layout = label->parentWidget() ? label->parentWidget()->layout() : nullptr)
+        delete layout->replaceWidget(label, live); // searches nested layouts too
+    label->hide();
+    label->setObjectName(label->objectName() + QStringLiteral("Replaced"));
+    return live;
+}
+
+void LiveLabel::paintEvent(QPaintEvent *)
+{
+    QPainter p(this);
+    p.setPen(palette().color(QPalette::WindowText));
+    p.drawText(rect(), Qt::AlignLeft | Qt::AlignVCenter | (m_lines > 1 ? Qt::TextWordWrap : Qt::TextSingleLine), m_text);
 }
 
 } // namespace vitscope::gui

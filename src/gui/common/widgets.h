@@ -52,6 +52,30 @@ private:
     bool m_logY = false;
 };
 
+// Text that changes often (a slider's value, a timing line): painted, word-wrapped, in a
+// fixed number of lines. Unlike QLabel, setText() never asks the window for a new layout,
+// which with the views' rich-text explanations cost tens of milliseconds per change.
+class LiveLabel : public QWidget {
+    Q_OBJECT
+public:
+    explicit LiveLabel(int lines = 1, QWidget *parent = nullptr);
+    void setText(const QString &text);
+    QString text() const { return m_text; }
+    QSize sizeHint() const override;
+    QSize minimumSizeHint() const override;
+
+protected:
+    void paintEvent(QPaintEvent *event) override;
+
+private:
+    QString m_text;
+    int m_lines = 1;
+};
+
+// Puts a LiveLabel of `lines` lines where `label` (from a .ui form) is in its layout, with
+// its text and object name; the QLabel is hidden. Returns the LiveLabel.
+LiveLabel *replaceWithLiveLabel(QLabel *label, int lines);
+
 // Puts `child` into the empty placeholder `host` (a widget from a .ui form), filling it.
 void fillHost(QWidget *host, QWidget *child);
 // A list of thumbnails: icon mode, fixed grid, static, relaid out as the width changes.

@@ -13,6 +13,7 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include <array>
 #include <cmath>
 
 #include "src/engine/engine.h"
@@ -52,8 +53,8 @@ InsideView::InsideView(ModelRegistry *models, QWidget *parent) : QWidget(parent)
     auto *layerRow = new QHBoxLayout();
     m_layerSlider = new QSlider(Qt::Horizontal, sidebar);
     m_layerSlider->setRange(0, 0);
-    m_layerLabel = new QLabel(sidebar);
-    m_layerLabel->setMinimumWidth(40);
+    m_layerLabel = new LiveLabel(1, sidebar);
+    m_layerLabel->setFixedWidth(m_layerLabel->fontMetrics().horizontalAdvance(QStringLiteral("00 / 00")) + 4);
     layerRow->addWidget(m_layerSlider);
     layerRow->addWidget(m_layerLabel);
     form->addRow(tr("Layer"), layerRow);
@@ -67,7 +68,9 @@ InsideView::InsideView(ModelRegistry *models, QWidget *parent) : QWidget(parent)
     m_ratioSlider->setRange(0, 90);
     m_ratioSlider->setValue(75);
     m_ratioSlider->setToolTip(tr("Fraction of patches removed before the MAE encoder (random masking)"));
-    m_ratioLabel = new QLabel(QStringLiteral("75%"), m_maskRow);
+    m_ratioLabel = new LiveLabel(1, m_maskRow);
+    m_ratioLabel->setText(QStringLiteral("75%"));
+    m_ratioLabel->setFixedWidth(m_ratioLabel->fontMetrics().horizontalAdvance(QStringLiteral("100%")) + 4);
     m_seedSpin = new QSpinBox(m_maskRow);
     m_seedSpin->setRange(0, 99999);
     m_seedSpin->setPrefix(tr("seed "));
@@ -82,8 +85,7 @@ InsideView::InsideView(ModelRegistry *models, QWidget *parent) : QWidget(parent)
     setupThumbnailList(m_samples, QSize(56, 56), QSize(64, 64));
     m_samples->setToolTip(tr("Fashion-MNIST test images, one per class"));
     side->addWidget(m_samples, 1);
-    m_timing = new QLabel(sidebar);
-    m_timing->setWordWrap(true);
+    m_timing = new LiveLabel(2, sidebar); // changes with every result: never re-lays the view out
     side->addWidget(m_timing);
     row->addWidget(sidebar);
 
@@ -276,17 +278,15 @@ void InsideView::loadFashionMnist(const QString &dir)
     const std::string d = dir.toStdString();
     m_map->setDataDir(dir);
     disconnect(&m_sampleWatcher, nullptr, this, nullptr);
-    connect(&m_sampleWatcher, &QFutureWatcher<engine::SampleGrid>::finished, this, [this]() {
-        engine::SampleGrid grid;
-        try {
-            grid = m_sampleWatcher.result();
-        } catch (const std::exception &e) {
-            m_message->show(QString::fromUtf8(e.what()), MessageBar::Kind::Warning);
+    connect(&m_sampleWatcher, &QFutureWatcher<SampleLoad>::finished, this, [this]() {
+        const SampleLoad load = m_sampleWatcher.result();
+        if (!load.error.isEmpty()) {
+            m_message->show(load.error, MessageBar::Kind::Warning);
             return;
         }
         m_samples->clear();
         m_sampleImages.clear();
-        for (const auto &s : grid.samples) {
+        for (const auto &s : load.grid.samples) {
             auto *item = new QListWidgetItem(QIcon(QPixmap::fromImage(toQImage(s.image).scaled(56, 56))), QString());
             item->setToolTip(QString::fromStdString(s.className));
             m_samples->addItem(item);
@@ -295,7 +295,17 @@ void InsideView::loadFashionMnist(const QString &dir)
         if (m_image.width == 0 && !m_sampleImages.empty())
             m_samples->setCurrentRow(int(m_sampleImages.size()) > 9 ? 9 : 0); // an ankle boot: a clear shape
     });
-    m_sampleWatcher.setFuture(QtConcurrent::run([d]() { return engine::loadFashionMnistSamples(d, 1); }));
+    // Errors are caught in the task: a stored exception would be rethrown by
+    // waitForFinished() in the destructor.
+    m_sampleWatcher.setFuture(QtConcurrent::run([d]() {
+        SampleLoad load;
+        try {
+            load.grid = engine::loadFashionMnistSamples(d, 1);
+        } catch (const std::exception &e) {
+            load.error = QString::fromUtf8(e.what());
+        }
+        return load;
+    }));
 }
 
 void InsideView::request()
@@ -417,13 +427,20 @@ void InsideView::redraw()
         strip->addWidget(w);
         m_strip.push_back(w);
     }
+    // The strip's maps change with the result, mode, head and the row shown, not with the
+    // layer chosen: repainting seven panels per slider step cost the view its 50 ms goal.
+    const std::array<long long, 4> key = {reinterpret_cast<long long>(m_result.get()), int(mode), head, from};
+    const bool stripChanged = key != m_stripKey;
+    m_stripKey = key;
     for (int l = 0; l < int(m_strip.size()); ++l) {
         m_strip[std::size_t(l)]->setVisible(l < r.layers);
         if (l >= r.layers)
             continue;
         m_strip[std::size_t(l)]->setTitle(l == layer ? tr("▸ layer %1").arg(l + 1) : tr("layer %1").arg(l + 1));
-        m_strip[std::size_t(l)]->setImage(input, r.grid);
-        m_strip[std::size_t(l)]->setOverlay(mapFor(l));
+        if (stripChanged) {
+            m_strip[std::size_t(l)]->setImage(input, r.grid);
+            m_strip[std::size_t(l)]->setOverlay(mapFor(l));
+        }
     }
 
     QString what = tr("<b>What am I seeing?</b> ");
@@ -437,7 +454,7 @@ void InsideView::redraw()
                    "to this one. It follows information through the layers, but it is a heuristic: it ignores the "
                    "MLPs and the size of the values.");
     else
-        what += from > 0 ? tr("Where patch %1 (outlined) attends in this layer.").arg(m_patch)
+        what += from > 0 ? tr("Where the outlined patch attends in this layer (its row of the attention matrix).")
                          : tr("Click a patch with a token to see where it attends; until then the class token is shown.");
     if (mae)
         what += tr(" The MAE encoder sees only the %1 visible patches of %2: the hatched ones were removed before "

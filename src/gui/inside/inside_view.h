@@ -10,6 +10,7 @@
 #include <QFutureWatcher>
 #include <QWidget>
 
+#include <array>
 #include <memory>
 #include <vector>
 
@@ -25,6 +26,7 @@ class QTabWidget;
 namespace vitscope::gui {
 
 class EmbeddingMapView;
+class LiveLabel;
 class MessageBar;
 class ModelRegistry;
 class PatchImageWidget;
@@ -63,6 +65,10 @@ Q_SIGNALS:
     void attentionUpdated();
 
 private:
+    struct SampleLoad {
+        engine::SampleGrid grid;
+        QString error;
+    };
     struct Job {
         quint64 generation = 0;
         std::shared_ptr<engine::AttentionResult> result;
@@ -80,7 +86,8 @@ private:
     MessageBar *m_message = nullptr;
     QComboBox *m_modelCombo = nullptr, *m_modeCombo = nullptr, *m_headCombo = nullptr;
     QSlider *m_layerSlider = nullptr, *m_ratioSlider = nullptr;
-    QLabel *m_layerLabel = nullptr, *m_ratioLabel = nullptr, *m_what = nullptr, *m_timing = nullptr;
+    QLabel *m_what = nullptr;
+    LiveLabel *m_layerLabel = nullptr, *m_ratioLabel = nullptr, *m_timing = nullptr;
     QSpinBox *m_seedSpin = nullptr;
     QWidget *m_maskRow = nullptr;
     QListWidget *m_samples = nullptr;
@@ -95,8 +102,9 @@ private:
     std::shared_ptr<engine::AttentionResult> m_result;
     QString m_resultModel;
     int m_patch = -1; // the clicked patch
+    std::array<long long, 4> m_stripKey{}; // what the layer strip shows (see redraw)
     QFutureWatcher<Job> m_watcher;
-    QFutureWatcher<engine::SampleGrid> m_sampleWatcher;
+    QFutureWatcher<SampleLoad> m_sampleWatcher;
     quint64 m_generation = 0;
     bool m_running = false, m_pending = false;
 };

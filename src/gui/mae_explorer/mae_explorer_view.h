@@ -19,6 +19,7 @@ class MaeExplorerView;
 
 namespace vitscope::gui {
 
+class LiveLabel;
 class MessageBar;
 class ModelRegistry;
 class PatchImageWidget;
@@ -87,6 +88,7 @@ private:
     std::unique_ptr<Ui::MaeExplorerView> m_ui;
     ModelRegistry *m_models;
     MessageBar *m_message = nullptr;
+    LiveLabel *m_info = nullptr;
     std::vector<PatchImageWidget *> m_panels;
     QWidget *m_singlePage = nullptr;
     int m_columns = 0;

@@ -16,6 +16,8 @@ PatchImageWidget::PatchImageWidget(const QString &title, QWidget *parent) : QWid
 
 void PatchImageWidget::setTitle(const QString &title)
 {
+    if (title == m_title)
+        return;
     m_title = title;
     update();
 }

@@ -69,6 +69,7 @@ TrainingView::TrainingView(QWidget *parent)
     for (const char *s : {"random", "block", "grid"})
         m_ui->strategyCombo->addItem(QString::fromLatin1(s), QString::fromLatin1(s));
     m_ui->progressBar->setFormat(QStringLiteral("%p%"));
+    m_progressText = replaceWithLiveLabel(m_ui->progressLabel, 3); // changes per step: no relayouts
 
     m_runsDir = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) + QStringLiteral("/runs");
 
@@ -211,7 +212,7 @@ void TrainingView::launch(std::function<engine::TrainOutcome(const engine::Train
     m_currentRun = runDir;
     m_outcome.clear();
     m_ui->progressBar->setValue(0);
-    m_ui->progressLabel->setText(tr("Preparing the data and the model…"));
+    m_progressText->setText(tr("Preparing the data and the model…"));
     m_ui->runDirLabel->setText(tr("Run folder: %1").arg(QDir::toNativeSeparators(runDir)));
     engine::TrainHooks hooks;
     QPointer<TrainingView> self(this);
@@ -250,7 +251,7 @@ void TrainingView::progress(const engine::TrainProgress &p)
         openRun(m_currentRun);
     m_ui->progressBar->setRange(0, int(std::max<std::int64_t>(1, p.totalSteps)));
     m_ui->progressBar->setValue(int(p.step));
-    m_ui->progressLabel->setText(
+    m_progressText->setText(
         tr("%1 · epoch %2 of %3 · step %4 of %5 · loss %6 · %7 images/s · elapsed %8 · about %9 left")
             .arg(m_paused->load() ? tr("paused") : tr("training"))
             .arg(p.epoch + 1)
@@ -278,14 +279,14 @@ void TrainingView::finished()
         openRun(o.runDir);
     if (!o.error.isEmpty()) {
         m_outcome = QStringLiteral("error");
-        m_ui->progressLabel->setText(tr("Failed."));
+        m_progressText->setText(tr("Failed."));
         m_message->show(o.error, MessageBar::Kind::Error, 0);
         Q_EMIT statusMessage(o.error);
         Q_EMIT trainingFinished(false, o.runDir);
     } else if (o.outcome.finished) {
         m_outcome = QStringLiteral("finished");
         m_ui->progressBar->setValue(m_ui->progressBar->maximum());
-        m_ui->progressLabel->setText(tr("Finished: %1 steps in %2. The model is in %3; load it in the Models view.")
+        m_progressText->setText(tr("Finished: %1 steps in %2. The model is in %3; load it in the Models view.")
                                          .arg(o.outcome.steps)
                                          .arg(duration(o.outcome.seconds))
                                          .arg(QDir::toNativeSeparators(QString::fromStdString(o.outcome.modelDir))));
@@ -293,7 +294,7 @@ void TrainingView::finished()
         Q_EMIT trainingFinished(true, o.runDir);
     } else {
         m_outcome = QStringLiteral("stopped");
-        m_ui->progressLabel->setText(
+        m_progressText->setText(
             tr("Stopped at step %1; a checkpoint was saved. \"Resume a run…\" continues it.").arg(o.outcome.steps));
         Q_EMIT trainingFinished(false, o.runDir);
     }
@@ -305,14 +306,14 @@ void TrainingView::pause(bool on)
 {
     m_paused->store(on);
     if (isTraining())
-        m_ui->progressLabel->setText(on ? tr("Paused (Pause again to continue).") : tr("Continuing…"));
+        m_progressText->setText(on ? tr("Paused (Pause again to continue).") : tr("Continuing…"));
 }
 
 void TrainingView::stop()
 {
     m_stop->store(true);
     if (isTraining())
-        m_ui->progressLabel->setText(tr("Stopping after this step and saving a checkpoint…"));
+        m_progressText->setText(tr("Stopping after this step and saving a checkpoint…"));
 }
 
 void TrainingView::stopAndWait()

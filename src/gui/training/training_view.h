@@ -22,6 +22,7 @@ class TrainingView;
 namespace vitscope::gui {
 
 class ExperimentsView;
+class LiveLabel;
 class MessageBar;
 class PlotWidget;
 class RunFollower;
@@ -85,6 +86,7 @@ private:
 
     std::unique_ptr<Ui::TrainingView> m_ui;
     MessageBar *m_message = nullptr;
+    LiveLabel *m_progressText = nullptr;
     PlotWidget *m_lossPlot = nullptr;
     PlotWidget *m_accPlot = nullptr;
     ExperimentsView *m_experiments = nullptr;

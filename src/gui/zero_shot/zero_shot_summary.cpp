@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "src/gui/zero_shot/zero_shot_view.h"
+#include "src/gui/common/widgets.h"
 #include "ui_zero_shot_view.h"
 
 namespace vitscope::gui {
@@ -24,7 +25,7 @@ void ZeroShotView::updateSummary()
 {
     m_ui->confusionTable->hide();
     if (m_items.empty()) {
-        m_ui->summaryLabel->setText(tr("Drop images or folders here, or open them."));
+        m_summary->setText(tr("Drop images or folders here, or open them."));
         return;
     }
     // Accuracy when every image has a true label that is one of the class names.
@@ -76,7 +77,7 @@ void ZeroShotView::updateSummary()
         t->verticalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
         t->show();
     }
-    m_ui->summaryLabel->setText(text);
+    m_summary->setText(text);
 }
 
 } // namespace vitscope::gui

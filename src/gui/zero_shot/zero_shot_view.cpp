@@ -88,6 +88,7 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
     fillHost(m_ui->messageHost, m_message);
     m_bars = new ProbabilityBars(m_ui->barsHost);
     fillHost(m_ui->barsHost, m_bars);
+    m_summary = replaceWithLiveLabel(m_ui->summaryLabel, 2); // changes per batch: no relayouts
     m_heatmaps = new ClassHeatmaps(this);
     m_heatmaps->setObjectName(QStringLiteral("classHeatmaps"));
     m_ui->currentRow->addWidget(m_heatmaps, 1);
@@ -590,7 +591,7 @@ QString ZeroShotView::messageText() const
 
 QString ZeroShotView::summaryText() const
 {
-    return m_ui->summaryLabel->text();
+    return m_summary->text();
 }
 
 bool ZeroShotView::confusionVisible() const

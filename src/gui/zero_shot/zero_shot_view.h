@@ -25,6 +25,7 @@ namespace vitscope::gui {
 class MessageBar;
 class ModelRegistry;
 class ClassHeatmaps;
+class LiveLabel;
 class ProbabilityBars;
 
 class ZeroShotView : public QWidget {
@@ -121,6 +122,7 @@ private:
     MessageBar *m_message = nullptr;
     ProbabilityBars *m_bars = nullptr;
     ClassHeatmaps *m_heatmaps = nullptr;
+    LiveLabel *m_summary = nullptr;
     std::vector<engine::TemplateSet> m_templateSets;
     QTimer m_debounce;
     QTimer m_summaryTimer;
