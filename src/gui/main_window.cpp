@@ -297,7 +297,9 @@ void MainWindow::showWhat()
 {
     QString text;
     QWidget *view = m_ui->views->currentWidget();
-    if (auto *label = view->findChild<QLabel *>(QStringLiteral("whatLabel")))
+    if (view == m_inside)
+        text = m_inside->currentWhatText();
+    else if (auto *label = view->findChild<QLabel *>(QStringLiteral("whatLabel")))
         text = label->text();
     else
         text = tr("<b>Dataset.</b> The first ten images of each class of the Fashion-MNIST test split "

@@ -180,6 +180,11 @@ QString InsideView::whatText() const
     return m_what->text();
 }
 
+QString InsideView::currentWhatText() const
+{
+    return m_tabs->currentIndex() == 1 ? m_map->whatText() : m_what->text();
+}
+
 void InsideView::modelsChanged()
 {
     const QString current = currentModel();

@@ -54,7 +54,8 @@ public:
     bool isBusy() const;
     const engine::AttentionResult *result() const { return m_result.get(); }
     const std::vector<float> &shownMap() const;
-    QString whatText() const;
+    QString whatText() const;        // the attention tab's explanation
+    QString currentWhatText() const; // the shown tab's (F1)
     QString currentModel() const;
     int layerCount() const;
     EmbeddingMapView *mapView() const { return m_map; }
