@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "trainer/heatmap.h"
+
 namespace vitscope::gui {
 
 PatchImageWidget::PatchImageWidget(const QString &title, QWidget *parent) : QWidget(parent), m_title(title)
@@ -80,14 +82,8 @@ void PatchImageWidget::clearOverlay()
 
 QColor PatchImageWidget::heatColor(double t)
 {
-    // Control points of a viridis-like ramp.
-    static const double stops[][3] = {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
-    t = std::clamp(t, 0.0, 1.0) * 4.0;
-    const int i = std::min(3, int(std::floor(t)));
-    const double f = t - i;
-    return QColor(int(stops[i][0] + f * (stops[i + 1][0] - stops[i][0])),
-                  int(stops[i][1] + f * (stops[i + 1][1] - stops[i][1])),
-                  int(stops[i][2] + f * (stops[i + 1][2] - stops[i][2])));
+    const auto c = data::heatColor(t); // the colour map the CLI's PNGs use (trainer/heatmap.h)
+    return QColor(c[0], c[1], c[2]);
 }
 
 QRect PatchImageWidget::imageRect() const
