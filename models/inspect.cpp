@@ -62,20 +62,29 @@ EncoderAttention clipImageAttention(Clip &model, const torch::Tensor &pixels)
     return out;
 }
 
-torch::Tensor attentionRollout(const torch::Tensor &attention, int64_t upTo)
+torch::Tensor attentionRollouts(const torch::Tensor &attention)
 {
     TORCH_CHECK(attention.dim() == 4 && attention.size(2) == attention.size(3),
                 "attention must be (layers, heads, T, T), got ", attention.sizes());
     const int64_t layers = attention.size(0), T = attention.size(2);
-    const int64_t last = upTo < 0 ? layers - 1 : std::min(upTo, layers - 1);
     const auto eye = torch::eye(T, attention.options().dtype(torch::kFloat64));
     auto rollout = eye;
-    for (int64_t l = 0; l <= last; ++l) {
+    std::vector<torch::Tensor> after;
+    for (int64_t l = 0; l < layers; ++l) {
         auto a = 0.5 * attention[l].to(torch::kFloat64).mean(0) + 0.5 * eye; // (T, T)
         a = a / a.sum(-1, true);
         rollout = torch::matmul(a, rollout);
+        after.push_back(rollout);
     }
-    return rollout.to(attention.scalar_type());
+    return torch::stack(after).to(attention.scalar_type());
+}
+
+torch::Tensor attentionRollout(const torch::Tensor &attention, int64_t upTo)
+{
+    TORCH_CHECK(attention.dim() == 4 && attention.size(0) > 0, "attention must be (layers, heads, T, T), got ",
+                attention.sizes());
+    const int64_t last = upTo < 0 ? attention.size(0) - 1 : std::min(upTo, attention.size(0) - 1);
+    return attentionRollouts(attention.slice(0, 0, last + 1))[last];
 }
 
 torch::Tensor tokensToGrid(const EncoderAttention &a, const torch::Tensor &row)

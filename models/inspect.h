@@ -39,6 +39,8 @@ EncoderAttention clipImageAttention(Clip &model, const torch::Tensor &pixels);
 // attention: (layers, heads, T, T) -> the rollout (T, T) after the last layer, or after
 // layer `upTo` (0-based, inclusive) when upTo >= 0.
 torch::Tensor attentionRollout(const torch::Tensor &attention, int64_t upTo = -1);
+// The rollout after every layer, in one pass: (layers, T, T), entry l = attentionRollout(.., l).
+torch::Tensor attentionRollouts(const torch::Tensor &attention);
 
 // One row over the tokens (T) -> the patch grid (grid * grid), row-major: the value of each
 // patch that has a token, NaN for patches without one. The class token's entry is dropped.

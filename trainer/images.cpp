@@ -122,6 +122,16 @@ void saveImageRgb(const std::string &path, const RgbImage &image)
 #endif
 }
 
+RgbImage normalizedToRgb(const torch::Tensor &chw, const std::vector<float> &mean, const std::vector<float> &stdev)
+{
+    TORCH_CHECK(chw.dim() == 3 && int64_t(mean.size()) == chw.size(0) && int64_t(stdev.size()) == chw.size(0),
+                "normalizedToRgb expects (C, H, W) with C means and stds");
+    const int64_t C = chw.size(0);
+    auto m = torch::tensor(mean, torch::kFloat32).view({C, 1, 1});
+    auto s = torch::tensor(stdev, torch::kFloat32).view({C, 1, 1});
+    return tensorToRgb(chw.detach().to(torch::kCPU, torch::kFloat32) * s + m);
+}
+
 RgbImage tensorToRgb(const torch::Tensor &chw)
 {
     TORCH_CHECK(chw.dim() == 3 && (chw.size(0) == 1 || chw.size(0) == 3), "tensorToRgb expects (1|3, H, W)");

@@ -30,6 +30,9 @@ void saveImageRgb(const std::string &path, const RgbImage &image);
 
 // (C, H, W) float in [0, 1] (C = 1 or 3) -> RGB8.
 RgbImage tensorToRgb(const torch::Tensor &chw);
+// A model input (C, H, W) normalized with per-channel mean and std -> its pixels, the
+// normalization undone (what the model saw, after resizing and cropping).
+RgbImage normalizedToRgb(const torch::Tensor &chw, const std::vector<float> &mean, const std::vector<float> &std);
 
 // Images side by side, top-aligned, with `gap` pixels of `background` between them.
 RgbImage hconcat(const std::vector<RgbImage> &images, int gap = 4, std::uint8_t background = 255);

@@ -35,15 +35,6 @@ using nlohmann::json;
 
 namespace {
 
-// Pixels [0, 1] of a normalized (1, C, S, S) model input, as an RGB image.
-data::RgbImage modelInputImage(const torch::Tensor &x, const ImageProcessorConfig &proc)
-{
-    const int64_t C = x.size(1);
-    auto m = torch::tensor(proc.imageMean, torch::kFloat32).view({C, 1, 1});
-    auto s = torch::tensor(proc.imageStd, torch::kFloat32).view({C, 1, 1});
-    return data::tensorToRgb(x[0].to(torch::kCPU, torch::kFloat32) * s + m);
-}
-
 std::vector<float> toVector(const torch::Tensor &t)
 {
     auto c = t.to(torch::kCPU, torch::kFloat32).contiguous();
@@ -130,7 +121,7 @@ int attentionCommand(Args &args)
         const Masking masking = makeMasking(spec, 1, c.gridSize(), c.gridSize(), device);
         auto x = preprocessImage(data::rgbToTensor(image), loaded.processor, c.numChannels).unsqueeze(0).to(device);
         a = maeEncoderAttention(loaded.model, x, masking);
-        input = modelInputImage(x, loaded.processor);
+        input = data::normalizedToRgb(x[0], loaded.processor.imageMean, loaded.processor.imageStd);
         out["kind"] = "mae";
         out["tower"] = "encoder";
         out["strategy"] = maskStrategyName(spec.strategy);
@@ -143,7 +134,7 @@ int attentionCommand(Args &args)
         const int64_t C = loaded.model->config.vision.numChannels;
         auto x = preprocessImage(data::rgbToTensor(image), loaded.processor, C).unsqueeze(0).to(device);
         a = clipImageAttention(loaded.model, x);
-        input = modelInputImage(x, loaded.processor);
+        input = data::normalizedToRgb(x[0], loaded.processor.imageMean, loaded.processor.imageStd);
         out["kind"] = "clip";
         out["tower"] = "image";
     } else {

@@ -21,31 +21,19 @@ std::vector<float> flat(const torch::Tensor &t)
     return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
-// The pixels of a normalized (1, C, S, S) input, normalization undone.
-RgbImage modelInput(const torch::Tensor &x, const ImageProcessorConfig &proc)
-{
-    const int64_t C = x.size(1);
-    auto m = torch::tensor(proc.imageMean, torch::kFloat32).view({C, 1, 1});
-    auto s = torch::tensor(proc.imageStd, torch::kFloat32).view({C, 1, 1});
-    return data::tensorToRgb(x[0].to(torch::kCPU, torch::kFloat32) * s + m);
-}
-
 AttentionResult toResult(const EncoderAttention &a, const torch::Tensor &x, const ImageProcessorConfig &proc)
 {
     AttentionResult r;
     r.layers = int(a.attention.size(0)), r.heads = int(a.attention.size(1)), r.tokens = int(a.attention.size(2));
     r.grid = int(a.grid);
     r.attention = flat(a.attention);
-    std::vector<torch::Tensor> rollouts;
-    for (int l = 0; l < r.layers; ++l)
-        rollouts.push_back(attentionRollout(a.attention, l));
-    r.rollout = flat(torch::stack(rollouts));
+    r.rollout = flat(attentionRollouts(a.attention));
     r.removed.assign(size_t(r.grid * r.grid), 1);
     for (int64_t i = 0; i < a.patches.size(0); ++i) {
         r.patches.push_back(int(a.patches[i].item<int64_t>()));
         r.removed[size_t(r.patches.back())] = 0;
     }
-    r.input = modelInput(x, proc);
+    r.input = data::normalizedToRgb(x[0], proc.imageMean, proc.imageStd);
     return r;
 }
 
@@ -118,16 +106,7 @@ AttentionResult MaeSession::attention(const RgbImage &image, const MaskRequest &
     c10::InferenceMode inference;
     auto &model = m_impl->loaded.model;
     const MaeConfig &c = model->config;
-    MaskSpec spec;
-    spec.strategy = parseMaskStrategy(request.strategy);
-    spec.ratio = request.ratio;
-    spec.seed = request.seed;
-    spec.gridCell = request.gridCell;
-    for (int k : request.keep)
-        spec.keep.push_back(k);
-    const Masking masking = makeMasking(spec, 1, c.gridSize(), c.gridSize(), m_impl->device);
-    if (masking.keepCount == 0)
-        throw Error("every patch is masked: keep at least one patch visible");
+    const Masking masking = maskingFor(request, c, m_impl->device);
     const auto x = pixelsFor(image, m_impl->loaded.processor, c.numChannels).unsqueeze(0).to(m_impl->device);
     AttentionResult r = toResult(maeEncoderAttention(model, x, masking), x, m_impl->loaded.processor);
     r.ms = msSince(t0);
@@ -187,7 +166,7 @@ ClipSession::PatchSimilarity ClipSession::patchSimilarity(const RgbImage &image,
     for (size_t k = 0; k < classEmbeddings.size(); ++k)
         out.maps.push_back(flat(sim[int64_t(k)]));
     out.grid = int(model->config.vision.gridSize());
-    out.input = modelInput(x, m_impl->loaded.processor);
+    out.input = data::normalizedToRgb(x[0], m_impl->loaded.processor.imageMean, m_impl->loaded.processor.imageStd);
     return out;
 }
 

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "models/hf_folder.h"
+#include "models/masking.h"
 #include "models/zero_shot.h"
 #include "src/engine/sessions.h"
 
@@ -22,6 +23,9 @@ struct ClipSession::Impl {
     torch::Device device = torch::kCPU;
     std::unique_ptr<ZeroShotClassifier> classifier;
 };
+
+// One image's masking for a request (throws when it keeps no patch).
+Masking maskingFor(const MaskRequest &request, const MaeConfig &config, torch::Device device);
 
 // The model input for an image of any size, as the model's processor says: (C, S, S).
 torch::Tensor pixelsFor(const RgbImage &image, const ImageProcessorConfig &processor, std::int64_t channels);

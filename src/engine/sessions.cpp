@@ -83,6 +83,21 @@ void describeOrigin(const ModelOrigin &o, ModelInfo &info)
 
 } // namespace
 
+Masking maskingFor(const MaskRequest &request, const MaeConfig &config, torch::Device device)
+{
+    MaskSpec spec;
+    spec.strategy = parseMaskStrategy(request.strategy);
+    spec.ratio = request.ratio;
+    spec.seed = request.seed;
+    spec.gridCell = request.gridCell;
+    for (int k : request.keep)
+        spec.keep.push_back(k);
+    Masking masking = makeMasking(spec, 1, config.gridSize(), config.gridSize(), device);
+    if (masking.keepCount == 0)
+        throw Error("every patch is masked: keep at least one patch visible");
+    return masking;
+}
+
 torch::Tensor pixelsFor(const RgbImage &image, const ImageProcessorConfig &processor, std::int64_t channels)
 {
     if (image.width <= 0 || image.height <= 0)
@@ -145,16 +160,7 @@ MaeResult MaeSession::explore(const RgbImage &image, const MaskRequest &request)
     const MaeConfig &c = model->config;
     const auto &proc = m_impl->loaded.processor;
 
-    MaskSpec spec;
-    spec.strategy = parseMaskStrategy(request.strategy);
-    spec.ratio = request.ratio;
-    spec.seed = request.seed;
-    spec.gridCell = request.gridCell;
-    for (int k : request.keep)
-        spec.keep.push_back(k);
-    const Masking masking = makeMasking(spec, 1, c.gridSize(), c.gridSize(), m_impl->device);
-    if (masking.keepCount == 0)
-        throw Error("every patch is masked: keep at least one patch visible");
+    const Masking masking = maskingFor(request, c, m_impl->device);
 
     const auto x = pixelsFor(image, proc, c.numChannels).unsqueeze(0).to(m_impl->device);
     const MaeVisuals v = visualize(model, x, masking, proc.imageMean, proc.imageStd,
@@ -172,7 +178,7 @@ MaeResult MaeSession::explore(const RgbImage &image, const MaskRequest &request)
     r.grid = int(c.gridSize());
     r.keptCount = int(masking.keepCount);
     r.loss = v.loss.item<double>();
-    r.strategy = maskStrategyName(spec.strategy);
+    r.strategy = maskStrategyName(parseMaskStrategy(request.strategy));
     return r;
 }
 
