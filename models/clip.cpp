@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "models/error.h"
-#include "models/json_field.h"
-#include "models/linear.h"
+#include "models/json_io.h"
+#include "models/kernels/linear.h"
 
 namespace vitscope {
 
@@ -180,11 +180,7 @@ ClipConfig ClipConfig::fromJson(const json &j, const std::string &source)
     } catch (const json::exception &e) {
         throw FileError(source, std::string("unexpected field type: ") + e.what());
     }
-    try {
-        c.validate();
-    } catch (const Error &e) {
-        throw FileError(source, e.what());
-    }
+    checkFile(source, [&] { c.validate(); });
     return c;
 }
 

@@ -24,4 +24,18 @@ private:
     std::string m_path;
 };
 
+// Runs `check` (a config's validate(), say); an Error it throws becomes a FileError
+// naming `source`, the file the checked values came from.
+template <typename Check>
+void checkFile(const std::string &source, Check &&check)
+{
+    try {
+        check();
+    } catch (const FileError &) {
+        throw;
+    } catch (const Error &e) {
+        throw FileError(source, e.what());
+    }
+}
+
 } // namespace vitscope

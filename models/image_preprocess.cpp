@@ -3,6 +3,7 @@
 #include <string>
 
 #include "models/error.h"
+#include "models/json_io.h"
 
 namespace vitscope {
 
@@ -68,6 +69,108 @@ torch::Tensor preprocessImage(const torch::Tensor &hwc, const ImageProcessorConf
         img = (img - mean) / std;
     }
     return img.contiguous();
+}
+
+using nlohmann::json;
+
+ImageProcessorConfig ImageProcessorConfig::clip(int64_t imageSize, int64_t channels)
+{
+    ImageProcessorConfig c;
+    c.size = c.cropSize = imageSize;
+    c.doCenterCrop = true;
+    c.processorType = "CLIPImageProcessor";
+    if (channels == 1) {
+        // The luma of OpenAI's RGB mean and std (ITU-R 601 weights).
+        c.imageMean = {0.299f * 0.48145466f + 0.587f * 0.4578275f + 0.114f * 0.40821073f};
+        c.imageStd = {0.299f * 0.26862954f + 0.587f * 0.26130258f + 0.114f * 0.27577711f};
+    } else {
+        c.imageMean = {0.48145466f, 0.4578275f, 0.40821073f};
+        c.imageStd = {0.26862954f, 0.26130258f, 0.27577711f};
+    }
+    return c;
+}
+
+json ImageProcessorConfig::toJson() const
+{
+    json j = jsonWithoutExtensions();
+    if (padSmaller)
+        j["vitscope_pad_smaller"] = true;
+    return j;
+}
+
+json ImageProcessorConfig::jsonWithoutExtensions() const
+{
+    if (doCenterCrop)
+        return json{{"image_processor_type", processorType},
+                    {"do_resize", true},
+                    {"size", {{"shortest_edge", size}}},
+                    {"do_center_crop", true},
+                    {"crop_size", {{"height", cropSize}, {"width", cropSize}}},
+                    {"resample", resample},
+                    {"do_normalize", doNormalize},
+                    {"image_mean", imageMean},
+                    {"image_std", imageStd},
+                    {"do_rescale", true},
+                    {"rescale_factor", 1.0 / 255.0},
+                    {"do_convert_rgb", true}};
+    return json{{"image_processor_type", processorType},
+                {"do_resize", true},
+                {"size", {{"height", size}, {"width", size}}},
+                {"resample", resample},
+                {"do_normalize", doNormalize},
+                {"image_mean", imageMean},
+                {"image_std", imageStd},
+                {"do_rescale", true},
+                {"rescale_factor", 1.0 / 255.0}};
+}
+
+ImageProcessorConfig ImageProcessorConfig::fromJson(const json &j, const std::string &source)
+{
+    ImageProcessorConfig c;
+    try {
+        auto readSize = [&](const json &s) -> int64_t {
+            int64_t value = 0;
+            if (s.is_number()) {
+                readJsonValue(s, value, source, "size");
+                return value;
+            }
+            if (s.is_object() && s.contains("shortest_edge")) {
+                readJsonValue(s["shortest_edge"], value, source, "shortest_edge");
+                return value;
+            }
+            if (s.is_object() && s.contains("height")) {
+                if (s.contains("width") && s["width"] != s["height"])
+                    throw FileError(source, "non-square size " + s.dump() + " is not supported");
+                readJsonValue(s["height"], value, source, "height");
+                return value;
+            }
+            throw FileError(source, "cannot read size " + s.dump());
+        };
+        if (j.contains("size"))
+            c.size = readSize(j["size"]);
+        c.cropSize = j.contains("crop_size") ? readSize(j["crop_size"]) : c.size;
+        c.doCenterCrop = j.contains("crop_size");
+        readJsonField(j, "do_center_crop", c.doCenterCrop, source);
+        readJsonField(j, "image_mean", c.imageMean, source);
+        readJsonField(j, "image_std", c.imageStd, source);
+        readJsonField(j, "do_normalize", c.doNormalize, source);
+        readJsonField(j, "vitscope_pad_smaller", c.padSmaller, source);
+        readJsonField(j, "resample", c.resample, source);
+        if (j.contains("image_processor_type"))
+            c.processorType = j["image_processor_type"].get<std::string>();
+        else if (j.contains("feature_extractor_type"))
+            c.processorType = j["feature_extractor_type"].get<std::string>();
+    } catch (const json::exception &e) {
+        throw FileError(source, std::string("unexpected field type: ") + e.what());
+    }
+    if (c.size <= 0 || c.cropSize <= 0 || c.size > 8192 || c.cropSize > 8192)
+        throw FileError(source, "image size " + std::to_string(c.size) + " is outside 1..8192");
+    if (c.imageMean.size() != c.imageStd.size() || c.imageMean.empty())
+        throw FileError(source, "image_mean and image_std must have one value per channel");
+    for (float s : c.imageStd)
+        if (!(s > 0))
+            throw FileError(source, "image_std values must be positive");
+    return c;
 }
 
 } // namespace vitscope

@@ -4,7 +4,7 @@
 #include <limits>
 
 #include "models/error.h"
-#include "models/linear.h"
+#include "models/kernels/linear.h"
 
 namespace vitscope {
 

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "models/error.h"
-#include "models/json_field.h"
-#include "models/linear.h"
+#include "models/json_io.h"
+#include "models/kernels/linear.h"
 
 namespace vitscope {
 
@@ -130,11 +130,7 @@ MaeConfig MaeConfig::fromJson(const json &j, const std::string &source)
     get("decoder_intermediate_size", c.decoderIntermediateSize);
     get("mask_ratio", c.maskRatio);
     get("norm_pix_loss", c.normPixLoss);
-    try {
-        c.validate();
-    } catch (const Error &e) {
-        throw FileError(source, e.what());
-    }
+    checkFile(source, [&] { c.validate(); });
     return c;
 }
 

@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "models/error.h"
-#include "models/linear.h"
+#include "models/kernels/linear.h"
 #include "models/torch_compat.h"
 
 namespace vitscope {

@@ -4,15 +4,16 @@
 #include <filesystem>
 
 #include "models/clip.h"
-#include "models/device.h"
+#include "models/runtime/device.h"
 #include "models/error.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/zero_shot.h"
 #include "trainer/bpe_trainer.h"
+#include "trainer/data/datasets.h"
+#include "trainer/clip_loss.h"
 #include "trainer/distributed.h"
 #include "trainer/evaluation.h"
-#include "trainer/mae_trainer.h"
-#include "trainer/transforms.h"
+#include "trainer/data/transforms.h"
 
 namespace vitscope::train {
 
@@ -21,48 +22,32 @@ namespace fs = std::filesystem;
 
 json ClipTrainOptions::toJson() const
 {
-    return {{"data", data},
-            {"limit", limit},
-            {"preset", preset},
-            {"epochs", epochs},
-            {"batch", batch},
-            {"lr", lr},
-            {"warmup_epochs", warmupEpochs},
-            {"weight_decay", weightDecay},
-            {"clip_grad", clipGrad},
-            {"random_resized_crop", randomResizedCrop},
-            {"crop_scale_min", cropScaleMin},
-            {"flip", flip},
-            {"bpe_merges", bpeMerges},
-            {"csv_separator", csvSeparator},
-            {"csv_path_column", csvPathColumn},
-            {"csv_caption_column", csvCaptionColumn},
-            {"seed", seed},
-            {"device", device},
-            {"workers", workers},
-            {"log_every", logEvery},
-            {"checkpoint_every", checkpointEvery},
-            {"keep_checkpoints", keepCheckpoints},
-            {"eval_every", evalEvery},
-            {"eval_limit", evalLimit},
-            {"amp", amp}};
+    json j = RunControl::toJson();
+    j.update({{"preset", preset},
+              {"lr", lr},
+              {"weight_decay", weightDecay},
+              {"random_resized_crop", randomResizedCrop},
+              {"crop_scale_min", cropScaleMin},
+              {"flip", flip},
+              {"bpe_merges", bpeMerges},
+              {"csv_separator", csvSeparator},
+              {"csv_path_column", csvPathColumn},
+              {"csv_caption_column", csvCaptionColumn}});
+    return j;
 }
 
 ClipTrainOptions ClipTrainOptions::fromJson(const json &j)
 {
     ClipTrainOptions o;
+    o.readJson(j);
     auto get = [&](const char *k, auto &field) {
         if (j.contains(k))
             field = j.at(k).get<std::decay_t<decltype(field)>>();
     };
-    get("data", o.data), get("limit", o.limit), get("preset", o.preset), get("epochs", o.epochs);
-    get("batch", o.batch), get("lr", o.lr), get("warmup_epochs", o.warmupEpochs), get("weight_decay", o.weightDecay);
-    get("clip_grad", o.clipGrad), get("random_resized_crop", o.randomResizedCrop), get("crop_scale_min", o.cropScaleMin);
-    get("flip", o.flip), get("bpe_merges", o.bpeMerges), get("csv_separator", o.csvSeparator);
-    get("csv_path_column", o.csvPathColumn), get("csv_caption_column", o.csvCaptionColumn), get("seed", o.seed);
-    get("device", o.device), get("workers", o.workers), get("log_every", o.logEvery);
-    get("checkpoint_every", o.checkpointEvery), get("keep_checkpoints", o.keepCheckpoints);
-    get("eval_every", o.evalEvery), get("eval_limit", o.evalLimit), get("amp", o.amp);
+    get("preset", o.preset), get("lr", o.lr), get("weight_decay", o.weightDecay);
+    get("random_resized_crop", o.randomResizedCrop), get("crop_scale_min", o.cropScaleMin), get("flip", o.flip);
+    get("bpe_merges", o.bpeMerges), get("csv_separator", o.csvSeparator), get("csv_path_column", o.csvPathColumn);
+    get("csv_caption_column", o.csvCaptionColumn);
     return o;
 }
 
@@ -186,8 +171,8 @@ ClipSetup setup(const ClipTrainOptions &o, const std::string &tokenizerDir, bool
     const auto &v = s.config.vision;
     s.processor = ImageProcessorConfig::clip(v.imageSize, v.numChannels);
     if (v.numChannels == 1 && isFashionMnist(o.data)) {
-        s.processor.imageMean = {kFashionMnistMean};
-        s.processor.imageStd = {kFashionMnistStd};
+        s.processor.imageMean = {data::kFashionMnistMean};
+        s.processor.imageStd = {data::kFashionMnistStd};
     }
     s.processor.padSmaller = true; // the training transform pads smaller images (28 -> 32)
     s.transform.size = v.imageSize;

@@ -15,20 +15,15 @@
 #include <nlohmann/json.hpp>
 
 #include "trainer/loop.h"
-#include "trainer/sources.h"
+#include "trainer/run_control.h"
+#include "trainer/data/sources.h"
 
 namespace vitscope::train {
 
-struct ClipTrainOptions {
-    std::string data = "fashion-mnist"; // fashion-mnist, a folder of class subfolders, or a caption CSV
-    int64_t limit = 0;
+struct ClipTrainOptions : RunControl {
     std::string preset = "fmnist";
-    int64_t epochs = 10;
-    int64_t batch = 128;
     double lr = 5e-4;
-    double warmupEpochs = 1;
     double weightDecay = 0.2;
-    double clipGrad = 0;
     bool randomResizedCrop = true;
     double cropScaleMin = 0.5;
     bool flip = true;
@@ -36,15 +31,6 @@ struct ClipTrainOptions {
     std::string csvSeparator = "\t";
     std::string csvPathColumn = "filepath";
     std::string csvCaptionColumn = "title";
-    uint64_t seed = 0;
-    std::string device = "auto";
-    int workers = 0;                    // loader threads; 0: auto (one per four cores, at least one)
-    int64_t logEvery = 10;
-    int64_t checkpointEvery = 0;
-    int keepCheckpoints = 2;
-    int64_t evalEvery = 1;
-    int64_t evalLimit = 2000;
-    bool amp = true;                    // bf16 autocast on CUDA
 
     nlohmann::json toJson() const;
     static ClipTrainOptions fromJson(const nlohmann::json &j);

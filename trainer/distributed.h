@@ -113,14 +113,6 @@ protected:
     CommStats m_stats;
 };
 
-// CLIP's contrastive loss over the global batch, in open_clip's local-loss form: this rank's
-// rows against every rank's columns, labels offset by rank * B. With features gathered by
-// allGatherWithGrad and the gradients averaged over ranks, W ranks of B train exactly as one
-// process of W * B.
-torch::Tensor clipLossLocal(const torch::Tensor &imageLocal, const torch::Tensor &textLocal,
-                            const torch::Tensor &imageAll, const torch::Tensor &textAll,
-                            const torch::Tensor &logitScale, int rank);
-
 // Runs `fn` and turns a failed collective (c10::Error or std::runtime_error from the
 // process group) into a vitscope::Error naming the rank that stopped.
 std::string describeCollectiveFailure(Group &group, const std::exception &e, const char *during);

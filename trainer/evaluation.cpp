@@ -8,7 +8,7 @@
 #include <ATen/Parallel.h>
 
 #include "models/error.h"
-#include "models/linear.h"
+#include "models/kernels/linear.h"
 #include "models/zero_shot.h"
 
 namespace vitscope::train {

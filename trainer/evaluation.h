@@ -16,8 +16,8 @@
 
 #include "models/clip.h"
 #include "models/tokenizer.h"
-#include "trainer/sources.h"
-#include "trainer/transforms.h"
+#include "trainer/data/sources.h"
+#include "trainer/data/transforms.h"
 
 namespace vitscope::train {
 

@@ -11,7 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "models/error.h"
-#include "models/resources.h"
+#include "models/runtime/data_files.h"
 
 namespace vitscope::train {
 

@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "trainer/evaluation.h"
-#include "trainer/transforms.h"
+#include "trainer/data/transforms.h"
 
 namespace vitscope::train {
 

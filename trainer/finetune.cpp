@@ -6,13 +6,13 @@
 
 #include <torch/torch.h>
 
-#include "models/device.h"
+#include "models/runtime/device.h"
 #include "models/error.h"
-#include "models/hf_folder.h"
-#include "trainer/loader.h"
+#include "models/checkpoints/hf_folder.h"
+#include "trainer/data/loader.h"
 #include "trainer/optim.h"
-#include "trainer/sources.h"
-#include "trainer/transforms.h"
+#include "trainer/data/sources.h"
+#include "trainer/data/transforms.h"
 
 namespace vitscope::train {
 
@@ -40,6 +40,50 @@ int64_t layerOf(const std::string &name, int64_t layers)
     if (name.rfind("blocks.", 0) == 0)
         return std::stoll(name.substr(7, name.find('.', 7) - 7)) + 1;
     return layers + 1;
+}
+
+} // namespace
+
+namespace {
+
+// The optimizer's groups: per layer (embeddings 0, blocks 1..L, the final norm and the
+// head L + 1), with and without weight decay, the learning rate scaled by
+// layerDecay^(L + 1 - layer). Encoder layers at or below `frozenUpTo` get no gradients and
+// are counted as frozen in `r`; the decoder is not trained.
+std::vector<ParamGroup> layerGroups(Mae &mae, torch::nn::LayerNorm &fcNorm, torch::nn::Linear &head,
+                                    const FinetuneOptions &o, int64_t frozenUpTo, FinetuneResult &r)
+{
+    const auto &c = mae->config;
+    std::map<std::pair<int64_t, bool>, ParamGroup> groups;
+    auto add = [&](const std::string &name, torch::Tensor p, int64_t layer, bool inEncoder) {
+        if (inEncoder && layer <= frozenUpTo) {
+            p.set_requires_grad(false);
+            r.frozenParameters += p.numel();
+            return;
+        }
+        p.set_requires_grad(true);
+        r.trainedParameters += p.numel();
+        const bool noDecay = p.dim() <= 1 || name == "cls_token";
+        auto &g = groups[{layer, noDecay}];
+        g.names.push_back(name);
+        g.params.push_back(p);
+        g.weightDecay = noDecay ? 0.0 : o.weightDecay;
+        g.lrScale = std::pow(o.layerDecay, double(c.numHiddenLayers + 1 - layer));
+    };
+    for (const auto &p : mae->named_parameters(true)) {
+        const auto &n = p.key();
+        if (n.rfind("decoder", 0) == 0 || n == "mask_token" || n == "encoder_mask_token")
+            continue;
+        add(n, p.value(), layerOf(n, c.numHiddenLayers), true);
+    }
+    for (const auto &p : fcNorm->named_parameters())
+        add("fc_norm." + p.key(), p.value(), c.numHiddenLayers + 1, false);
+    for (const auto &p : head->named_parameters())
+        add("head." + p.key(), p.value(), c.numHiddenLayers + 1, false);
+    std::vector<ParamGroup> list;
+    for (auto &[k, g] : groups)
+        list.push_back(g);
+    return list;
 }
 
 } // namespace
@@ -84,39 +128,9 @@ FinetuneResult finetuneMae(LoadedMae &loaded, const FinetuneOptions &o, const Fi
     fcNorm->to(device);
     head->to(device);
 
-    // Groups: per layer, with and without weight decay; the decoder is not trained.
-    std::map<std::pair<int64_t, bool>, ParamGroup> groups;
     FinetuneResult r;
     r.blocks = trainedBlocks;
-    auto add = [&](const std::string &name, torch::Tensor p, int64_t layer, bool inEncoder) {
-        if (inEncoder && layer <= frozenUpTo) {
-            p.set_requires_grad(false);
-            r.frozenParameters += p.numel();
-            return;
-        }
-        p.set_requires_grad(true);
-        r.trainedParameters += p.numel();
-        const bool noDecay = p.dim() <= 1 || name == "cls_token";
-        auto &g = groups[{layer, noDecay}];
-        g.names.push_back(name);
-        g.params.push_back(p);
-        g.weightDecay = noDecay ? 0.0 : o.weightDecay;
-        g.lrScale = std::pow(o.layerDecay, double(c.numHiddenLayers + 1 - layer));
-    };
-    for (const auto &p : mae->named_parameters(true)) {
-        const auto &n = p.key();
-        if (n.rfind("decoder", 0) == 0 || n == "mask_token" || n == "encoder_mask_token")
-            continue;
-        add(n, p.value(), layerOf(n, c.numHiddenLayers), true);
-    }
-    for (const auto &p : fcNorm->named_parameters())
-        add("fc_norm." + p.key(), p.value(), c.numHiddenLayers + 1, false);
-    for (const auto &p : head->named_parameters())
-        add("head." + p.key(), p.value(), c.numHiddenLayers + 1, false);
-    std::vector<ParamGroup> list;
-    for (auto &[k, g] : groups)
-        list.push_back(g);
-    AdamW opt(list, 0.9, 0.999);
+    AdamW opt(layerGroups(mae, fcNorm, head, o, frozenUpTo, r), 0.9, 0.999);
 
     data::ImageTransform t;
     t.size = c.imageSize, t.channels = c.numChannels, t.mean = loaded.processor.imageMean;

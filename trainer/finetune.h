@@ -15,28 +15,27 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
+#include "trainer/run_control.h"
 
 namespace vitscope::train {
 
 using vitscope::LoadedMae;
 
-struct FinetuneOptions {
+// The run control (trainer/run_control.h) without the loop cadence: data, limit, epochs,
+// batch, warmup, seed, device, workers; evalLimit is the number of test examples.
+struct FinetuneOptions : RunControl {
+    FinetuneOptions()
+    {
+        epochs = 5;
+        evalLimit = 0; // the whole test split
+    }
     std::string model;                 // an MAE folder (vit_mae)
-    std::string data = "fashion-mnist";
-    int64_t limit = 0;                 // training examples (0: all)
-    int64_t evalLimit = 0;             // test examples (0: all)
-    int64_t epochs = 5;
-    int64_t batch = 128;
     double baseLr = 1e-3;              // lr = base_lr * batch / 256
     double layerDecay = 0.75;
     double weightDecay = 0.05;
     double labelSmoothing = 0.1;
-    double warmupEpochs = 1;
     double cropScaleMin = 0.35;
-    uint64_t seed = 0;
-    std::string device = "auto";
-    int workers = 0;                    // loader threads; 0: auto (one per four cores, at least one)
     int64_t blocks = -1;                // trained blocks, counted from the top; -1: all (full fine-tuning)
 };
 

@@ -11,8 +11,9 @@
 #include <torch/torch.h>
 
 #include "trainer/distributed.h"
-#include "trainer/loader.h"
+#include "trainer/data/loader.h"
 #include "trainer/optim.h"
+#include "trainer/run_control.h"
 #include "trainer/run_folder.h"
 
 namespace vitscope::train {
@@ -102,24 +103,13 @@ struct TrainTask {
 // non-finite loss (vitscope::Error naming the step and the last good checkpoint).
 TrainResult runTraining(RunFolder &run, TrainTask &task, const LoopOptions &options, const TrainCallbacks &callbacks);
 
-// The setup both trainers share (MAE and CLIP name these options the same): the device (a
+// The setup both trainers share (their options embed RunControl): the device (a
 // rank's own GPU in a multi-GPU run), the process group, the run folder (created by rank 0,
 // known to the others), the training loader sharded by rank, and the loop options from the
 // global batch.
 class TrainingSkeleton {
 public:
-    template <class Options>
-    TrainingSkeleton(const Options &o, Group *group) : TrainingSkeleton(o.device, o.batch, o.seed, o.workers, group)
-    {
-        m_loop.epochs = o.epochs;
-        m_loop.clipGrad = o.clipGrad;
-        m_loop.logEvery = o.logEvery;
-        m_loop.checkpointEvery = o.checkpointEvery;
-        m_loop.keepCheckpoints = o.keepCheckpoints;
-        m_loop.evalEvery = o.evalEvery;
-        m_loop.amp = o.amp;
-        m_warmupEpochs = o.warmupEpochs;
-    }
+    TrainingSkeleton(const RunControl &o, Group *group);
 
     Group &group() { return *m_group; }
     torch::Device device() const { return m_device; }
@@ -140,7 +130,6 @@ public:
     TrainTask task(torch::nn::Module &module, AdamW &optimizer, data::BatchLoader &loader);
 
 private:
-    TrainingSkeleton(const std::string &device, int64_t batch, uint64_t seed, int workers, Group *group);
     std::shared_ptr<Group> m_own; // one process, when no group was given
     Group *m_group = nullptr;
     torch::Device m_device = torch::kCPU;

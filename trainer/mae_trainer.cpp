@@ -1,12 +1,12 @@
 #include "trainer/mae_trainer.h"
 
-#include "models/device.h"
+#include "models/runtime/device.h"
 #include "models/error.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/mae.h"
-#include "trainer/clip_trainer.h"
+#include "trainer/data/datasets.h"
 #include "trainer/evaluation.h"
-#include "trainer/transforms.h"
+#include "trainer/data/transforms.h"
 
 namespace vitscope::train {
 
@@ -14,48 +14,32 @@ using nlohmann::json;
 
 json MaeTrainOptions::toJson() const
 {
-    return {{"data", data},
-            {"limit", limit},
-            {"preset", preset},
-            {"mask_strategy", maskStrategy},
-            {"mask_ratio", maskRatio},
-            {"grid_cell", gridCell},
-            {"norm_pix_loss", normPixLoss},
-            {"mask_tokens_in_encoder", maskTokensInEncoder},
-            {"epochs", epochs},
-            {"batch", batch},
-            {"base_lr", baseLr},
-            {"warmup_epochs", warmupEpochs},
-            {"weight_decay", weightDecay},
-            {"clip_grad", clipGrad},
-            {"random_resized_crop", randomResizedCrop},
-            {"flip", flip},
-            {"seed", seed},
-            {"device", device},
-            {"workers", workers},
-            {"log_every", logEvery},
-            {"checkpoint_every", checkpointEvery},
-            {"keep_checkpoints", keepCheckpoints},
-            {"eval_every", evalEvery},
-            {"eval_limit", evalLimit},
-            {"amp", amp}};
+    json j = RunControl::toJson();
+    j.update({{"preset", preset},
+              {"mask_strategy", maskStrategy},
+              {"mask_ratio", maskRatio},
+              {"grid_cell", gridCell},
+              {"norm_pix_loss", normPixLoss},
+              {"mask_tokens_in_encoder", maskTokensInEncoder},
+              {"base_lr", baseLr},
+              {"weight_decay", weightDecay},
+              {"random_resized_crop", randomResizedCrop},
+              {"flip", flip}});
+    return j;
 }
 
 MaeTrainOptions MaeTrainOptions::fromJson(const json &j)
 {
     MaeTrainOptions o;
+    o.readJson(j);
     auto get = [&](const char *k, auto &field) {
         if (j.contains(k))
             field = j.at(k).get<std::decay_t<decltype(field)>>();
     };
-    get("data", o.data), get("limit", o.limit), get("preset", o.preset), get("mask_strategy", o.maskStrategy);
-    get("mask_ratio", o.maskRatio), get("grid_cell", o.gridCell), get("norm_pix_loss", o.normPixLoss);
-    get("mask_tokens_in_encoder", o.maskTokensInEncoder), get("epochs", o.epochs), get("batch", o.batch);
-    get("base_lr", o.baseLr), get("warmup_epochs", o.warmupEpochs), get("weight_decay", o.weightDecay);
-    get("clip_grad", o.clipGrad), get("random_resized_crop", o.randomResizedCrop), get("flip", o.flip);
-    get("seed", o.seed), get("device", o.device), get("workers", o.workers), get("log_every", o.logEvery);
-    get("checkpoint_every", o.checkpointEvery), get("keep_checkpoints", o.keepCheckpoints);
-    get("eval_every", o.evalEvery), get("eval_limit", o.evalLimit), get("amp", o.amp);
+    get("preset", o.preset), get("mask_strategy", o.maskStrategy), get("mask_ratio", o.maskRatio);
+    get("grid_cell", o.gridCell), get("norm_pix_loss", o.normPixLoss), get("mask_tokens_in_encoder", o.maskTokensInEncoder);
+    get("base_lr", o.baseLr), get("weight_decay", o.weightDecay), get("random_resized_crop", o.randomResizedCrop);
+    get("flip", o.flip);
     return o;
 }
 
@@ -77,8 +61,8 @@ MaeSetup setup(const MaeTrainOptions &o)
     const bool grey = s.config.numChannels == 1;
     s.processor.size = s.processor.cropSize = s.config.imageSize;
     if (grey) {
-        s.processor.imageMean = {kFashionMnistMean};
-        s.processor.imageStd = {kFashionMnistStd};
+        s.processor.imageMean = {data::kFashionMnistMean};
+        s.processor.imageStd = {data::kFashionMnistStd};
     }
     s.processor.padSmaller = true; // the training transform pads smaller images (28 -> 32)
     s.transform.size = s.config.imageSize;
@@ -186,23 +170,11 @@ TrainResult trainMae(const MaeTrainOptions &o, const std::string &runDir, const 
     return runMae(run, o, cb, skeleton);
 }
 
-TrainResult resumeRun(const std::string &runDir, const TrainCallbacks &cb, Group *group)
+TrainResult resumeMae(RunFolder &run, const TrainCallbacks &cb, Group *group)
 {
-    const auto oneProcess = Group::single();
-    Group &g = group ? *group : *oneProcess;
-    RunFolder run = g.lead() ? RunFolder::open(runDir) : RunFolder::follower(runDir, json());
-    const json config = shareFromLead(g, run.config());
-    if (!g.lead())
-        run = RunFolder::follower(runDir, config);
-    const std::string kind = config.at("kind");
-    if (kind == "mae") {
-        const auto o = MaeTrainOptions::fromJson(config.at("options"));
-        TrainingSkeleton skeleton(o, &g);
-        return runMae(run, o, cb, skeleton);
-    }
-    if (kind == "clip")
-        return resumeClip(run, cb, &g);
-    throw FileError(runDir + "/config.json", "unknown run kind \"" + kind + "\"");
+    const auto o = MaeTrainOptions::fromJson(run.config().at("options"));
+    TrainingSkeleton skeleton(o, group);
+    return runMae(run, o, cb, skeleton);
 }
 
 } // namespace vitscope::train

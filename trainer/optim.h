@@ -10,7 +10,7 @@
 
 #include <torch/torch.h>
 
-#include "models/safetensors.h"
+#include "models/checkpoints/safetensors.h"
 
 namespace vitscope::train {
 

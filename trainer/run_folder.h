@@ -18,7 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/safetensors.h"
+#include "models/checkpoints/safetensors.h"
 
 namespace vitscope::train {
 

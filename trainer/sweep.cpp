@@ -7,12 +7,14 @@
 #include <tuple>
 #include <sstream>
 
-#include "models/device.h"
+#include "models/runtime/device.h"
 #include "models/error.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
+#include "models/json_io.h"
 #include "trainer/evaluation.h"
-#include "trainer/processor_transform.h"
-#include "trainer/transforms.h"
+#include "trainer/data/processor_transform.h"
+#include "trainer/data/transforms.h"
+#include "trainer/resume.h"
 
 namespace vitscope::train {
 

@@ -127,6 +127,35 @@ bool hasOpenAiClipNames(const LazyTensorMap &t)
                                                  has(t, "visual.trunk.patch_embed.proj.weight"));
 }
 
+namespace {
+
+// Heads are not in the tensors: FAIR's model definitions (models_mae.py) by the args'
+// model name, else by the width; `source` says which.
+int64_t fairHeads(int64_t hiddenSize, const std::string &arch, std::string &source)
+{
+    if (!arch.empty() && arch.find("vit_base") != std::string::npos) {
+        source = "args.model " + arch;
+        return 12;
+    }
+    if (!arch.empty() && (arch.find("vit_large") != std::string::npos || arch.find("vit_huge") != std::string::npos)) {
+        source = "args.model " + arch;
+        return 16;
+    }
+    if (hiddenSize == 768) {
+        source = "FAIR's ViT-B/16 (width 768)";
+        return 12;
+    }
+    if (hiddenSize == 1024 || hiddenSize == 1280) {
+        source = std::string("FAIR's ") + (hiddenSize == 1024 ? "ViT-L/16" : "ViT-H/14") + " (width " +
+                 std::to_string(hiddenSize) + ")";
+        return 16;
+    }
+    source = "width / 64: not a FAIR release width, check it";
+    return std::max<int64_t>(1, hiddenSize / 64);
+}
+
+} // namespace
+
 MappedModel mapFairMae(const LazyTensorMap &in, const FairHints &hints, const std::string &source)
 {
     if (has(in, "head.weight") || has(in, "fc_norm.weight"))
@@ -165,23 +194,8 @@ MappedModel mapFairMae(const LazyTensorMap &in, const FairHints &hints, const st
     }
     c.imageSize = grid * c.patchSize;
 
-    // Heads are not in the tensors: FAIR's model definitions (models_mae.py).
     std::string headsSource;
-    const std::string arch = hints.argsModel;
-    if (!arch.empty() && arch.find("vit_base") != std::string::npos) {
-        c.numAttentionHeads = 12, headsSource = "args.model " + arch;
-    } else if (!arch.empty() && (arch.find("vit_large") != std::string::npos || arch.find("vit_huge") != std::string::npos)) {
-        c.numAttentionHeads = 16, headsSource = "args.model " + arch;
-    } else if (c.hiddenSize == 768) {
-        c.numAttentionHeads = 12, headsSource = "FAIR's ViT-B/16 (width 768)";
-    } else if (c.hiddenSize == 1024 || c.hiddenSize == 1280) {
-        c.numAttentionHeads = 16,
-        headsSource = std::string("FAIR's ") + (c.hiddenSize == 1024 ? "ViT-L/16" : "ViT-H/14") + " (width " +
-                      std::to_string(c.hiddenSize) + ")";
-    } else {
-        c.numAttentionHeads = std::max<int64_t>(1, c.hiddenSize / 64);
-        headsSource = "width / 64: not a FAIR release width, check it";
-    }
+    c.numAttentionHeads = fairHeads(c.hiddenSize, hints.argsModel, headsSource);
 
     m.hasDecoder = has(in, "decoder_embed.weight");
     if (m.hasDecoder) {

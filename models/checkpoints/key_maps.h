@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/model_origin.h"
-#include "models/safetensors.h"
+#include "models/checkpoints/safetensors.h"
 
 namespace vitscope {
 

@@ -6,8 +6,10 @@
 #include <set>
 
 #include "models/checkpoints/torch_archive.h"
+#include "models/clip.h"
 #include "models/error.h"
-#include "models/json_field.h"
+#include "models/json_io.h"
+#include "models/mae.h"
 
 namespace fs = std::filesystem;
 

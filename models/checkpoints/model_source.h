@@ -23,8 +23,8 @@
 #include <nlohmann/json.hpp>
 
 #include "models/checkpoints/key_maps.h"
-#include "models/hf_folder.h"
-#include "models/safetensors.h"
+#include "models/image_preprocess.h"
+#include "models/checkpoints/safetensors.h"
 
 namespace vitscope {
 

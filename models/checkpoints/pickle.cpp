@@ -7,6 +7,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "models/checkpoints/byte_cursor.h"
 #include "models/checkpoints/pickle_globals.h"
 #include "models/error.h"
 
@@ -14,11 +15,10 @@ namespace vitscope::pickle {
 
 namespace {
 
-class Unpickler {
+class Unpickler : ByteCursor {
 public:
     Unpickler(const char *data, std::size_t size, const std::string &source, const Limits &limits)
-        : m_p(reinterpret_cast<const unsigned char *>(data)), m_end(m_p + size), m_begin(m_p), m_source(source),
-          m_limits(limits)
+        : ByteCursor(data, size, source), m_limits(limits)
     {
     }
 
@@ -41,44 +41,6 @@ public:
     }
 
 private:
-    [[noreturn]] void fail(const std::string &what) const
-    {
-        throw FileError(m_source, "pickle at byte " + std::to_string(m_p - m_begin) + ": " + what);
-    }
-
-    const unsigned char *take(std::size_t n)
-    {
-        if (std::size_t(m_end - m_p) < n)
-            fail("wants " + std::to_string(n) + " bytes, " + std::to_string(m_end - m_p) + " left (truncated?)");
-        const unsigned char *at = m_p;
-        m_p += n;
-        return at;
-    }
-    uint64_t readLe(std::size_t n)
-    {
-        const unsigned char *b = take(n);
-        uint64_t v = 0;
-        for (std::size_t i = n; i-- > 0;)
-            v = (v << 8) | b[i];
-        return v;
-    }
-    std::string readBytes(uint64_t n)
-    {
-        if (n > uint64_t(m_end - m_p))
-            fail("a string of " + std::to_string(n) + " bytes, only " + std::to_string(m_end - m_p) + " left");
-        const unsigned char *b = take(std::size_t(n));
-        return std::string(reinterpret_cast<const char *>(b), std::size_t(n));
-    }
-    std::string readLine()
-    {
-        const unsigned char *nl = static_cast<const unsigned char *>(std::memchr(m_p, '\n', std::size_t(m_end - m_p)));
-        if (!nl)
-            fail("a text argument without its newline");
-        std::string s(reinterpret_cast<const char *>(m_p), std::size_t(nl - m_p));
-        m_p = nl + 1;
-        return s;
-    }
-
     ValuePtr make(Kind kind)
     {
         if (++m_values > m_limits.maxValues)
@@ -597,8 +559,6 @@ private:
         }
     }
 
-    const unsigned char *m_p, *m_end, *m_begin;
-    const std::string &m_source;
     const Limits &m_limits;
     std::vector<ValuePtr> m_stack;
     std::vector<std::size_t> m_marks;

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "models/checkpoints/pickle.h"
-#include "models/safetensors.h"
+#include "models/checkpoints/safetensors.h"
 
 namespace caffe2::serialize {
 class PyTorchStreamReader;

@@ -15,7 +15,7 @@
 
 #include "src/engine/engine.h"
 #include "src/gui/main_window.h"
-#include "src/gui/responsiveness_bench.h"
+#include "src/app/responsiveness_bench.h"
 #include "vitscope/version.h"
 
 namespace {

@@ -6,16 +6,17 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "models/bench.h"
-#include "models/device.h"
+#include "models/runtime/timing.h"
+#include "models/runtime/device.h"
 #include "models/error.h"
 #include "models/checkpoints/model_source.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/image_preprocess.h"
 #include "models/zero_shot.h"
 #include "src/cli/commands.h"
-#include "models/resources.h"
-#include "trainer/images.h"
+#include "models/runtime/data_files.h"
+#include "models/json_io.h"
+#include "trainer/data/images.h"
 #include "vitscope/version.h"
 
 namespace vitscope::cli {
@@ -111,7 +112,7 @@ json clipInfo(const std::string &dir)
 
 int tokenizeCommand(Args &args)
 {
-    const std::string dir = resolveModelDir(args.required("model"));
+    const std::string dir = resolveModelArg(args.required("model"));
     const bool truncate = args.flag("truncate");
     const auto texts = args.positionals();
     args.finish();
@@ -136,7 +137,7 @@ int tokenizeCommand(Args &args)
 
 int embedCommand(Args &args)
 {
-    const std::string dir = resolveModelDir(args.required("model"));
+    const std::string dir = resolveModelArg(args.required("model"));
     const auto images = args.values("image");
     const auto texts = args.values("text");
     const std::string deviceSpec = args.value("device", "cpu");
@@ -167,7 +168,7 @@ int embedCommand(Args &args)
 
 int zeroshotCommand(Args &args)
 {
-    const std::string dir = resolveModelDir(args.required("model"));
+    const std::string dir = resolveModelArg(args.required("model"));
     const std::string labelText = args.required("labels");
     auto templates = args.values("template");
     const auto templatesFile = args.value("templates-file");
@@ -306,7 +307,7 @@ int benchClipTextCommand(Args &args)
     std::unique_ptr<LoadedClip> loaded;
     Clip model{nullptr};
     if (fromFolder) {
-        loaded = std::make_unique<LoadedClip>(loadClip(resolveModelDir(*args.value("model"))));
+        loaded = std::make_unique<LoadedClip>(loadClip(resolveModelArg(*args.value("model"))));
         model = loaded->model;
         what = *args.value("model");
         if (args.value("preset"))

@@ -31,9 +31,9 @@ const std::vector<Command> &commands();
 nlohmann::json originJson(const ModelOrigin &origin);
 int convertCommand(Args &args);
 
-// The Hub (hub_commands.cpp). resolveModelArg: an org/name[@rev] that is not a local path
-// or a bundled name becomes its cache folder (downloaded when needed); anything else is
-// returned as it is.
+// The Hub (hub_commands.cpp). resolveModelArg: every command's model argument, through the
+// engine's resolver (bundled name, then an existing path, then a Hub id org/name[@rev],
+// downloaded with progress on stderr when needed); FileError when it is none of these.
 std::string resolveModelArg(const std::string &arg);
 int pullCommand(Args &args);
 int benchLoadCommand(Args &args);

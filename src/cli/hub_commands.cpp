@@ -1,5 +1,6 @@
-// The Hugging Face Hub from the command line: `pull org/name[@rev]`, and `--model
-// org/name[@rev]` anywhere a model is taken (resolved to the cache folder first).
+// The Hugging Face Hub from the command line: `pull org/name[@rev]`, and every model
+// argument resolved through the engine's one resolver (src/engine/model_spec.h), with
+// the download's progress on stderr.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,8 +10,9 @@
 #include <unistd.h>
 
 #include "models/error.h"
-#include "models/resources.h"
+#include "models/runtime/data_files.h"
 #include "src/cli/commands.h"
+#include "src/engine/model_spec.h"
 #ifdef VITSCOPE_WITH_HUB
 #include "src/hub/hub.h"
 #endif
@@ -63,21 +65,6 @@ hub::ProgressCallback stderrProgress()
 
 } // namespace
 
-std::string resolveModelArg(const std::string &arg)
-{
-    for (const auto &name : bundledModelNames())
-        if (arg == name)
-            return arg;
-    auto repo = hub::parseRepoId(arg);
-    if (!repo)
-        return arg;
-    hub::HubClient client;
-    const hub::Snapshot s = client.fetchModel(*repo, stderrProgress());
-    if (!s.fetched.empty() && ::isatty(2))
-        std::fprintf(stderr, "\n");
-    return s.folder;
-}
-
 int pullCommand(Args &args)
 {
     const auto pos = args.positionals();
@@ -113,11 +100,6 @@ int pullCommand(Args &args)
 
 #else
 
-std::string resolveModelArg(const std::string &arg)
-{
-    return arg;
-}
-
 int pullCommand(Args &args)
 {
     args.positionals();
@@ -127,5 +109,25 @@ int pullCommand(Args &args)
 }
 
 #endif
+
+std::string resolveModelArg(const std::string &spec)
+{
+#ifdef VITSCOPE_WITH_HUB
+    const auto print = stderrProgress();
+    bool downloaded = false;
+    const std::string path = engine::resolveModel(spec, [&](const engine::HubProgress &h) {
+        hub::Progress p;
+        p.file = h.file, p.done = h.done, p.total = h.total, p.allDone = h.allDone, p.allTotal = h.allTotal;
+        p.bytesPerSecond = h.bytesPerSecond, p.etaSeconds = h.etaSeconds;
+        downloaded = true;
+        return print(p);
+    });
+    if (downloaded && ::isatty(2))
+        std::fprintf(stderr, "\n");
+    return path;
+#else
+    return engine::resolveModel(spec);
+#endif
+}
 
 } // namespace vitscope::cli

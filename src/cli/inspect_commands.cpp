@@ -11,23 +11,23 @@
 #include <torch/torch.h>
 
 #include "models/checkpoints/model_source.h"
-#include "models/device.h"
+#include "models/runtime/device.h"
 #include "models/error.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/image_preprocess.h"
 #include "models/inspect.h"
-#include "models/resources.h"
-#include "models/safetensors.h"
+#include "models/runtime/data_files.h"
+#include "models/checkpoints/safetensors.h"
 #include "models/zero_shot.h"
 #include "src/cli/commands.h"
 #include "trainer/clip_trainer.h"
 #include "trainer/evaluation.h"
-#include "trainer/heatmap.h"
-#include "trainer/images.h"
-#include "trainer/plots.h"
-#include "trainer/processor_transform.h"
-#include "trainer/shift.h"
-#include "trainer/sources.h"
+#include "trainer/data/heatmap.h"
+#include "trainer/data/images.h"
+#include "trainer/data/plots.h"
+#include "trainer/data/processor_transform.h"
+#include "trainer/data/shift.h"
+#include "trainer/data/sources.h"
 
 namespace vitscope::cli {
 
@@ -94,7 +94,7 @@ bool isFashionMnist(const std::string &spec)
 
 int attentionCommand(Args &args)
 {
-    const std::string dir = resolveModelDir(args.required("model"));
+    const std::string dir = resolveModelArg(args.required("model"));
     const std::string imagePath = args.required("image");
     const std::string outPath = args.required("out");
     const double ratioArg = args.number("ratio", std::nan(""));
@@ -183,9 +183,53 @@ int attentionCommand(Args &args)
     return 0;
 }
 
+namespace {
+
+// The images of a map: a folder of class subfolders or a dataset through data::openSource,
+// or a flat folder of images (its first `limit` files, kept in `files`).
+std::shared_ptr<const data::SampleSource> openMapSource(const std::optional<std::string> &folder,
+                                                        const std::string &spec, const std::string &splitName,
+                                                        int64_t limit, std::shared_ptr<const FileListSource> &files)
+{
+    if (folder && !hasSubfolders(*folder)) {
+        auto list = data::listImageFiles(*folder, false);
+        if (int64_t(list.size()) > limit)
+            list.resize(size_t(limit));
+        if (list.size() < 2)
+            throw FileError(*folder, "needs at least two images for a map");
+        files = std::make_shared<FileListSource>(*folder, list);
+        return files;
+    }
+    return data::openSource(spec, splitName == "train" ? data::Split::Train : data::Split::Test, limit);
+}
+
+// One row per point: the N images first, then the text points (labels), with the PCA
+// coordinates.
+void writeMapCsv(const std::string &csvPath, int64_t N, const std::vector<std::string> &labels,
+                 const FileListSource *files, const std::vector<int64_t> &trueLabel,
+                 const std::vector<int64_t> &predicted, const torch::Tensor &coords)
+{
+    std::ofstream csv(csvPath);
+    if (!csv)
+        throw FileError(csvPath, "cannot write");
+    csv << "kind,index,path,label,predicted,x,y\n";
+    for (int64_t i = 0; i < coords.size(0); ++i) {
+        const bool text = i >= N;
+        std::string path = text ? labels[size_t(i - N)] : (files ? files->path(i) : std::to_string(i));
+        std::replace(path.begin(), path.end(), ',', ' ');
+        csv << (text ? "text" : "image") << ',' << (text ? i - N : i) << ',' << path << ','
+            << (text ? i - N : trueLabel[size_t(i)]) << ',' << (text ? i - N : predicted[size_t(i)]) << ','
+            << coords[i][0].item<float>() << ',' << coords[i][1].item<float>() << '\n';
+    }
+    if (!csv)
+        throw FileError(csvPath, "write failed");
+}
+
+} // namespace
+
 int embedMapCommand(Args &args)
 {
-    const std::string dir = resolveModelDir(args.required("model"));
+    const std::string dir = resolveModelArg(args.required("model"));
     const auto folder = args.value("folder");
     const auto dataArg = args.value("data");
     const std::string outPath = args.required("out");
@@ -208,20 +252,9 @@ int embedMapCommand(Args &args)
     if (limit < 2)
         throw UsageError("--limit must be at least 2");
 
-    std::shared_ptr<const data::SampleSource> source;
-    std::shared_ptr<const FileListSource> files;
+    std::shared_ptr<const FileListSource> files; // a flat folder (its paths go to the CSV)
     const std::string spec = folder ? *folder : *dataArg;
-    if (folder && !hasSubfolders(*folder)) {
-        auto list = data::listImageFiles(*folder, false);
-        if (int64_t(list.size()) > limit)
-            list.resize(size_t(limit));
-        if (list.size() < 2)
-            throw FileError(*folder, "needs at least two images for a map");
-        files = std::make_shared<FileListSource>(*folder, list);
-        source = files;
-    } else {
-        source = data::openSource(spec, splitName == "train" ? data::Split::Train : data::Split::Test, limit);
-    }
+    const auto source = openMapSource(folder, spec, splitName, limit, files);
     const auto &classNames = source->classNames();
     const std::string type = modelTypeOf(dir);
     std::vector<std::string> labels;
@@ -293,20 +326,7 @@ int embedMapCommand(Args &args)
                                                                : "MAE encoder features (PCA)",
                                                   xLabel, axis, legend));
     if (csvPath) {
-        std::ofstream csv(*csvPath);
-        if (!csv)
-            throw FileError(*csvPath, "cannot write");
-        csv << "kind,index,path,label,predicted,x,y\n";
-        for (int64_t i = 0; i < N + K; ++i) {
-            const bool text = i >= N;
-            std::string path = text ? labels[size_t(i - N)] : (files ? files->path(i) : std::to_string(i));
-            std::replace(path.begin(), path.end(), ',', ' ');
-            csv << (text ? "text" : "image") << ',' << (text ? i - N : i) << ',' << path << ','
-                << (text ? i - N : trueLabel[size_t(i)]) << ',' << (text ? i - N : predicted[size_t(i)]) << ','
-                << pca.coords[i][0].item<float>() << ',' << pca.coords[i][1].item<float>() << '\n';
-        }
-        if (!csv)
-            throw FileError(*csvPath, "write failed");
+        writeMapCsv(*csvPath, N, labels, files.get(), trueLabel, predicted, pca.coords);
         out["csv"] = *csvPath;
     }
     out["images"] = N;
@@ -332,7 +352,7 @@ int embedMapCommand(Args &args)
 
 int evalShiftCommand(Args &args)
 {
-    const std::string dir = resolveModelDir(args.required("model"));
+    const std::string dir = resolveModelArg(args.required("model"));
     const std::string dataSpec = args.value("data", "fashion-mnist");
     const int64_t limit = args.integer("limit", 10000);
     const int64_t testLimit = args.integer("test-limit", 2000);

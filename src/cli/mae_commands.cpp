@@ -8,16 +8,16 @@
 #include <torch/torch.h>
 
 #include "models/autocast.h"
-#include "models/bench.h"
-#include "models/device.h"
+#include "models/runtime/timing.h"
+#include "models/runtime/device.h"
 #include "models/error.h"
 #include "models/checkpoints/model_source.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/image_preprocess.h"
 #include "models/mae.h"
 #include "src/cli/commands.h"
-#include "models/resources.h"
-#include "trainer/images.h"
+#include "models/runtime/data_files.h"
+#include "trainer/data/images.h"
 #include "trainer/optim.h"
 
 namespace vitscope::cli {
@@ -54,7 +54,7 @@ std::vector<int64_t> parseIndexList(const std::string &text)
 
 int infoCommand(Args &args)
 {
-    const std::string dir = resolveModelDir(args.required("model"));
+    const std::string dir = resolveModelArg(args.required("model"));
     args.finish();
     const std::string type = modelTypeOf(dir);
     if (type == "clip") {
@@ -87,7 +87,7 @@ int infoCommand(Args &args)
 
 int reconstructCommand(Args &args)
 {
-    const std::string dir = resolveModelDir(args.required("model"));
+    const std::string dir = resolveModelArg(args.required("model"));
     const std::string imagePath = args.required("image");
     const std::string outPath = args.required("out");
     const auto keepText = args.value("keep");
@@ -261,7 +261,7 @@ int benchMaeExploreCommand(Args &args)
     std::vector<float> mean{0.5f}, stdev{0.5f};
     std::string what = "preset " + preset + " (random weights)";
     if (modelArg) {
-        loaded = std::make_unique<LoadedMae>(loadMae(resolveModelDir(*modelArg), device));
+        loaded = std::make_unique<LoadedMae>(loadMae(resolveModelArg(*modelArg), device));
         model = loaded->model;
         mean = loaded->processor.imageMean, stdev = loaded->processor.imageStd;
         what = *modelArg;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "models/device.h"
+#include "models/runtime/device.h"
 #include "src/cli/commands.h"
 #include "src/cli/launch.h"
 
@@ -66,15 +66,6 @@ int main(int argc, char **argv)
             std::cout << "usage: " << usageLine(*match) << "\n  " << match->summary << "\n";
             return 0;
         }
-        // --model org/name[@revision]: the Hub's cache folder, downloaded when needed.
-        for (std::size_t i = 0; i < rest.size(); ++i) {
-            if (rest[i] == "--model" && i + 1 < rest.size())
-                rest[i + 1] = vitscope::cli::resolveModelArg(rest[i + 1]);
-            else if (rest[i].rfind("--model=", 0) == 0)
-                rest[i] = "--model=" + vitscope::cli::resolveModelArg(rest[i].substr(8));
-        }
-        if (match->words == std::vector<std::string>{"convert"} && !rest.empty() && rest[0].rfind("--", 0) != 0)
-            rest[0] = vitscope::cli::resolveModelArg(rest[0]);
         try {
             // --nproc-per-node N: this process becomes the launcher of N local ranks.
             const auto &w = match->words;

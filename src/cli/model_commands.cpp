@@ -11,8 +11,8 @@
 
 #include "models/checkpoints/model_source.h"
 #include "models/error.h"
-#include "models/hf_folder.h"
-#include "models/resources.h"
+#include "models/checkpoints/hf_folder.h"
+#include "models/runtime/data_files.h"
 #include "src/cli/commands.h"
 
 namespace fs = std::filesystem;
@@ -77,7 +77,7 @@ int convertCommand(Args &args)
     args.finish();
     if (pos.size() != 2)
         throw UsageError("convert takes SRC and DST: vitscope-cli convert ViT-B-32.pt clip-vit-b32/");
-    const std::string src = resolveModelDir(pos[0]);
+    const std::string src = resolveModelArg(pos[0]);
     const std::string dst = pos[1];
     if (fs::exists(dst) && !fs::is_directory(dst))
         throw FileError(dst, "exists and is not a folder");
@@ -104,7 +104,7 @@ int convertCommand(Args &args)
 // Load time and peak memory of one model load, in this fresh process.
 int benchLoadCommand(Args &args)
 {
-    const std::string path = resolveModelDir(args.required("model"));
+    const std::string path = resolveModelArg(args.required("model"));
     args.finish();
     const auto [hwmBefore, rssBefore] = memoryOfProcess();
     const auto t0 = std::chrono::steady_clock::now();

@@ -1,4 +1,5 @@
-// vitscope-cli's training and evaluation commands: train mae, resume, eval ..., bench sgemm.
+// vitscope-cli's training commands: train mae, train clip, sweep, resume, and the
+// benchmarks of what training spends its time on (bench sgemm, bench allreduce).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -14,15 +15,16 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "models/bench.h"
-#include "models/device.h"
+#include "models/runtime/timing.h"
+#include "models/runtime/device.h"
 #include "models/error.h"
 #include "models/checkpoints/model_source.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "src/cli/commands.h"
+#include "src/cli/run_options.h"
 #include "models/zero_shot.h"
-#include "models/resources.h"
-#include "trainer/processor_transform.h"
+#include "models/runtime/data_files.h"
+#include "trainer/data/processor_transform.h"
 #include "trainer/clip_trainer.h"
 #include "trainer/distributed.h"
 #include "trainer/evaluation.h"
@@ -30,278 +32,26 @@
 #include "trainer/finetune.h"
 #include "trainer/sweep.h"
 #include "trainer/mae_trainer.h"
-#include "trainer/sources.h"
+#include "trainer/data/sources.h"
+#include "trainer/resume.h"
 
 namespace vitscope::cli {
-namespace {
 
 using nlohmann::json;
 
-std::atomic<bool> g_interrupted{false};
-
-extern "C" void onInterrupt(int)
-{
-    g_interrupted = true;
-}
-
-std::string clock(double seconds)
-{
-    if (!std::isfinite(seconds) || seconds < 0)
-        return "?";
-    const long s = long(seconds + 0.5);
-    char buf[32];
-    if (s >= 3600)
-        std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
-    else
-        std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
-    return buf;
-}
-
-// The process group of a distributed launch (torchrun, Slurm, --nproc-per-node), or one
-// process. --dist-backend auto|gloo|nccl, --dist-timeout SECONDS (rendezvous and every
-// collective: how long a dead or hung rank can keep the others waiting).
-std::shared_ptr<train::Group> processGroup(Args &args, const std::string &device)
-{
-    train::GroupOptions g;
-    g.backend = args.value("dist-backend", g.backend);
-    const double timeout = args.number("dist-timeout", 300);
-    if (!(timeout > 0))
-        throw UsageError("--dist-timeout must be a positive number of seconds");
-    g.timeout = std::chrono::milliseconds(int64_t(timeout * 1000));
-    g.device = parseDevice(device);
-    return train::Group::fromEnvironment(g);
-}
-
-// Progress on stderr: a bar redrawn in place on a terminal, plain lines otherwise. Ranks
-// other than 0 of a distributed run print nothing (but stop on Ctrl-C with the others).
-train::TrainCallbacks progressCallbacks(int64_t logEvery, bool lead = true)
-{
-    const bool tty = ::isatty(2);
-    std::signal(SIGINT, onInterrupt);
-    std::signal(SIGTERM, onInterrupt);
-    train::TrainCallbacks cb;
-    cb.shouldStop = [] { return g_interrupted.load(); };
-    if (!lead)
-        return cb;
-    cb.onStep = [tty, logEvery](const train::StepInfo &s) {
-        if (tty) {
-            const int width = 30;
-            const int filled = int(double(width) * double(s.step) / double(std::max<int64_t>(1, s.totalSteps)));
-            std::fprintf(stderr, "\r[%s%s] %3d%% step %lld/%lld epoch %lld/%lld loss %.4f %.0f img/s ETA %s ",
-                         std::string(std::size_t(filled), '#').c_str(), std::string(std::size_t(width - filled), '.').c_str(),
-                         int(100.0 * double(s.step) / double(std::max<int64_t>(1, s.totalSteps))), (long long)s.step,
-                         (long long)s.totalSteps, (long long)s.epoch + 1, (long long)s.epochs, s.loss, s.imagesPerSecond,
-                         clock(s.etaSeconds).c_str());
-        } else if (s.step % std::max<int64_t>(1, logEvery) == 0 || s.step == s.totalSteps) {
-            std::fprintf(stderr, "step %lld/%lld epoch %lld loss %.5f lr %.3g %.1f img/s eta %s\n", (long long)s.step,
-                         (long long)s.totalSteps, (long long)s.epoch + 1, s.loss, s.lr, s.imagesPerSecond,
-                         clock(s.etaSeconds).c_str());
-        }
-    };
-    cb.onEpoch = [tty](const train::EpochInfo &e) {
-        std::fprintf(stderr, "%sepoch %lld done: mean loss %.5f%s\n", tty ? "\n" : "", (long long)e.epoch + 1, e.meanLoss,
-                     e.eval.is_null() ? "" : (" " + e.eval.dump()).c_str());
-    };
-    return cb;
-}
-
-} // namespace
-
-train::ProgressFn progressPrinter(const std::string &what)
-{
-    const bool tty = ::isatty(2);
-    const auto start = std::chrono::steady_clock::now();
-    auto lastTenth = std::make_shared<int64_t>(-1);
-    return [=](int64_t done, int64_t total) {
-        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const double rate = elapsed > 0 ? double(done) / elapsed : 0;
-        const double eta = rate > 0 ? double(total - done) / rate : 0;
-        const int percent = int(100.0 * double(done) / double(std::max<int64_t>(1, total)));
-        if (tty) {
-            const int width = 30, filled = percent * width / 100;
-            std::fprintf(stderr, "\r%s: [%s%s] %3d%% %lld/%lld %.0f img/s ETA %s %s", what.c_str(),
-                         std::string(std::size_t(filled), '#').c_str(), std::string(std::size_t(width - filled), '.').c_str(),
-                         percent, (long long)done, (long long)total, rate, clock(eta).c_str(), done == total ? "\n" : "");
-        } else if (percent / 10 > *lastTenth || done == total) {
-            *lastTenth = percent / 10;
-            std::fprintf(stderr, "%s: %lld/%lld (%d%%) %.0f img/s eta %s\n", what.c_str(), (long long)done, (long long)total,
-                         percent, rate, clock(eta).c_str());
-        }
-    };
-}
-
 namespace {
 
-std::string defaultRunDir(const std::string &kind)
+// Joins the process group, checks that every option was used, trains (rank 0 prints the
+// summary). Exit status 130 for a run stopped by Ctrl-C (it can be resumed).
+template <typename Options, typename Train>
+int trainAndReport(Args &args, const Options &o, const std::string &out, Train train)
 {
-    char buf[64];
-    const std::time_t now = std::time(nullptr);
-    std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&now));
-    return "runs/" + kind + "-" + buf;
-}
-
-json summary(const train::TrainResult &r)
-{
-    json j{{"status", r.status == train::RunStatus::Finished ? "finished" : "stopped"},
-           {"run", r.runDir},
-           {"steps", r.steps},
-           {"loss", r.lastLoss},
-           {"train_seconds", r.seconds},
-           {"images_per_s", r.imagesPerSecond}};
-    if (!r.modelDir.empty())
-        j["model"] = r.modelDir;
-    if (!r.lastEval.is_null())
-        j["eval"] = r.lastEval;
-    if (r.resumed)
-        j["resumed_from_step"] = r.resumedFromStep;
-    if (r.worldSize > 1) {
-        j["world_size"] = r.worldSize;
-        j["allreduce_s_per_step"] = r.allReduceSecondsPerStep;
-        j["allreduce_mb_per_step"] = r.allReduceMegabytesPerStep;
-    }
-    if (r.status == train::RunStatus::Stopped)
-        j["resume_with"] = "vitscope-cli resume " + r.runDir;
-    return j;
-}
-
-bool onOff(Args &args, const std::string &name, bool fallback)
-{
-    const auto v = args.value(name);
-    if (!v)
-        return fallback;
-    if (*v == "on" || *v == "true" || *v == "1")
-        return true;
-    if (*v == "off" || *v == "false" || *v == "0")
-        return false;
-    throw UsageError("--" + name + " expects on or off, got '" + *v + "'");
-}
-
-// Features of a model folder for the probes: MAE class token, or CLIP's pooled image
-// feature before the projection (I_f of the paper's Figure 3).
-struct FeatureModel {
-    std::function<torch::Tensor(const torch::Tensor &)> encode;
-    data::ImageTransform transform;
-    std::string type;
-    std::string pool;           // MAE: "cls" (the paper's linear probe) or "mean" (of the patch tokens)
-    std::shared_ptr<void> keepAlive;
-};
-
-// The options every training command shares (seed, device, loader, logging, checkpoints,
-// evaluation, mixed precision), for MaeTrainOptions and ClipTrainOptions alike.
-template <typename Options>
-void readRunControl(Args &args, Options &o)
-{
-    o.seed = uint64_t(args.integer("seed", 0));
-    o.device = args.value("device", o.device);
-    o.workers = int(args.integer("workers", o.workers));
-    o.logEvery = args.integer("log-every", o.logEvery);
-    o.checkpointEvery = args.integer("checkpoint-every", o.checkpointEvery);
-    o.keepCheckpoints = int(args.integer("keep", o.keepCheckpoints));
-    o.evalEvery = args.integer("eval-every", o.evalEvery);
-    o.evalLimit = args.integer("eval-limit", o.evalLimit);
-    o.amp = onOff(args, "amp", o.amp);
-}
-
-FeatureModel featureModel(const std::string &dir, torch::Device device, const std::string &pool)
-{
-    FeatureModel f;
-    if (pool != "cls" && pool != "mean")
-        throw UsageError("--pool must be cls or mean, not '" + pool + "'");
-    f.pool = pool;
-    f.type = modelTypeOf(dir);
-    ImageProcessorConfig proc;
-    int64_t channels = 3;
-    if (f.type == "vit_mae") {
-        auto loaded = std::make_shared<LoadedMae>(loadMae(dir, device));
-        proc = loaded->processor;
-        channels = loaded->model->config.numChannels;
-        if (pool == "mean") // global average of the patch tokens after the encoder's norm
-            f.encode = [loaded](const torch::Tensor &x) { return loaded->model->encodeAll(x).slice(1, 1).mean(1); };
-        else
-            f.encode = [loaded](const torch::Tensor &x) { return loaded->model->encodeAll(x).select(1, 0); };
-        f.keepAlive = loaded;
-    } else if (f.type == "clip") {
-        if (pool != "cls")
-            throw UsageError("--pool applies to MAE models; CLIP's image features are its pooled output");
-        auto loaded = std::make_shared<LoadedClip>(loadClip(dir, device));
-        proc = loaded->processor;
-        channels = loaded->model->config.vision.numChannels;
-        f.encode = [loaded](const torch::Tensor &x) { return loaded->model->visionModel->forward(x); };
-        f.keepAlive = loaded;
-    } else {
-        throw FileError(dir + "/config.json", "model_type \"" + f.type + "\" is not supported (vit_mae, clip)");
-    }
-    f.transform = data::transformForProcessor(proc, channels);
-    return f;
-}
-
-struct EvalData {
-    train::Features train, test;
-    int64_t classes = 0;
-    std::string type;
-    std::string pool;
-    json features; // where each split's features came from
-};
-
-// The data's files, for the feature cache's key: the folder or file the source reads.
-std::string dataFingerprint(const data::SampleSource &source, const std::string &spec)
-{
-    for (const std::string &p : {source.describe(), spec}) {
-        std::error_code ec;
-        if (!p.empty() && std::filesystem::exists(p, ec))
-            return train::metadataFingerprint(p);
-    }
-    return {};
-}
-
-EvalData evalFeatures(Args &args)
-{
-    const std::string dir = resolveModelDir(args.required("model"));
-    const std::string dataSpec = args.value("data", "fashion-mnist");
-    const auto testSpec = args.value("test-data");
-    const auto limit = args.integer("limit", 0);
-    const auto testLimit = args.integer("test-limit", limit);
-    const bool useCache = !args.flag("no-cache");
-    const torch::Device device = parseDevice(args.value("device", "auto"));
-    FeatureModel m = featureModel(dir, device, args.value("pool", "cls"));
-    auto trainSet = data::openSource(dataSpec, data::Split::Train, limit);
-    auto testSet = data::openSource(testSpec.value_or(dataSpec), data::Split::Test, testLimit);
-    if (trainSet->classNames().empty())
-        throw UsageError("--data must have classes (fashion-mnist or a folder of class subfolders)");
-    EvalData e;
-    e.type = m.type;
-    e.pool = m.pool;
-    e.classes = int64_t(trainSet->classNames().size());
-    const train::FeatureCache cache;
-    const std::string model = useCache ? train::contentHash(dir) : std::string();
-    auto features = [&](const data::SampleSource &source, const std::string &spec, const char *split, int64_t lim) {
-        const auto t0 = std::chrono::steady_clock::now();
-        train::FeatureRequest rq;
-        rq.model = model, rq.data = source.describe(), rq.split = split, rq.limit = lim, rq.pool = m.pool;
-        rq.transform = m.transform;
-        std::optional<train::Features> f;
-        if (useCache) {
-            rq.dataPrint = dataFingerprint(source, spec);
-            f = cache.load(rq);
-        }
-        const bool hit = f.has_value();
-        if (!hit) {
-            f = train::extractFeatures(m.encode, source, m.transform, device, 0, 256,
-                                       progressPrinter(std::string("features (") + split + ")"));
-            if (useCache)
-                cache.store(rq, *f);
-        }
-        e.features[split] = {{"from", hit ? "cache" : "model"},
-                             {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
-        if (useCache)
-            e.features[split]["cache_key"] = rq.key();
-        return *f;
-    };
-    e.train = features(*trainSet, dataSpec, "train", limit);
-    e.test = features(*testSet, testSpec.value_or(dataSpec), "test", testLimit);
-    if (useCache)
-        e.features["cache"] = cache.folder();
-    return e;
+    const auto group = processGroup(args, o.device);
+    args.finish();
+    const auto r = train(o, out, progressCallbacks(o.logEvery, group->lead()), group.get());
+    if (group->lead())
+        std::cout << summary(r).dump(2) << std::endl;
+    return r.status == train::RunStatus::Finished ? 0 : 130;
 }
 
 } // namespace
@@ -309,8 +59,6 @@ EvalData evalFeatures(Args &args)
 int trainMaeCommand(Args &args)
 {
     train::MaeTrainOptions o;
-    o.data = args.value("data", o.data);
-    o.limit = args.integer("limit", 0);
     const std::string out = args.value("out", defaultRunDir("mae"));
     o.preset = args.value("preset", o.preset);
     o.maskStrategy = args.value("mask", o.maskStrategy);
@@ -318,36 +66,21 @@ int trainMaeCommand(Args &args)
     o.gridCell = args.integer("grid-cell", o.gridCell);
     o.normPixLoss = onOff(args, "norm-pix-loss", o.normPixLoss);
     o.maskTokensInEncoder = args.flag("mask-tokens-in-encoder");
-    o.epochs = args.integer("epochs", o.epochs);
-    o.batch = args.integer("batch", o.batch);
     o.baseLr = args.number("base-lr", o.baseLr);
-    o.warmupEpochs = args.number("warmup-epochs", o.warmupEpochs);
     o.weightDecay = args.number("weight-decay", o.weightDecay);
-    o.clipGrad = args.number("clip-grad", o.clipGrad);
     o.randomResizedCrop = onOff(args, "crop", o.randomResizedCrop);
     o.flip = onOff(args, "flip", o.flip);
     readRunControl(args, o);
-    const auto group = processGroup(args, o.device);
-    args.finish();
-    const auto r = train::trainMae(o, out, progressCallbacks(o.logEvery, group->lead()), group.get());
-    if (group->lead())
-        std::cout << summary(r).dump(2) << std::endl;
-    return r.status == train::RunStatus::Finished ? 0 : 130;
+    return trainAndReport(args, o, out, train::trainMae);
 }
 
 int trainClipCommand(Args &args)
 {
     train::ClipTrainOptions o;
-    o.data = args.value("data", o.data);
-    o.limit = args.integer("limit", 0);
     const std::string out = args.value("out", defaultRunDir("clip"));
     o.preset = args.value("preset", o.preset);
-    o.epochs = args.integer("epochs", o.epochs);
-    o.batch = args.integer("batch", o.batch);
     o.lr = args.number("lr", o.lr);
-    o.warmupEpochs = args.number("warmup-epochs", o.warmupEpochs);
     o.weightDecay = args.number("weight-decay", o.weightDecay);
-    o.clipGrad = args.number("clip-grad", o.clipGrad);
     o.randomResizedCrop = onOff(args, "crop", o.randomResizedCrop);
     o.cropScaleMin = args.number("crop-scale-min", o.cropScaleMin);
     o.flip = onOff(args, "flip", o.flip);
@@ -358,156 +91,18 @@ int trainClipCommand(Args &args)
     o.csvPathColumn = args.value("csv-path-column", o.csvPathColumn);
     o.csvCaptionColumn = args.value("csv-caption-column", o.csvCaptionColumn);
     readRunControl(args, o);
-    const auto group = processGroup(args, o.device);
-    args.finish();
-    const auto r = train::trainClip(o, out, progressCallbacks(o.logEvery, group->lead()), group.get());
-    if (group->lead())
-        std::cout << summary(r).dump(2) << std::endl;
-    return r.status == train::RunStatus::Finished ? 0 : 130;
-}
-
-int evalZeroShotCommand(Args &args)
-{
-    const std::string dir = resolveModelDir(args.required("model"));
-    const std::string dataSpec = args.value("data", "fashion-mnist");
-    const auto labelsArg = args.value("labels");
-    auto templates = args.values("template");
-    const auto templatesFile = args.value("templates-file");
-    const bool single = args.flag("single-template");
-    const auto limit = args.integer("limit", 0);
-    const torch::Device device = parseDevice(args.value("device", "auto"));
-    args.finish();
-    auto test = data::openSource(dataSpec, data::Split::Test, limit);
-    if (test->classNames().empty())
-        throw UsageError("--data must have classes (fashion-mnist or a folder of class subfolders)");
-    const bool fmnist = dataSpec == "fashion-mnist" || dataSpec.rfind("fashion-mnist:", 0) == 0;
-    const auto captions = fmnist ? train::fashionMnistCaptions() : train::classNameCaptions(test->classNames());
-    std::vector<std::string> labels;
-    if (labelsArg)
-        labels = parseClassNames(*labelsArg);
-    else
-        for (const auto &syns : captions.synonyms)
-            labels.push_back(syns.front());
-    if (labels.size() != test->classNames().size())
-        throw UsageError("--labels gives " + std::to_string(labels.size()) + " names for " +
-                         std::to_string(test->classNames().size()) + " classes");
-    if (templatesFile) {
-        auto more = readTemplateFile(*templatesFile);
-        templates.insert(templates.end(), more.begin(), more.end());
-    }
-    const std::string templateSet = templates.empty() ? "held-out" : "given";
-    if (templates.empty())
-        templates = captions.heldOutTemplates;
-    LoadedClip clip = loadClip(dir, device);
-    const auto transform = data::transformForProcessor(clip.processor, clip.model->config.vision.numChannels);
-    const double acc = train::zeroShotAccuracy(clip.model, clip.tokenizer, *test, transform, device, labels, templates,
-                                               0, !single, progressPrinter("images (test)"));
-    std::cout << json{{"protocol", "zeroshot"},
-                      {"accuracy", acc},
-                      {"labels", labels},
-                      {"templates", single ? std::vector<std::string>{templates[0]} : templates},
-                      {"template_set", templateSet},
-                      {"ensemble", !single},
-                      {"test_images", test->size()}}
-                     .dump(2)
-              << std::endl;
-    return 0;
-}
-
-int evalFinetuneCommand(Args &args)
-{
-    train::FinetuneOptions o;
-    o.model = resolveModelDir(args.required("model"));
-    o.data = args.value("data", o.data);
-    o.limit = args.integer("limit", 0);
-    o.evalLimit = args.integer("eval-limit", 0);
-    o.epochs = args.integer("epochs", o.epochs);
-    o.batch = args.integer("batch", o.batch);
-    o.baseLr = args.number("base-lr", o.baseLr);
-    o.layerDecay = args.number("layer-decay", o.layerDecay);
-    o.weightDecay = args.number("weight-decay", o.weightDecay);
-    o.warmupEpochs = args.number("warmup-epochs", o.warmupEpochs);
-    o.labelSmoothing = args.number("label-smoothing", o.labelSmoothing);
-    o.seed = uint64_t(args.integer("seed", 0));
-    o.device = args.value("device", o.device);
-    o.workers = int(args.integer("workers", o.workers));
-    const std::string blocksArg = args.value("blocks", "all");
-    const auto csvPath = args.value("csv");
-    args.finish();
-    std::vector<int64_t> blockCounts;
-    for (const auto &part : parseClassNames(blocksArg)) {
-        if (part == "all") {
-            blockCounts.push_back(-1);
-            continue;
-        }
-        try {
-            size_t used = 0;
-            const long long k = std::stoll(part, &used);
-            if (used != part.size() || k < 0)
-                throw std::invalid_argument(part);
-            blockCounts.push_back(k);
-        } catch (const std::exception &) {
-            throw UsageError("--blocks expects block counts (0, 1, ...) or all, not '" + part + "'");
-        }
-    }
-    if (blockCounts.empty())
-        throw UsageError("--blocks expects block counts (0, 1, ...) or all");
-    const bool tty = ::isatty(2);
-    json points = json::array();
-    for (const int64_t k : blockCounts) {
-        o.blocks = k;
-        const auto started = std::chrono::steady_clock::now();
-        const std::string what = k < 0 ? std::string("all blocks") : std::to_string(k) + " block(s)";
-        const auto r = train::finetuneMae(o, [&](int64_t epoch, int64_t step, int64_t steps, double loss) {
-            const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-            const std::string eta = clock(el / double(step) * double(steps - step));
-            if (tty)
-                std::fprintf(stderr, "\rfine-tuning %s: epoch %lld step %lld/%lld loss %.4f ETA %s ", what.c_str(),
-                             (long long)epoch + 1, (long long)step, (long long)steps, loss, eta.c_str());
-            else if (step % 50 == 0 || step == steps)
-                std::fprintf(stderr, "fine-tuning %s: epoch %lld step %lld/%lld loss %.4f eta %s\n", what.c_str(),
-                             (long long)epoch + 1, (long long)step, (long long)steps, loss, eta.c_str());
-        });
-        if (tty)
-            std::fprintf(stderr, "\n");
-        points.push_back(r.toJson());
-    }
-    if (csvPath) {
-        std::ofstream csv(*csvPath);
-        if (!csv)
-            throw FileError(*csvPath, "cannot write");
-        csv << "blocks,accuracy,trained_parameters,frozen_parameters,seconds\n";
-        for (const auto &p : points)
-            csv << int64_t(p["blocks"]) << ',' << double(p["accuracy"]) << ',' << int64_t(p["trained_parameters"]) << ','
-                << int64_t(p["frozen_parameters"]) << ',' << double(p["seconds"]) << '\n';
-        if (!csv)
-            throw FileError(*csvPath, "write failed");
-    }
-    json out = points.size() == 1 ? points[0] : json{{"points", points}};
-    out["protocol"] = points.size() == 1 ? "finetune" : "partial-finetune";
-    out["options"] = {{"epochs", o.epochs}, {"batch", o.batch}, {"base_lr", o.baseLr}, {"layer_decay", o.layerDecay},
-                      {"limit", o.limit}, {"eval_limit", o.evalLimit}, {"seed", o.seed}};
-    if (csvPath)
-        out["csv"] = *csvPath;
-    std::cout << out.dump(2) << std::endl;
-    return 0;
+    return trainAndReport(args, o, out, train::trainClip);
 }
 
 int sweepCommand(Args &args)
 {
     const auto words = args.positionals();
     train::MaeTrainOptions base;
-    base.data = args.value("data", base.data);
-    base.limit = args.integer("limit", 0);
+    base.epochs = 5; // a sweep trains many short runs
+    readRunBasics(args, base);
     base.preset = args.value("preset", base.preset);
-    base.epochs = args.integer("epochs", 5);
-    base.batch = args.integer("batch", base.batch);
     base.baseLr = args.number("base-lr", base.baseLr);
-    base.warmupEpochs = args.number("warmup-epochs", base.warmupEpochs);
     base.normPixLoss = onOff(args, "norm-pix-loss", base.normPixLoss);
-    base.seed = uint64_t(args.integer("seed", 0));
-    base.device = args.value("device", base.device);
-    base.workers = int(args.integer("workers", base.workers));
     base.amp = onOff(args, "amp", base.amp);
     base.logEvery = args.integer("log-every", 50);
     base.evalEvery = 0;
@@ -548,59 +143,6 @@ int resumeCommand(Args &args)
     if (group->lead())
         std::cout << summary(r).dump(2) << std::endl;
     return r.status == train::RunStatus::Finished ? 0 : 130;
-}
-
-int evalLinearProbeCommand(Args &args)
-{
-    const auto e = evalFeatures(args);
-    args.finish();
-    const auto r = train::linearProbe(e.train, e.test, e.classes);
-    json out = r.toJson();
-    out["protocol"] = "linear-probe";
-    out["model_type"] = e.type;
-    out["pool"] = e.pool;
-    out["train_images"] = e.train.x.size(0);
-    out["test_images"] = e.test.x.size(0);
-    out["feature_dim"] = e.train.x.size(1);
-    out["features"] = e.features;
-    std::cout << out.dump(2) << std::endl;
-    return 0;
-}
-
-int evalKnnCommand(Args &args)
-{
-    const auto k = args.integer("k", 20);
-    const auto e = evalFeatures(args);
-    args.finish();
-    if (k < 1)
-        throw UsageError("--k must be >= 1");
-    std::cout << json{{"protocol", "knn"},
-                      {"k", k},
-                      {"accuracy", train::knnAccuracy(e.train, e.test, e.classes, k)},
-                      {"model_type", e.type},
-                      {"pool", e.pool},
-                      {"train_images", e.train.x.size(0)},
-                      {"test_images", e.test.x.size(0)},
-                      {"features", e.features}}
-                     .dump(2)
-              << std::endl;
-    return 0;
-}
-
-int evalFewShotCommand(Args &args)
-{
-    const auto seeds = args.integer("seeds", 5);
-    const auto e = evalFeatures(args);
-    args.finish();
-    if (seeds < 1)
-        throw UsageError("--seeds must be >= 1");
-    json points = json::array();
-    for (const auto &p : train::fewShotProbes(e.train, e.test, e.classes, {1, 2, 4, 8, 16}, int(seeds)))
-        points.push_back({{"shots", p.shots}, {"accuracy", p.meanAccuracy}, {"std", p.stdAccuracy}, {"per_seed", p.accuracies}});
-    std::cout << json{{"protocol", "fewshot"}, {"seeds", seeds}, {"model_type", e.type}, {"pool", e.pool}, {"points", points},
-                      {"features", e.features}}.dump(2)
-              << std::endl;
-    return 0;
 }
 
 // Float32 matrix products at the sizes training uses, as the machine's reference rate.

@@ -3,10 +3,10 @@
 #include <ctime>
 #include <filesystem>
 
-#include "models/device.h"
+#include "models/runtime/device.h"
 #include "models/error.h"
-#include "models/resources.h"
-#include "trainer/datasets.h"
+#include "models/runtime/data_files.h"
+#include "trainer/data/datasets.h"
 #include "vitscope/version.h"
 
 namespace vitscope::engine {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "trainer/rgb_image.h"
+#include "trainer/data/rgb_image.h"
 
 namespace vitscope::engine {
 

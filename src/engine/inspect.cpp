@@ -9,7 +9,7 @@
 #include "models/image_preprocess.h"
 #include "models/inspect.h"
 #include "src/engine/session_impl.h"
-#include "trainer/images.h"
+#include "trainer/data/images.h"
 
 namespace vitscope::engine {
 

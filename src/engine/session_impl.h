@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/masking.h"
 #include "models/zero_shot.h"
 #include "src/engine/sessions.h"

@@ -1,5 +1,6 @@
 #include "src/engine/sessions.h"
 #include "src/engine/hub_models.h"
+#include "src/engine/model_spec.h"
 #include "src/engine/session_impl.h"
 
 #include <algorithm>
@@ -7,16 +8,16 @@
 #include <cmath>
 #include <filesystem>
 
-#include "models/device.h"
+#include "models/runtime/device.h"
 #include "models/error.h"
 #include "models/checkpoints/model_source.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/image_preprocess.h"
 #include "models/masking.h"
-#include "models/resources.h"
+#include "models/runtime/data_files.h"
 #include "models/zero_shot.h"
 #include "trainer/clip_trainer.h"
-#include "trainer/images.h"
+#include "trainer/data/images.h"
 
 namespace vitscope::engine {
 
@@ -46,21 +47,10 @@ std::string deviceName(const torch::Device &d)
     return d.str();
 }
 
-// A path, a bundled name, or a Hub id (org/name[@revision], fetched into the Hugging Face
-// cache when needed: this runs on the caller's worker thread).
-std::string resolveAnyModel(const std::string &arg)
-{
-    std::error_code ec;
-    if (!std::filesystem::exists(arg, ec) && arg.find('/') != std::string::npos && arg.front() != '/' &&
-        arg.front() != '.' && hubAvailable())
-        return downloadHubModel(arg, {});
-    return resolveModelDir(arg);
-}
-
 // The folder of a bundled name or path, after checking config.json's model_type.
 std::string checkedModelDir(const std::string &dirOrName, const std::string &expectedType, const std::string &what)
 {
-    const std::string dir = resolveAnyModel(dirOrName);
+    const std::string dir = resolveModel(dirOrName);
     const std::string type = modelTypeOf(dir);
     if (type != expectedType)
         throw FileError(dir, "holds a \"" + type + "\" model, not " + what + " (expected \"" + expectedType + "\")");
@@ -112,7 +102,7 @@ std::vector<std::string> bundledModels()
 
 std::string modelKind(const std::string &dirOrName)
 {
-    const std::string type = modelTypeOf(resolveAnyModel(dirOrName));
+    const std::string type = modelTypeOf(resolveModel(dirOrName));
     return type == "vit_mae" ? "mae" : type;
 }
 

@@ -5,6 +5,7 @@
 #include "models/mae.h"
 #include "trainer/clip_trainer.h"
 #include "trainer/mae_trainer.h"
+#include "trainer/resume.h"
 
 namespace vitscope::engine {
 

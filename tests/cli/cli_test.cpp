@@ -20,10 +20,10 @@
 #include "common/clip_fixture.h"
 #include "common/cli_run.h"
 #include "common/temp_dir.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/image_preprocess.h"
-#include "models/safetensors.h"
-#include "trainer/images.h"
+#include "models/checkpoints/safetensors.h"
+#include "trainer/data/images.h"
 #include "vitscope/version.h"
 
 using vitscope::test::CliRun;

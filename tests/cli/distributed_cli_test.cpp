@@ -22,7 +22,7 @@
 #include "common/cli_run.h"
 #include "common/free_port.h"
 #include "common/temp_dir.h"
-#include "models/safetensors.h"
+#include "models/checkpoints/safetensors.h"
 
 namespace {
 

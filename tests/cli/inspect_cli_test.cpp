@@ -10,9 +10,9 @@
 
 #include "common/cli_run.h"
 #include "common/temp_dir.h"
-#include "models/safetensors.h"
-#include "trainer/datasets.h"
-#include "trainer/images.h"
+#include "models/checkpoints/safetensors.h"
+#include "trainer/data/datasets.h"
+#include "trainer/data/images.h"
 
 using vitscope::test::CliRun;
 using vitscope::test::runCli;

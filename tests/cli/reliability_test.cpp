@@ -18,7 +18,7 @@
 
 #include "common/cli_run.h"
 #include "common/temp_dir.h"
-#include "models/safetensors.h"
+#include "models/checkpoints/safetensors.h"
 
 using vitscope::test::CliRun;
 using vitscope::test::runCli;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "models/clip.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/tokenizer.h"
 
 namespace vitscope::test {

@@ -4,8 +4,8 @@
 #include <set>
 
 #include "src/engine/engine.h"
-#include "trainer/datasets.h"
-#include "trainer/idx.h"
+#include "trainer/data/datasets.h"
+#include "trainer/data/idx.h"
 
 namespace engine = vitscope::engine;
 

@@ -6,7 +6,7 @@
 
 #include "fuzz_common.h"
 #include "models/clip.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/mae.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)

@@ -2,7 +2,7 @@
 #include <exception>
 
 #include "fuzz_common.h"
-#include "trainer/idx.h"
+#include "trainer/data/idx.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 {

@@ -3,7 +3,7 @@
 
 #include "fuzz_common.h"
 #include "models/image_preprocess.h"
-#include "trainer/images.h"
+#include "trainer/data/images.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 {

@@ -2,7 +2,7 @@
 #include <exception>
 
 #include "fuzz_common.h"
-#include "models/safetensors.h"
+#include "models/checkpoints/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 {

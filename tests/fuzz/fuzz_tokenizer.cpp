@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "fuzz_common.h"
-#include "models/resources.h"
+#include "models/runtime/data_files.h"
 #include "models/tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)

@@ -12,7 +12,7 @@
 
 #include "src/engine/engine.h"
 #include "src/gui/main_window.h"
-#include "src/gui/models/model_registry.h"
+#include "src/gui/common/model_registry.h"
 
 namespace vitscope::test {
 

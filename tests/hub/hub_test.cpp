@@ -9,7 +9,7 @@
 
 #include "common/fake_hub.h"
 #include "common/temp_dir.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "src/hub/hub.h"
 
 using namespace vitscope;

@@ -13,9 +13,9 @@
 #include "models/checkpoints/pickle.h"
 #include "models/checkpoints/torch_archive.h"
 #include "models/error.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/masking.h"
-#include "models/safetensors.h"
+#include "models/checkpoints/safetensors.h"
 #include "models/tokenizer.h"
 
 using namespace vitscope;

@@ -13,9 +13,10 @@
 #include "common/temp_dir.h"
 #include "models/clip.h"
 #include "models/error.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/image_preprocess.h"
-#include "models/safetensors.h"
+#include "models/checkpoints/safetensors.h"
+#include "models/json_io.h"
 
 namespace vitscope {
 namespace {

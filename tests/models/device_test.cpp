@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "models/device.h"
+#include "models/runtime/device.h"
 #include "models/error.h"
 
 using vitscope::Error;

@@ -7,7 +7,8 @@
 
 #include "common/temp_dir.h"
 #include "models/error.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
+#include "models/json_io.h"
 #include "vitscope/version.h"
 
 using namespace vitscope;

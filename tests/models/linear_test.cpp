@@ -10,7 +10,7 @@
 #include <torch/torch.h>
 
 #include "models/error.h"
-#include "models/linear.h"
+#include "models/kernels/linear.h"
 #include "models/mae.h"
 #include "models/masking.h"
 #include "models/vit.h"

@@ -7,7 +7,7 @@
 
 #include "common/expect_error.h"
 #include "common/temp_dir.h"
-#include "models/resources.h"
+#include "models/runtime/data_files.h"
 #include "vitscope/version.h"
 
 using namespace vitscope;

@@ -3,7 +3,7 @@
 #include "common/expect_error.h"
 #include "common/temp_dir.h"
 #include "models/error.h"
-#include "models/safetensors.h"
+#include "models/checkpoints/safetensors.h"
 
 using namespace vitscope;
 using vitscope::test::TempDir;

@@ -10,12 +10,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "models/hf_folder.h"
-#include "models/resources.h"
+#include "models/checkpoints/hf_folder.h"
+#include "models/runtime/data_files.h"
 #include "trainer/clip_trainer.h"
 #include "trainer/evaluation.h"
-#include "trainer/sources.h"
-#include "trainer/processor_transform.h"
+#include "trainer/data/sources.h"
+#include "trainer/data/processor_transform.h"
 
 using namespace vitscope;
 

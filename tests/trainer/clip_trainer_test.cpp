@@ -8,13 +8,14 @@
 
 #include "common/run_metrics.h"
 #include "common/temp_dir.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "models/image_preprocess.h"
 #include "models/zero_shot.h"
 #include "trainer/bpe_trainer.h"
 #include "trainer/clip_trainer.h"
-#include "trainer/images.h"
+#include "trainer/data/images.h"
 #include "trainer/mae_trainer.h"
+#include "trainer/resume.h"
 
 namespace vitscope {
 namespace {

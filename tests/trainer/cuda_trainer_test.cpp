@@ -10,7 +10,7 @@
 
 #include "common/run_metrics.h"
 #include "common/temp_dir.h"
-#include "trainer/loader.h"
+#include "trainer/data/loader.h"
 #include "trainer/mae_trainer.h"
 #include "trainer/optim.h"
 

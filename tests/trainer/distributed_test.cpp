@@ -23,11 +23,13 @@
 
 #include "models/clip.h"
 #include "models/error.h"
-#include "models/safetensors.h"
+#include "models/checkpoints/safetensors.h"
 #include "trainer/clip_trainer.h"
+#include "trainer/clip_loss.h"
 #include "trainer/distributed.h"
-#include "trainer/loader.h"
+#include "trainer/data/loader.h"
 #include "trainer/mae_trainer.h"
+#include "trainer/resume.h"
 
 namespace vitscope {
 namespace {

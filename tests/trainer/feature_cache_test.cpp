@@ -8,7 +8,7 @@
 #include "tests/common/temp_dir.h"
 #include "trainer/evaluation.h"
 #include "trainer/feature_cache.h"
-#include "trainer/sources.h"
+#include "trainer/data/sources.h"
 
 namespace vitscope {
 namespace {

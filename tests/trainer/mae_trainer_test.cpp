@@ -10,8 +10,9 @@
 #include "common/run_metrics.h"
 #include "common/temp_dir.h"
 #include "models/error.h"
-#include "models/hf_folder.h"
+#include "models/checkpoints/hf_folder.h"
 #include "trainer/mae_trainer.h"
+#include "trainer/resume.h"
 
 namespace vitscope {
 namespace {

@@ -7,11 +7,11 @@
 #include "common/expect_error.h"
 #include "common/temp_dir.h"
 #include "models/error.h"
-#include "trainer/images.h"
-#include "trainer/loader.h"
+#include "trainer/data/images.h"
+#include "trainer/data/loader.h"
 #include "trainer/optim.h"
-#include "trainer/sources.h"
-#include "trainer/transforms.h"
+#include "trainer/data/sources.h"
+#include "trainer/data/transforms.h"
 
 namespace vitscope {
 namespace {

@@ -18,10 +18,11 @@
 #include <cmath>
 
 #include "src/engine/engine.h"
+#include "src/gui/common/file_dialogs.h"
 #include "src/gui/common/image_io.h"
 #include "src/gui/common/widgets.h"
-#include "src/gui/models/model_registry.h"
-#include "trainer/heatmap.h"
+#include "src/gui/common/model_registry.h"
+#include "src/engine/colors.h"
 
 namespace vitscope::gui {
 
@@ -31,7 +32,7 @@ QColor classQColor(int index)
 {
     if (index < 0)
         return QColor(150, 150, 150);
-    const auto c = data::classColor(index);
+    const auto c = engine::classColor(index);
     return QColor(c[0], c[1], c[2]);
 }
 
@@ -114,7 +115,7 @@ EmbeddingMapView::EmbeddingMapView(ModelRegistry *models, QWidget *parent) : QWi
     connect(m_computeButton, &QPushButton::clicked, this, &EmbeddingMapView::compute);
     connect(m_cancelButton, &QPushButton::clicked, this, &EmbeddingMapView::cancel);
     connect(m_folderButton, &QPushButton::clicked, this, [this]() {
-        setFolder(QFileDialog::getExistingDirectory(this, tr("A folder of images")));
+        setFolder(askFolder(this, tr("A folder of images"), QStringLiteral("mae/lastImageDir")));
     });
     connect(m_colorCombo, &QComboBox::currentIndexChanged, this, [this]() { draw(); });
     connect(&m_watcher, &QFutureWatcher<Job>::finished, this, &EmbeddingMapView::finished);
@@ -139,16 +140,15 @@ EmbeddingMapView::~EmbeddingMapView()
 
 void EmbeddingMapView::modelsChanged()
 {
-    const QString current = m_modelCombo->currentData().toString();
-    QSignalBlocker block(m_modelCombo);
-    m_modelCombo->clear();
-    for (const auto &m : m_models->models())
-        if (m.info.kind == "mae" || m.info.kind == "clip")
-            m_modelCombo->addItem(QStringLiteral("%1 · %2").arg(QString::fromStdString(m.info.name),
-                                                                m.info.kind == "mae" ? tr("MAE features") : tr("CLIP")),
-                                  m.id);
-    const int i = m_modelCombo->findData(current);
-    m_modelCombo->setCurrentIndex(i >= 0 ? i : (m_modelCombo->count() > 0 ? 0 : -1));
+    fillModelCombo(
+        m_modelCombo, *m_models,
+        [this](const ModelEntry &m) {
+            if (m.info.kind != "mae" && m.info.kind != "clip")
+                return QString();
+            return QStringLiteral("%1 · %2").arg(QString::fromStdString(m.info.name),
+                                                 m.info.kind == "mae" ? tr("MAE features") : tr("CLIP"));
+        },
+        QString());
 }
 
 void EmbeddingMapView::setModel(const QString &id)
@@ -174,6 +174,52 @@ void EmbeddingMapView::cancel()
 {
     if (m_cancel)
         *m_cancel = true;
+}
+
+// The PCA of the image rows and the text rows together, each image's nearest class text
+// (its zero-shot prediction), and the modality gap: the distance between the two clouds'
+// centres.
+void EmbeddingMapView::placePoints(Job &job, const std::vector<std::vector<float>> &rows,
+                                   const std::vector<std::vector<float>> &texts, const std::vector<int> &labels,
+                                   const std::vector<QString> &names, const std::vector<std::string> &classNames)
+{
+    const std::size_t n = rows.size();
+    std::vector<std::vector<float>> all = rows;
+    all.insert(all.end(), texts.begin(), texts.end());
+    const auto proj = engine::pca2d(all);
+    job.explained[0] = proj.explained[0], job.explained[1] = proj.explained[1];
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        Point p;
+        p.x = proj.points[i][0], p.y = proj.points[i][1];
+        p.text = i >= n;
+        if (p.text) {
+            p.label = p.predicted = int(i - n);
+            p.name = QString::fromStdString(classNames[i - n]);
+        } else {
+            p.label = labels[i], p.image = int(i), p.name = names[i];
+            float best = -2;
+            for (std::size_t k = 0; k < texts.size(); ++k) {
+                float dot = 0;
+                for (std::size_t d = 0; d < texts[k].size(); ++d)
+                    dot += rows[i][d] * texts[k][d];
+                if (dot > best)
+                    best = dot, p.predicted = int(k);
+            }
+        }
+        job.points.push_back(p);
+    }
+    if (!texts.empty()) { // the modality gap: distance between the two clouds' centres
+        double gap = 0;
+        for (std::size_t d = 0; d < texts[0].size(); ++d) {
+            double mi = 0, mt = 0;
+            for (const auto &r : rows)
+                mi += r[d];
+            for (const auto &t : texts)
+                mt += t[d];
+            gap += std::pow(mi / double(n) - mt / double(texts.size()), 2);
+        }
+        job.gap = std::sqrt(gap);
+    }
 }
 
 void EmbeddingMapView::compute()
@@ -256,7 +302,6 @@ void EmbeddingMapView::compute()
                 rows.insert(rows.end(), f.begin(), f.end());
                 *done = int(rows.size());
             }
-            const std::size_t n = rows.size();
             std::vector<std::vector<float>> texts;
             if (clip && !classNames.empty()) {
                 texts = clip->embedClasses(classNames, templates, true);
@@ -264,42 +309,7 @@ void EmbeddingMapView::compute()
                 for (const auto &c : classNames)
                     job.classNames << QString::fromStdString(c);
             }
-            std::vector<std::vector<float>> all = rows;
-            all.insert(all.end(), texts.begin(), texts.end());
-            const auto proj = engine::pca2d(all);
-            job.explained[0] = proj.explained[0], job.explained[1] = proj.explained[1];
-            for (std::size_t i = 0; i < all.size(); ++i) {
-                Point p;
-                p.x = proj.points[i][0], p.y = proj.points[i][1];
-                p.text = i >= n;
-                if (p.text) {
-                    p.label = p.predicted = int(i - n);
-                    p.name = QString::fromStdString(classNames[i - n]);
-                } else {
-                    p.label = labels[i], p.image = int(i), p.name = names[i];
-                    float best = -2;
-                    for (std::size_t k = 0; k < texts.size(); ++k) {
-                        float dot = 0;
-                        for (std::size_t d = 0; d < texts[k].size(); ++d)
-                            dot += rows[i][d] * texts[k][d];
-                        if (dot > best)
-                            best = dot, p.predicted = int(k);
-                    }
-                }
-                job.points.push_back(p);
-            }
-            if (!texts.empty()) { // the modality gap: distance between the two clouds' centres
-                double gap = 0;
-                for (std::size_t d = 0; d < texts[0].size(); ++d) {
-                    double mi = 0, mt = 0;
-                    for (const auto &r : rows)
-                        mi += r[d];
-                    for (const auto &t : texts)
-                        mt += t[d];
-                    gap += std::pow(mi / double(n) - mt / double(texts.size()), 2);
-                }
-                job.gap = std::sqrt(gap);
-            }
+            placePoints(job, rows, texts, labels, names, classNames);
             job.kind = mae ? QStringLiteral("mae") : QStringLiteral("clip");
         } catch (const std::exception &e) {
             job.error = QString::fromUtf8(e.what());

@@ -77,6 +77,9 @@ private:
         QString kind, error;
         bool cancelled = false;
     };
+    static void placePoints(Job &job, const std::vector<std::vector<float>> &rows,
+                            const std::vector<std::vector<float>> &texts, const std::vector<int> &labels,
+                            const std::vector<QString> &names, const std::vector<std::string> &classNames);
     void modelsChanged();
     void finished();
     void draw();

@@ -17,16 +17,19 @@
 #include <cmath>
 
 #include "src/engine/engine.h"
+#include "src/gui/common/file_dialogs.h"
 #include "src/gui/common/image_io.h"
 #include "src/gui/common/widgets.h"
 #include "src/gui/inside/embedding_map.h"
-#include "src/gui/mae_explorer/patch_image_widget.h"
-#include "src/gui/models/model_registry.h"
+#include "src/gui/common/patch_image_widget.h"
+#include "src/gui/common/model_registry.h"
 
 namespace vitscope::gui {
 
 InsideView::InsideView(ModelRegistry *models, QWidget *parent) : QWidget(parent), m_models(models)
 {
+    m_job = std::make_unique<NewestRequestWins<Job>>(
+        this, [this] { return prepareJob(); }, [this](const Job &job) { show(job); });
     auto *root = new QVBoxLayout(this);
     m_tabs = new QTabWidget(this);
     m_tabs->setObjectName(QStringLiteral("insideTabs"));
@@ -138,7 +141,6 @@ InsideView::InsideView(ModelRegistry *models, QWidget *parent) : QWidget(parent)
             setImage(m_sampleImages[std::size_t(r)], m_samples->item(r)->toolTip());
     });
     connect(m_main, &PatchImageWidget::patchClicked, this, &InsideView::clickPatch);
-    connect(&m_watcher, &QFutureWatcher<Job>::finished, this, &InsideView::finished);
     connect(m_models, &ModelRegistry::loaded, this, &InsideView::modelsChanged);
     modelsChanged();
     redraw();
@@ -146,7 +148,7 @@ InsideView::InsideView(ModelRegistry *models, QWidget *parent) : QWidget(parent)
 
 InsideView::~InsideView()
 {
-    m_watcher.waitForFinished();
+    m_job.reset(); // waits for a running job
     m_sampleWatcher.waitForFinished();
 }
 
@@ -162,7 +164,7 @@ int InsideView::layerCount() const
 
 bool InsideView::isBusy() const
 {
-    return m_running || m_pending || m_sampleWatcher.isRunning() || m_map->isBusy();
+    return m_job->isBusy() || m_sampleWatcher.isRunning() || m_map->isBusy();
 }
 
 QWidget *InsideView::exportTarget() const
@@ -187,25 +189,17 @@ QString InsideView::currentWhatText() const
 
 void InsideView::modelsChanged()
 {
-    const QString current = currentModel();
-    {
-        QSignalBlocker block(m_modelCombo);
-        m_modelCombo->clear();
-        for (const auto &m : m_models->models()) {
-            if (m.info.kind == "mae")
-                m_modelCombo->addItem(tr("%1 · MAE encoder").arg(QString::fromStdString(m.info.name)), m.id);
-            else if (m.info.kind == "clip")
-                m_modelCombo->addItem(tr("%1 · CLIP image tower").arg(QString::fromStdString(m.info.name)), m.id);
-        }
-        int i = m_modelCombo->findData(current);
-        if (i < 0 && m_modelCombo->count() > 0)
-            i = 0;
-        m_modelCombo->setCurrentIndex(i);
-        if (m_modelCombo->count() == 0)
-            m_modelCombo->setPlaceholderText(tr("no model loaded (see Models)"));
-    }
+    const bool changed = fillModelCombo(
+        m_modelCombo, *m_models,
+        [this](const ModelEntry &m) {
+            const QString name = QString::fromStdString(m.info.name);
+            return m.info.kind == "mae"    ? tr("%1 · MAE encoder").arg(name)
+                   : m.info.kind == "clip" ? tr("%1 · CLIP image tower").arg(name)
+                                           : QString();
+        },
+        tr("no model loaded (see Models)"));
     updateControls();
-    if (currentModel() != current || !m_result)
+    if (changed || !m_result)
         request();
 }
 
@@ -266,8 +260,7 @@ void InsideView::setImage(const engine::RgbImage &image, const QString &name)
 
 void InsideView::openImageDialog()
 {
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open an image"), QString(),
-                                                      tr("Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff)"));
+    const QString path = askOpenFile(this, tr("Open an image"), QStringLiteral("mae/lastImageDir"), imageFileFilter());
     if (path.isEmpty())
         return;
     const LoadedImage li = loadImageFile(path);
@@ -315,72 +308,57 @@ void InsideView::loadFashionMnist(const QString &dir)
 
 void InsideView::request()
 {
-    ++m_generation;
-    if (m_running) {
-        m_pending = true;
-        return;
-    }
-    start();
+    m_job->request();
 }
 
-void InsideView::start()
+std::function<InsideView::Job()> InsideView::prepareJob()
 {
-    m_pending = false;
     const ModelEntry *m = m_models->find(currentModel());
     if (!m || m_image.width == 0)
-        return;
+        return {};
     engine::MaskRequest rq;
     rq.ratio = m_ratioSlider->value() / 100.0;
     rq.seed = std::uint64_t(m_seedSpin->value());
     auto mae = m->mae;
     auto clip = m->clip;
     const engine::RgbImage image = m_image;
-    const quint64 generation = m_generation;
     m_resultModel = currentModel();
-    m_running = true;
-    m_watcher.setFuture(QtConcurrent::run([mae, clip, image, rq, generation]() {
+    return [mae, clip, image, rq]() {
         Job job;
-        job.generation = generation;
         try {
             job.result = std::make_shared<engine::AttentionResult>(mae ? mae->attention(image, rq) : clip->attention(image));
         } catch (const std::exception &e) {
             job.error = QString::fromUtf8(e.what());
         }
         return job;
-    }));
+    };
 }
 
-void InsideView::finished()
+void InsideView::show(const Job &job)
 {
-    m_running = false;
-    const Job job = m_watcher.result();
-    if (job.generation == m_generation) {
-        if (!job.error.isEmpty()) {
-            m_message->show(job.error);
-            Q_EMIT statusMessage(job.error);
-        } else if (job.result) {
-            const bool sameShape = m_result && m_result->layers == job.result->layers && m_result->heads == job.result->heads;
-            m_result = job.result;
-            if (!sameShape) {
-                QSignalBlocker b1(m_layerSlider), b2(m_headCombo);
-                m_layerSlider->setRange(0, m_result->layers - 1);
-                m_layerSlider->setValue(m_result->layers - 1);
-                m_headCombo->clear();
-                m_headCombo->addItem(tr("mean of %1 heads").arg(m_result->heads));
-                for (int h = 0; h < m_result->heads; ++h)
-                    m_headCombo->addItem(tr("head %1").arg(h + 1));
-            }
-            m_timing->setText(tr("%1 layers × %2 heads, %3 tokens; computed in %4 ms")
-                                  .arg(m_result->layers)
-                                  .arg(m_result->heads)
-                                  .arg(m_result->tokens)
-                                  .arg(m_result->ms, 0, 'f', 1));
-            redraw();
-            Q_EMIT attentionUpdated();
+    if (!job.error.isEmpty()) {
+        m_message->show(job.error);
+        Q_EMIT statusMessage(job.error);
+    } else if (job.result) {
+        const bool sameShape = m_result && m_result->layers == job.result->layers && m_result->heads == job.result->heads;
+        m_result = job.result;
+        if (!sameShape) {
+            QSignalBlocker b1(m_layerSlider), b2(m_headCombo);
+            m_layerSlider->setRange(0, m_result->layers - 1);
+            m_layerSlider->setValue(m_result->layers - 1);
+            m_headCombo->clear();
+            m_headCombo->addItem(tr("mean of %1 heads").arg(m_result->heads));
+            for (int h = 0; h < m_result->heads; ++h)
+                m_headCombo->addItem(tr("head %1").arg(h + 1));
         }
+        m_timing->setText(tr("%1 layers × %2 heads, %3 tokens; computed in %4 ms")
+                              .arg(m_result->layers)
+                              .arg(m_result->heads)
+                              .arg(m_result->tokens)
+                              .arg(m_result->ms, 0, 'f', 1));
+        redraw();
+        Q_EMIT attentionUpdated();
     }
-    if (m_pending)
-        start();
 }
 
 void InsideView::redraw()

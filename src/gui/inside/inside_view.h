@@ -11,10 +11,12 @@
 #include <QWidget>
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "src/engine/sessions.h"
+#include "src/gui/common/newest_request_wins.h"
 
 class QComboBox;
 class QLabel;
@@ -71,14 +73,13 @@ private:
         QString error;
     };
     struct Job {
-        quint64 generation = 0;
         std::shared_ptr<engine::AttentionResult> result;
         QString error;
     };
     void modelsChanged();
     void request();
-    void start();
-    void finished();
+    std::function<Job()> prepareJob();
+    void show(const Job &job);
     void redraw();
     void updateControls();
 
@@ -104,10 +105,8 @@ private:
     QString m_resultModel;
     int m_patch = -1; // the clicked patch
     std::array<long long, 4> m_stripKey{}; // what the layer strip shows (see redraw)
-    QFutureWatcher<Job> m_watcher;
+    std::unique_ptr<NewestRequestWins<Job>> m_job; // attention of the newest request
     QFutureWatcher<SampleLoad> m_sampleWatcher;
-    quint64 m_generation = 0;
-    bool m_running = false, m_pending = false;
 };
 
 } // namespace vitscope::gui

@@ -21,8 +21,8 @@
 
 #include "src/gui/common/image_io.h"
 #include "src/gui/common/widgets.h"
-#include "src/gui/mae_explorer/patch_image_widget.h"
-#include "src/gui/models/model_registry.h"
+#include "src/gui/common/patch_image_widget.h"
+#include "src/gui/common/model_registry.h"
 #include "ui_mae_explorer_view.h"
 
 namespace vitscope::gui {
@@ -31,28 +31,22 @@ namespace {
 
 const char *kPanelTitles[] = {"Original", "Masked", "Reconstruction", "Reconstruction + visible", "Error per patch"};
 
-struct SourceItems {
-    std::vector<engine::RgbImage> images; // Fashion-MNIST: the images themselves
-    QStringList paths;                    // a folder: files
-    QList<QImage> thumbs;
-    QStringList names;
-    QString error;
-    int skipped = 0;
-};
-
-QIcon iconFor(const QImage &image)
-{
-    return QIcon(QPixmap::fromImage(image.scaled(64, 64, Qt::KeepAspectRatio,
-                                                 image.width() < 64 ? Qt::FastTransformation : Qt::SmoothTransformation)));
-}
-
 } // namespace
 
 MaeExplorerView::MaeExplorerView(ModelRegistry *models, QWidget *parent)
     : QWidget(parent), m_ui(std::make_unique<Ui::MaeExplorerView>()), m_models(models)
 {
     m_ui->setupUi(this);
-    setAcceptDrops(true);
+    m_job = std::make_unique<NewestRequestWins<Job>>(
+        this, [this] { return prepareJob(); }, [this](const Job &job) { show(job); });
+    m_intake = new ImageIntake(
+        this, [this](const QImage &image, const QString &label) { setImage(image, label); },
+        [this](const QStringList &paths) {
+            if (QFileInfo(paths.first()).isDir())
+                openFolder(paths.first());
+            else
+                openImageFile(paths.first());
+        });
     // The result line and the ratio change with every slider step: painted labels of a fixed
     // size, so that a change never re-lays the window out (a QLabel's did, tens of ms).
     m_info = replaceWithLiveLabel(m_ui->infoLabel, 2);
@@ -68,38 +62,7 @@ MaeExplorerView::MaeExplorerView(ModelRegistry *models, QWidget *parent)
     m_message = new MessageBar(this);
     fillHost(m_ui->messageHost, m_message);
 
-    // Single view: five panels in a row.
-    auto *single = new QWidget(this);
-    m_singlePage = single;
-    new QGridLayout(single);
-    for (const char *t : kPanelTitles) {
-        auto *panel = new PatchImageWidget(tr(t), single);
-        panel->setObjectName(QStringLiteral("maePanel"));
-        m_panels.push_back(panel);
-    }
-    single->installEventFilter(this);
-    layoutPanels();
-    m_panels[1]->setClickable(true);
-    m_panels[1]->setToolTip(tr("Click a patch to toggle it: the mask becomes a custom one"));
-    m_panels[4]->setToolTip(tr("Mean squared error per patch in the model's target space; brighter is worse"));
-    connect(m_panels[1], &PatchImageWidget::patchClicked, this, &MaeExplorerView::togglePatch);
-    m_ui->stack->addWidget(single);
-
-    // Compare view: random / block / grid rows (Figure 6).
-    auto *compare = new QWidget(this);
-    auto *grid = new QGridLayout(compare);
-    const QString rows[] = {tr("random"), tr("block"), tr("grid")};
-    for (int r = 0; r < 3; ++r) {
-        auto *name = new QLabel(QStringLiteral("<b>%1</b>").arg(rows[r]), compare);
-        grid->addWidget(name, r, 0);
-        for (int c = 0; c < 3; ++c) {
-            auto *panel = new PatchImageWidget(QString(), compare);
-            panel->setObjectName(QStringLiteral("comparePanel"));
-            grid->addWidget(panel, r, c + 1);
-            m_comparePanels.push_back(panel);
-        }
-    }
-    m_ui->stack->addWidget(compare);
+    createPanels();
 
     m_ui->strategyCombo->addItem(tr("Random"), QStringLiteral("random"));
     m_ui->strategyCombo->addItem(tr("Block"), QStringLiteral("block"));
@@ -164,16 +127,53 @@ MaeExplorerView::MaeExplorerView(ModelRegistry *models, QWidget *parent)
             openFolder(dir);
     });
 
-    connect(&m_watcher, &QFutureWatcher<Job>::finished, this, &MaeExplorerView::finished);
     connect(m_models, &ModelRegistry::loaded, this, &MaeExplorerView::modelsChanged);
     m_ui->sourceCombo->addItem(tr("Fashion-MNIST test set"), QString());
     modelsChanged();
     updateControls();
 }
 
+// The single view's five panels in a row, and the compare view's random / block / grid
+// rows (Figure 6).
+void MaeExplorerView::createPanels()
+{
+    // Single view: five panels in a row.
+    auto *single = new QWidget(this);
+    m_singlePage = single;
+    new QGridLayout(single);
+    for (const char *t : kPanelTitles) {
+        auto *panel = new PatchImageWidget(tr(t), single);
+        panel->setObjectName(QStringLiteral("maePanel"));
+        m_panels.push_back(panel);
+    }
+    single->installEventFilter(this);
+    layoutPanels();
+    m_panels[1]->setClickable(true);
+    m_panels[1]->setToolTip(tr("Click a patch to toggle it: the mask becomes a custom one"));
+    m_panels[4]->setToolTip(tr("Mean squared error per patch in the model's target space; brighter is worse"));
+    connect(m_panels[1], &PatchImageWidget::patchClicked, this, &MaeExplorerView::togglePatch);
+    m_ui->stack->addWidget(single);
+
+    // Compare view: random / block / grid rows (Figure 6).
+    auto *compare = new QWidget(this);
+    auto *grid = new QGridLayout(compare);
+    const QString rows[] = {tr("random"), tr("block"), tr("grid")};
+    for (int r = 0; r < 3; ++r) {
+        auto *name = new QLabel(QStringLiteral("<b>%1</b>").arg(rows[r]), compare);
+        grid->addWidget(name, r, 0);
+        for (int c = 0; c < 3; ++c) {
+            auto *panel = new PatchImageWidget(QString(), compare);
+            panel->setObjectName(QStringLiteral("comparePanel"));
+            grid->addWidget(panel, r, c + 1);
+            m_comparePanels.push_back(panel);
+        }
+    }
+    m_ui->stack->addWidget(compare);
+}
+
 MaeExplorerView::~MaeExplorerView()
 {
-    m_watcher.waitForFinished();
+    m_job.reset(); // waits for a running redraw
     m_sourceWatcher.waitForFinished();
 }
 
@@ -250,7 +250,7 @@ QString MaeExplorerView::messageText() const
 
 bool MaeExplorerView::isBusy() const
 {
-    return m_running || m_pending || m_sourceWatcher.isRunning();
+    return m_job->isBusy() || m_sourceWatcher.isRunning();
 }
 
 QImage MaeExplorerView::panelImage(const QString &title) const
@@ -263,19 +263,12 @@ QImage MaeExplorerView::panelImage(const QString &title) const
 
 void MaeExplorerView::modelsChanged()
 {
-    const QString current = currentModel();
-    QSignalBlocker block(m_ui->modelCombo);
-    m_ui->modelCombo->clear();
-    for (const auto &m : m_models->ofKind(QStringLiteral("mae")))
-        m_ui->modelCombo->addItem(QString::fromStdString(m.info.name), m.id);
-    int i = m_ui->modelCombo->findData(current);
-    if (i < 0 && m_ui->modelCombo->count() > 0)
-        i = 0;
-    m_ui->modelCombo->setCurrentIndex(i);
-    if (m_ui->modelCombo->count() == 0)
-        m_ui->modelCombo->setPlaceholderText(tr("no MAE loaded (see Models)"));
+    const bool changed = fillModelCombo(
+        m_ui->modelCombo, *m_models,
+        [](const ModelEntry &m) { return m.info.kind == "mae" ? QString::fromStdString(m.info.name) : QString(); },
+        tr("no MAE loaded (see Models)"));
     updateControls();
-    if (currentModel() != current)
+    if (changed)
         request();
 }
 
@@ -310,29 +303,20 @@ engine::MaskRequest MaeExplorerView::currentRequest() const
 
 void MaeExplorerView::request()
 {
-    ++m_generation;
-    if (m_running) {
-        m_pending = true;
-        return;
-    }
-    start();
+    m_job->request();
 }
 
-void MaeExplorerView::start()
+std::function<MaeExplorerView::Job()> MaeExplorerView::prepareJob()
 {
-    m_pending = false;
     const ModelEntry *m = m_models->find(currentModel());
     if (!m || !m->mae || m_image.rgb.empty())
-        return;
+        return {};
     auto session = m->mae;
     const auto image = m_image;
     const auto req = currentRequest();
     const bool compare = m_ui->compareButton->isChecked();
-    const quint64 generation = m_generation;
-    m_running = true;
-    m_watcher.setFuture(QtConcurrent::run([session, image, req, compare, generation]() {
+    return [session, image, req, compare]() {
         Job job;
-        job.generation = generation;
         job.compare = compare;
         QElapsedTimer timer;
         timer.start();
@@ -351,17 +335,7 @@ void MaeExplorerView::start()
         }
         job.ms = double(timer.nsecsElapsed()) / 1e6;
         return job;
-    }));
-}
-
-void MaeExplorerView::finished()
-{
-    m_running = false;
-    const Job job = m_watcher.result();
-    if (job.generation == m_generation || !m_pending)
-        show(job);
-    if (m_pending)
-        start();
+    };
 }
 
 void MaeExplorerView::show(const Job &job)
@@ -439,186 +413,6 @@ void MaeExplorerView::togglePatch(int index)
         updateControls();
     }
     request();
-}
-
-void MaeExplorerView::setImage(const QImage &image, const QString &name)
-{
-    if (image.isNull())
-        return;
-    m_image = fromQImage(image);
-    m_imageName = name;
-    request();
-}
-
-void MaeExplorerView::openImageFile(const QString &path)
-{
-    auto *watcher = new QFutureWatcher<LoadedImage>(this);
-    connect(watcher, &QFutureWatcher<LoadedImage>::finished, this, [this, watcher]() {
-        const LoadedImage r = watcher->result();
-        watcher->deleteLater();
-        if (!r.ok()) {
-            m_message->show(r.error);
-            Q_EMIT statusMessage(r.error);
-            return;
-        }
-        setImage(r.image, QFileInfo(r.path).fileName());
-    });
-    watcher->setFuture(QtConcurrent::run([path]() { return loadImageFile(path); }));
-}
-
-void MaeExplorerView::openImageDialog()
-{
-    const QString dir = QSettings().value(QStringLiteral("mae/lastImageDir"),
-                                          QStandardPaths::writableLocation(QStandardPaths::PicturesLocation))
-                            .toString();
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open an image"), dir,
-                                                      tr("Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff *.gif);;All files (*)"));
-    if (path.isEmpty())
-        return;
-    QSettings().setValue(QStringLiteral("mae/lastImageDir"), QFileInfo(path).absolutePath());
-    openImageFile(path);
-}
-
-void MaeExplorerView::openFolderDialog()
-{
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Folder of images"),
-                                                          QSettings().value(QStringLiteral("mae/lastImageDir")).toString());
-    if (!dir.isEmpty())
-        openFolder(dir);
-}
-
-void MaeExplorerView::pasteFromClipboard()
-{
-    const QMimeData *mime = QApplication::clipboard()->mimeData();
-    if (mime && mime->hasImage()) {
-        setImage(qvariant_cast<QImage>(mime->imageData()), tr("pasted image"));
-        return;
-    }
-    if (!localFiles(mime).isEmpty()) {
-        openImageFile(localFiles(mime).first());
-        return;
-    }
-    m_message->show(tr("The clipboard holds no image."), MessageBar::Kind::Warning, 5000);
-}
-
-void MaeExplorerView::dragEnterEvent(QDragEnterEvent *event)
-{
-    if (carriesImages(event->mimeData()))
-        event->acceptProposedAction();
-}
-
-void MaeExplorerView::dropEvent(QDropEvent *event)
-{
-    const QMimeData *mime = event->mimeData();
-    if (mime->hasImage()) {
-        setImage(qvariant_cast<QImage>(mime->imageData()), tr("dropped image"));
-    } else if (!localFiles(mime).isEmpty()) {
-        const QString path = localFiles(mime).first();
-        if (QFileInfo(path).isDir())
-            openFolder(path);
-        else
-            openImageFile(path);
-    }
-    event->acceptProposedAction();
-}
-
-void MaeExplorerView::loadFashionMnist(const QString &dir)
-{
-    m_sourceWatcher.waitForFinished();
-    auto items = std::make_shared<SourceItems>();
-    const std::string d = dir.toStdString();
-    m_sourceWatcher.setFuture(QtConcurrent::run([items, d]() {
-        try {
-            auto grid = engine::loadFashionMnistSamples(d, 10);
-            for (auto &s : grid.samples) {
-                items->thumbs << toQImage(s.image);
-                items->names << QStringLiteral("%1 · test #%2").arg(QString::fromStdString(s.className)).arg(s.index);
-                items->images.push_back(std::move(s.image));
-            }
-        } catch (const std::exception &e) {
-            items->error = QString::fromStdString(e.what());
-        }
-    }));
-    disconnect(&m_sourceWatcher, nullptr, this, nullptr);
-    connect(&m_sourceWatcher, &QFutureWatcher<void>::finished, this, [this, items]() {
-        m_ui->sourceCombo->setCurrentIndex(0);
-        m_sourceImages = items->images;
-        QSignalBlocker block(m_ui->sourceList);
-        m_ui->sourceList->clear();
-        for (int i = 0; i < items->thumbs.size(); ++i) {
-            auto *item = new QListWidgetItem(iconFor(items->thumbs[i]), QString(), m_ui->sourceList);
-            item->setToolTip(items->names[i]);
-            item->setData(Qt::UserRole, i);
-        }
-        if (!items->error.isEmpty()) {
-            m_message->show(items->error);
-            return;
-        }
-        if (m_image.rgb.empty() && !m_sourceImages.empty())
-            m_ui->sourceList->setCurrentRow(0), selectSource(0);
-    });
-}
-
-void MaeExplorerView::openFolder(const QString &dir)
-{
-    m_sourceWatcher.waitForFinished();
-    auto items = std::make_shared<SourceItems>();
-    m_sourceWatcher.setFuture(QtConcurrent::run([items, dir]() {
-        const QStringList files = listImageFiles(dir, &items->error, 400);
-        for (const QString &f : files) {
-            const LoadedImage im = loadImageFile(f);
-            if (!im.ok()) {
-                ++items->skipped;
-                continue;
-            }
-            items->paths << f;
-            items->names << QFileInfo(f).fileName();
-            items->thumbs << im.image.scaled(64, 64, Qt::KeepAspectRatio, Qt::SmoothTransformation);
-        }
-    }));
-    disconnect(&m_sourceWatcher, nullptr, this, nullptr);
-    connect(&m_sourceWatcher, &QFutureWatcher<void>::finished, this, [this, items, dir]() {
-        if (!items->error.isEmpty()) {
-            m_message->show(items->error);
-            return;
-        }
-        if (m_ui->sourceCombo->findData(dir) < 0)
-            m_ui->sourceCombo->addItem(QFileInfo(dir).fileName(), dir);
-        m_ui->sourceCombo->setCurrentIndex(m_ui->sourceCombo->findData(dir));
-        m_sourceImages.clear();
-        QSignalBlocker block(m_ui->sourceList);
-        m_ui->sourceList->clear();
-        for (int i = 0; i < items->paths.size(); ++i) {
-            auto *item = new QListWidgetItem(iconFor(items->thumbs[i]), QString(), m_ui->sourceList);
-            item->setToolTip(items->names[i]);
-            item->setData(Qt::UserRole + 1, items->paths[i]);
-        }
-        if (items->paths.isEmpty())
-            m_message->show(tr("%1: no image files found").arg(QDir::toNativeSeparators(dir)), MessageBar::Kind::Warning);
-        else if (items->skipped > 0)
-            m_message->show(tr("%1 files in %2 could not be read and were skipped").arg(items->skipped).arg(dir),
-                            MessageBar::Kind::Warning);
-        if (!items->paths.isEmpty())
-            m_ui->sourceList->setCurrentRow(0), selectSource(0);
-    });
-}
-
-void MaeExplorerView::selectSource(int row)
-{
-    QListWidgetItem *item = m_ui->sourceList->item(row);
-    if (!item)
-        return;
-    const QString path = item->data(Qt::UserRole + 1).toString();
-    if (!path.isEmpty()) {
-        openImageFile(path);
-        return;
-    }
-    const int i = item->data(Qt::UserRole).toInt();
-    if (i >= 0 && i < int(m_sourceImages.size())) {
-        m_image = m_sourceImages[std::size_t(i)];
-        m_imageName = item->toolTip();
-        request();
-    }
 }
 
 void MaeExplorerView::saveSettings() const

@@ -8,10 +8,13 @@
 #include <QImage>
 #include <QWidget>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "src/engine/sessions.h"
+#include "src/gui/common/image_intake.h"
+#include "src/gui/common/newest_request_wins.h"
 
 namespace Ui {
 class MaeExplorerView;
@@ -64,21 +67,18 @@ Q_SIGNALS:
 
 protected:
     bool eventFilter(QObject *watched, QEvent *event) override;
-    void dragEnterEvent(QDragEnterEvent *event) override;
-    void dropEvent(QDropEvent *event) override;
 
 private:
     struct Job {
-        quint64 generation = 0;
         std::vector<engine::MaeResult> results;
         QString error;
         double ms = 0;
         bool compare = false;
     };
 
+    void createPanels();
     void request();
-    void start();
-    void finished();
+    std::function<Job()> prepareJob();
     void show(const Job &job);
     void modelsChanged();
     void updateControls();
@@ -88,16 +88,14 @@ private:
     std::unique_ptr<Ui::MaeExplorerView> m_ui;
     ModelRegistry *m_models;
     MessageBar *m_message = nullptr;
+    ImageIntake *m_intake = nullptr; // drops and pastes
     LiveLabel *m_info = nullptr;
     std::vector<PatchImageWidget *> m_panels;
     QWidget *m_singlePage = nullptr;
     int m_columns = 0;
     void layoutPanels();
     std::vector<PatchImageWidget *> m_comparePanels; // 3 rows x 3
-    QFutureWatcher<Job> m_watcher;
-    quint64 m_generation = 0;
-    bool m_pending = false;
-    bool m_running = false; // from start() until finished() ran (the future may be done earlier)
+    std::unique_ptr<NewestRequestWins<Job>> m_job; // the explorer's redraws: only the newest is shown
     engine::RgbImage m_image;
     QString m_imageName;
     std::vector<int> m_customKeep;

@@ -8,7 +8,7 @@
 #include <cmath>
 
 #include "src/gui/common/image_io.h"
-#include "src/gui/mae_explorer/patch_image_widget.h"
+#include "src/gui/common/patch_image_widget.h"
 
 namespace vitscope::gui {
 
@@ -33,18 +33,16 @@ ClassHeatmaps::ClassHeatmaps(QWidget *parent) : QWidget(parent)
                   "maps are noisy and sometimes highlight the background (Zhou et al. 2022, MaskCLIP; Li et al. 2023)."));
     m_noteText = tr("Where is each class? Patch-text cosine for the top classes, each map scaled from its lowest to "
                     "its highest patch (hover a map for its range).");
-    connect(&m_watcher, &QFutureWatcher<Job>::finished, this, &ClassHeatmaps::finished);
+    m_job = std::make_unique<NewestRequestWins<Job>>(
+        this, [this] { return prepareJob(); }, [this](const Job &job) { show(job); });
     clear();
 }
 
-ClassHeatmaps::~ClassHeatmaps()
-{
-    m_watcher.waitForFinished();
-}
+ClassHeatmaps::~ClassHeatmaps() = default; // m_job waits for a running job
 
 void ClassHeatmaps::clear()
 {
-    ++m_generation;
+    m_job->invalidate();
     m_maps.clear();
     for (auto *p : m_panels) {
         p->setTitle(QString());
@@ -68,31 +66,22 @@ void ClassHeatmaps::request(std::shared_ptr<engine::ClipSession> session, const 
     if (session == m_session && top == m_classes && firstEmbeddings == m_embeddings && image.rgb == m_image.rgb &&
         image.width == m_image.width)
         return;
-    ++m_generation;
     m_session = std::move(session);
     m_image = image;
     m_classes = top;
     m_embeddings = std::move(firstEmbeddings);
-    if (m_running) {
-        m_pending = true;
-        return;
-    }
-    start();
+    m_job->request();
 }
 
-void ClassHeatmaps::start()
+std::function<ClassHeatmaps::Job()> ClassHeatmaps::prepareJob()
 {
-    m_pending = false;
     if (!m_session || m_image.width == 0 || m_embeddings.empty())
-        return;
+        return {};
     auto session = m_session;
     const auto image = m_image;
     const auto embeddings = m_embeddings;
-    const quint64 generation = m_generation;
-    m_running = true;
-    m_watcher.setFuture(QtConcurrent::run([session, image, embeddings, generation]() {
+    return [session, image, embeddings]() {
         Job job;
-        job.generation = generation;
         try {
             auto sim = session->patchSimilarity(image, embeddings);
             job.maps = std::move(sim.maps);
@@ -101,45 +90,39 @@ void ClassHeatmaps::start()
             job.error = QString::fromUtf8(e.what());
         }
         return job;
-    }));
+    };
 }
 
-void ClassHeatmaps::finished()
+void ClassHeatmaps::show(const Job &job)
 {
-    m_running = false;
-    const Job job = m_watcher.result();
-    if (job.generation == m_generation) {
-        if (!job.error.isEmpty()) {
-            m_note->setText(job.error);
-        } else {
-            m_maps = job.maps;
-            const QImage input = toQImage(job.input);
-            for (int i = 0; i < kMaps; ++i) {
-                auto *p = m_panels[std::size_t(i)];
-                if (i >= int(m_maps.size())) {
-                    p->setTitle(QString());
-                    p->setImage(QImage(), 0);
-                    continue;
-                }
-                const int grid = int(std::lround(std::sqrt(double(m_maps[std::size_t(i)].size()))));
-                float lo = 1, hi = -1;
-                for (float v : m_maps[std::size_t(i)])
-                    lo = std::min(lo, v), hi = std::max(hi, v);
-                p->setTitle(m_classes.value(i));
-                p->setToolTip(tr("%1: patch-text cosine from %2 (dark) to %3 (bright)")
-                                  .arg(m_classes.value(i))
-                                  .arg(lo, 0, 'f', 2)
-                                  .arg(hi, 0, 'f', 2));
-                p->setImage(input, grid);
-                p->setOverlay(m_maps[std::size_t(i)], -1, 0.55);
+    if (!job.error.isEmpty()) {
+        m_note->setText(job.error);
+    } else {
+        m_maps = job.maps;
+        const QImage input = toQImage(job.input);
+        for (int i = 0; i < kMaps; ++i) {
+            auto *p = m_panels[std::size_t(i)];
+            if (i >= int(m_maps.size())) {
+                p->setTitle(QString());
+                p->setImage(QImage(), 0);
+                continue;
             }
-            if (m_note->text() != m_noteText)
-                m_note->setText(m_noteText); // a wrapped label re-lays the view out: only when it changes
-            Q_EMIT updated();
+            const int grid = int(std::lround(std::sqrt(double(m_maps[std::size_t(i)].size()))));
+            float lo = 1, hi = -1;
+            for (float v : m_maps[std::size_t(i)])
+                lo = std::min(lo, v), hi = std::max(hi, v);
+            p->setTitle(m_classes.value(i));
+            p->setToolTip(tr("%1: patch-text cosine from %2 (dark) to %3 (bright)")
+                              .arg(m_classes.value(i))
+                              .arg(lo, 0, 'f', 2)
+                              .arg(hi, 0, 'f', 2));
+            p->setImage(input, grid);
+            p->setOverlay(m_maps[std::size_t(i)], -1, 0.55);
         }
+        if (m_note->text() != m_noteText)
+            m_note->setText(m_noteText); // a wrapped label re-lays the view out: only when it changes
+        Q_EMIT updated();
     }
-    if (m_pending)
-        start();
 }
 
 } // namespace vitscope::gui

@@ -8,10 +8,12 @@
 #include <QFutureWatcher>
 #include <QWidget>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "src/engine/sessions.h"
+#include "src/gui/common/newest_request_wins.h"
 
 class QLabel;
 
@@ -29,7 +31,7 @@ public:
     void request(std::shared_ptr<engine::ClipSession> session, const engine::RgbImage &image,
                  const QStringList &classes, const std::vector<std::vector<float>> &embeddings);
     void clear();
-    bool isBusy() const { return m_running || m_pending; }
+    bool isBusy() const { return m_job->isBusy(); }
     // The maps shown, for tests: classes x patches.
     const std::vector<std::vector<float>> &maps() const { return m_maps; }
     static constexpr int kMaps = 3;
@@ -39,20 +41,17 @@ Q_SIGNALS:
 
 private:
     struct Job {
-        quint64 generation = 0;
         std::vector<std::vector<float>> maps;
         engine::RgbImage input;
         QString error;
     };
-    void start();
-    void finished();
+    std::function<Job()> prepareJob();
+    void show(const Job &job);
 
     std::vector<PatchImageWidget *> m_panels;
     QLabel *m_note = nullptr;
     QString m_noteText;
-    QFutureWatcher<Job> m_watcher;
-    quint64 m_generation = 0;
-    bool m_running = false, m_pending = false;
+    std::unique_ptr<NewestRequestWins<Job>> m_job;
     std::shared_ptr<engine::ClipSession> m_session;
     engine::RgbImage m_image;
     QStringList m_classes;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "src/engine/sessions.h"
+#include "src/gui/common/image_intake.h"
 
 namespace Ui {
 class ZeroShotView;
@@ -39,7 +40,11 @@ public:
         engine::RgbImage image;
         QString name;
         QString trueLabel;       // folder name or dataset class, may be empty
+
+        static Input make(const QString &path, const QString &name, const QString &label,
+                          engine::RgbImage image = engine::RgbImage());
     };
+    static constexpr int kThumbCellWidth = 160; // px: thumbnails with their two labels
 
     void addFiles(const QStringList &paths);   // files and folders
     void addImages(const std::vector<Input> &inputs);
@@ -75,8 +80,6 @@ Q_SIGNALS:
     void statusMessage(const QString &text);
 
 protected:
-    void dragEnterEvent(QDragEnterEvent *event) override;
-    void dropEvent(QDropEvent *event) override;
 
 private:
     struct Item {
@@ -120,6 +123,7 @@ private:
     std::unique_ptr<Ui::ZeroShotView> m_ui;
     ModelRegistry *m_models;
     MessageBar *m_message = nullptr;
+    ImageIntake *m_intake = nullptr; // drops and pastes
     ProbabilityBars *m_bars = nullptr;
     ClassHeatmaps *m_heatmaps = nullptr;
     LiveLabel *m_summary = nullptr;

@@ -1,0 +1,216 @@
+#include "src/app/responsiveness_bench.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <QJsonArray>
+#include <QPlainTextEdit>
+#include <QSlider>
+#include <QThread>
+#include <QTimer>
+
+#include <algorithm>
+#include <functional>
+#include <vector>
+
+#include "src/engine/engine.h"
+#include "src/engine/training.h"
+#include "src/gui/common/image_io.h"
+#include "src/gui/inside/embedding_map.h"
+#include "src/gui/inside/inside_view.h"
+#include "src/gui/mae_explorer/mae_explorer_view.h"
+#include "src/gui/main_window.h"
+#include "src/gui/common/model_registry.h"
+#include "src/gui/training/training_view.h"
+#include "src/gui/zero_shot/zero_shot_view.h"
+
+namespace vitscope::gui {
+
+namespace {
+
+class GapMonitor {
+public:
+    GapMonitor()
+    {
+        m_timer.setTimerType(Qt::PreciseTimer);
+        m_timer.setInterval(5);
+        QObject::connect(&m_timer, &QTimer::timeout, [this]() {
+            const qint64 now = m_clock.nsecsElapsed();
+            m_gaps.push_back(double(now - m_last) / 1e6);
+            m_last = now;
+        });
+    }
+    void start()
+    {
+        m_gaps.clear();
+        m_clock.start();
+        m_last = 0;
+        m_timer.start();
+    }
+    QJsonObject stop(const QString &phase)
+    {
+        m_timer.stop();
+        std::vector<double> g = m_gaps;
+        std::sort(g.begin(), g.end());
+        QJsonObject o;
+        o[QStringLiteral("phase")] = phase;
+        o[QStringLiteral("seconds")] = double(m_clock.nsecsElapsed()) / 1e9;
+        o[QStringLiteral("ticks")] = int(g.size());
+        o[QStringLiteral("max_gap_ms")] = g.empty() ? 0.0 : g.back();
+        o[QStringLiteral("p99_gap_ms")] = g.empty() ? 0.0 : g[std::size_t(0.99 * double(g.size() - 1))];
+        o[QStringLiteral("median_gap_ms")] = g.empty() ? 0.0 : g[g.size() / 2];
+        o[QStringLiteral("gaps_over_50ms")] = int(std::count_if(g.begin(), g.end(), [](double x) { return x > 50; }));
+        return o;
+    }
+
+private:
+    QTimer m_timer;
+    QElapsedTimer m_clock;
+    qint64 m_last = 0;
+    std::vector<double> m_gaps;
+};
+
+void spin(int ms)
+{
+    QElapsedTimer t;
+    t.start();
+    while (t.elapsed() < ms)
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 5);
+}
+
+bool spinUntil(const std::function<bool()> &done, int timeoutMs)
+{
+    QElapsedTimer t;
+    t.start();
+    while (!done()) {
+        if (t.elapsed() > timeoutMs)
+            return false;
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 5);
+        QThread::msleep(1);
+    }
+    return true;
+}
+
+} // namespace
+
+QJsonObject runUiBenchmark(MainWindow *window, const QString &imageDir)
+{
+    QJsonArray phases;
+    GapMonitor monitor;
+    spinUntil([&] { return !window->isBusy() && window->models()->models().size() >= 2; }, 60000);
+
+    // 1. Drag the ratio slider, one step per 15 ms, through random and block masking.
+    window->showView(QStringLiteral("mae"));
+    auto *mae = window->maeExplorer();
+    auto *slider = window->findChild<QSlider *>(QStringLiteral("ratioSlider"));
+    monitor.start();
+    for (const char *strategy : {"random", "block"}) {
+        mae->setStrategy(QString::fromLatin1(strategy));
+        for (int v = 0; v <= 95; ++v) {
+            slider->setValue(v);
+            spin(15);
+        }
+    }
+    mae->setStrategy(QStringLiteral("grid"));
+    mae->setCompare(true);
+    spinUntil([&] { return !mae->isBusy(); }, 30000);
+    mae->setCompare(false);
+    spinUntil([&] { return !mae->isBusy(); }, 30000);
+    phases.append(monitor.stop(QStringLiteral("mae-slider-drag")));
+
+    // 2. Type class names, one key per 40 ms.
+    window->showView(QStringLiteral("zeroshot"));
+    auto *zs = window->zeroShot();
+    auto *edit = window->findChild<QPlainTextEdit *>(QStringLiteral("classesEdit"));
+    monitor.start();
+    for (const QString &word : {QStringLiteral("\nhandbag"), QStringLiteral("\nhiking boot"), QStringLiteral("\nscarf")})
+        for (QChar c : word) {
+            edit->moveCursor(QTextCursor::End);
+            edit->insertPlainText(QString(c));
+            spin(40);
+        }
+    spinUntil([&] { return !zs->isBusy(); }, 30000);
+    phases.append(monitor.stop(QStringLiteral("zeroshot-typing")));
+
+    // 3. Drop a folder of 300 images (written first, outside the measurement).
+    QDir().mkpath(imageDir);
+    const auto grid = engine::loadFashionMnistSamples(std::string(), 30);
+    for (const auto &s : grid.samples) {
+        const QString cls = QString::fromStdString(s.className).replace(QLatin1Char('/'), QLatin1Char('-'));
+        QDir().mkpath(imageDir + QLatin1Char('/') + cls);
+        toQImage(s.image).scaled(112, 112).save(imageDir + QLatin1Char('/') + cls + QStringLiteral("/%1.png").arg(s.index));
+    }
+    monitor.start();
+    zs->addFiles({imageDir});
+    spinUntil([&] { return !zs->isBusy(); }, 120000);
+    QJsonObject drop = monitor.stop(QStringLiteral("zeroshot-folder-300-images"));
+    drop[QStringLiteral("images")] = zs->imageCount();
+    phases.append(drop);
+
+    // 4. The Inside view: switch models, drag the mask ratio and the layer slider, click
+    //    patches, then compute the embedding map (500 images) and hover over it.
+    window->showView(QStringLiteral("inside"));
+    auto *inside = window->insideView();
+    monitor.start();
+    for (const char *model : {"fmnist-mae", "fmnist-clip"}) {
+        inside->setModel(QString::fromLatin1(model));
+        inside->showMapTab(false);
+        for (int v = 0; v <= 90; v += 3) {
+            inside->setMaskRatio(v);
+            spin(15);
+        }
+        spinUntil([&] { return !inside->isBusy(); }, 30000);
+        for (int l = 0; l < inside->layerCount(); ++l) {
+            inside->setLayer(l);
+            inside->clickPatch((l * 13) % 64);
+            spin(15);
+        }
+    }
+    phases.append(monitor.stop(QStringLiteral("inside-attention")));
+    monitor.start();
+    inside->showMapTab(true);
+    auto *map = inside->mapView();
+    map->setModel(QStringLiteral("fmnist-clip"));
+    map->compute();
+    spinUntil([&] { return !map->isBusy(); }, 120000);
+    for (int i = 0; i < 100; ++i) {
+        map->hoverAt(QPointF(40 + 5 * i, 60 + 3 * i));
+        spin(5);
+    }
+    QJsonObject insidePhase = monitor.stop(QStringLiteral("inside-embedding-map-500-images"));
+    insidePhase[QStringLiteral("map_points")] = int(map->points().size());
+    phases.append(insidePhase);
+
+    // 5. Train for a while (MAE, Fashion-MNIST), then stop.
+    window->showView(QStringLiteral("training"));
+    auto *training = window->training();
+    training->setRunsDir(imageDir + QStringLiteral("/../runs"));
+    engine::TrainRequest q;
+    q.limit = 6400;
+    q.epochs = 1;
+    q.batch = 64;
+    q.logEvery = 1;
+    q.evalLimit = 0;
+    monitor.start();
+    training->startWith(q);
+    spin(8000);
+    training->stop();
+    spinUntil([&] { return !training->isTraining(); }, 60000);
+    QJsonObject train = monitor.stop(QStringLiteral("training-8s-then-stop"));
+    train[QStringLiteral("curve_points")] = training->curvePointCount();
+    phases.append(train);
+
+    double worst = 0;
+    for (const auto &p : phases)
+        worst = std::max(worst, p.toObject().value(QStringLiteral("max_gap_ms")).toDouble());
+    QJsonObject out;
+    out[QStringLiteral("benchmark")] = QStringLiteral("ui-responsiveness");
+    out[QStringLiteral("device")] = QString::fromStdString(engine::buildInfo().device);
+    out[QStringLiteral("phases")] = phases;
+    out[QStringLiteral("max_gap_ms")] = worst;
+    out[QStringLiteral("goal_ms")] = 50;
+    return out;
+}
+
+} // namespace vitscope::gui

@@ -1,0 +1,331 @@
+// vitscope-cli's evaluation commands: eval zeroshot, eval finetune, and the probes on
+// frozen features (eval linear-probe, eval knn, eval fewshot), with the feature cache.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <iostream>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "models/runtime/timing.h"
+#include "models/runtime/device.h"
+#include "models/error.h"
+#include "models/checkpoints/model_source.h"
+#include "models/checkpoints/hf_folder.h"
+#include "src/cli/commands.h"
+#include "src/cli/run_options.h"
+#include "models/zero_shot.h"
+#include "models/runtime/data_files.h"
+#include "trainer/data/processor_transform.h"
+#include "trainer/clip_trainer.h"
+#include "trainer/distributed.h"
+#include "trainer/evaluation.h"
+#include "trainer/feature_cache.h"
+#include "trainer/finetune.h"
+#include "trainer/sweep.h"
+#include "trainer/mae_trainer.h"
+#include "trainer/data/sources.h"
+#include "trainer/resume.h"
+
+namespace vitscope::cli {
+
+using nlohmann::json;
+
+namespace {
+
+// Features of a model folder for the probes: MAE class token, or CLIP's pooled image
+// feature before the projection (I_f of the paper's Figure 3).
+struct FeatureModel {
+    std::function<torch::Tensor(const torch::Tensor &)> encode;
+    data::ImageTransform transform;
+    std::string type;
+    std::string pool;           // MAE: "cls" (the paper's linear probe) or "mean" (of the patch tokens)
+    std::shared_ptr<void> keepAlive;
+};
+
+FeatureModel featureModel(const std::string &dir, torch::Device device, const std::string &pool)
+{
+    FeatureModel f;
+    if (pool != "cls" && pool != "mean")
+        throw UsageError("--pool must be cls or mean, not '" + pool + "'");
+    f.pool = pool;
+    f.type = modelTypeOf(dir);
+    ImageProcessorConfig proc;
+    int64_t channels = 3;
+    if (f.type == "vit_mae") {
+        auto loaded = std::make_shared<LoadedMae>(loadMae(dir, device));
+        proc = loaded->processor;
+        channels = loaded->model->config.numChannels;
+        if (pool == "mean") // global average of the patch tokens after the encoder's norm
+            f.encode = [loaded](const torch::Tensor &x) { return loaded->model->encodeAll(x).slice(1, 1).mean(1); };
+        else
+            f.encode = [loaded](const torch::Tensor &x) { return loaded->model->encodeAll(x).select(1, 0); };
+        f.keepAlive = loaded;
+    } else if (f.type == "clip") {
+        if (pool != "cls")
+            throw UsageError("--pool applies to MAE models; CLIP's image features are its pooled output");
+        auto loaded = std::make_shared<LoadedClip>(loadClip(dir, device));
+        proc = loaded->processor;
+        channels = loaded->model->config.vision.numChannels;
+        f.encode = [loaded](const torch::Tensor &x) { return loaded->model->visionModel->forward(x); };
+        f.keepAlive = loaded;
+    } else {
+        throw FileError(dir + "/config.json", "model_type \"" + f.type + "\" is not supported (vit_mae, clip)");
+    }
+    f.transform = data::transformForProcessor(proc, channels);
+    return f;
+}
+
+struct EvalData {
+    train::Features train, test;
+    int64_t classes = 0;
+    std::string type;
+    std::string pool;
+    json features; // where each split's features came from
+};
+
+// The data's files, for the feature cache's key: the folder or file the source reads.
+std::string dataFingerprint(const data::SampleSource &source, const std::string &spec)
+{
+    for (const std::string &p : {source.describe(), spec}) {
+        std::error_code ec;
+        if (!p.empty() && std::filesystem::exists(p, ec))
+            return train::metadataFingerprint(p);
+    }
+    return {};
+}
+
+EvalData evalFeatures(Args &args)
+{
+    const std::string dir = resolveModelArg(args.required("model"));
+    const std::string dataSpec = args.value("data", "fashion-mnist");
+    const auto testSpec = args.value("test-data");
+    const auto limit = args.integer("limit", 0);
+    const auto testLimit = args.integer("test-limit", limit);
+    const bool useCache = !args.flag("no-cache");
+    const torch::Device device = parseDevice(args.value("device", "auto"));
+    FeatureModel m = featureModel(dir, device, args.value("pool", "cls"));
+    auto trainSet = data::openSource(dataSpec, data::Split::Train, limit);
+    auto testSet = data::openSource(testSpec.value_or(dataSpec), data::Split::Test, testLimit);
+    if (trainSet->classNames().empty())
+        throw UsageError("--data must have classes (fashion-mnist or a folder of class subfolders)");
+    EvalData e;
+    e.type = m.type;
+    e.pool = m.pool;
+    e.classes = int64_t(trainSet->classNames().size());
+    const train::FeatureCache cache;
+    const std::string model = useCache ? train::contentHash(dir) : std::string();
+    auto features = [&](const data::SampleSource &source, const std::string &spec, const char *split, int64_t lim) {
+        const auto t0 = std::chrono::steady_clock::now();
+        train::FeatureRequest rq;
+        rq.model = model, rq.data = source.describe(), rq.split = split, rq.limit = lim, rq.pool = m.pool;
+        rq.transform = m.transform;
+        std::optional<train::Features> f;
+        if (useCache) {
+            rq.dataPrint = dataFingerprint(source, spec);
+            f = cache.load(rq);
+        }
+        const bool hit = f.has_value();
+        if (!hit) {
+            f = train::extractFeatures(m.encode, source, m.transform, device, 0, 256,
+                                       progressPrinter(std::string("features (") + split + ")"));
+            if (useCache)
+                cache.store(rq, *f);
+        }
+        e.features[split] = {{"from", hit ? "cache" : "model"},
+                             {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+        if (useCache)
+            e.features[split]["cache_key"] = rq.key();
+        return *f;
+    };
+    e.train = features(*trainSet, dataSpec, "train", limit);
+    e.test = features(*testSet, testSpec.value_or(dataSpec), "test", testLimit);
+    if (useCache)
+        e.features["cache"] = cache.folder();
+    return e;
+}
+
+} // namespace
+
+int evalZeroShotCommand(Args &args)
+{
+    const std::string dir = resolveModelArg(args.required("model"));
+    const std::string dataSpec = args.value("data", "fashion-mnist");
+    const auto labelsArg = args.value("labels");
+    auto templates = args.values("template");
+    const auto templatesFile = args.value("templates-file");
+    const bool single = args.flag("single-template");
+    const auto limit = args.integer("limit", 0);
+    const torch::Device device = parseDevice(args.value("device", "auto"));
+    args.finish();
+    auto test = data::openSource(dataSpec, data::Split::Test, limit);
+    if (test->classNames().empty())
+        throw UsageError("--data must have classes (fashion-mnist or a folder of class subfolders)");
+    const bool fmnist = dataSpec == "fashion-mnist" || dataSpec.rfind("fashion-mnist:", 0) == 0;
+    const auto captions = fmnist ? train::fashionMnistCaptions() : train::classNameCaptions(test->classNames());
+    std::vector<std::string> labels;
+    if (labelsArg)
+        labels = parseClassNames(*labelsArg);
+    else
+        for (const auto &syns : captions.synonyms)
+            labels.push_back(syns.front());
+    if (labels.size() != test->classNames().size())
+        throw UsageError("--labels gives " + std::to_string(labels.size()) + " names for " +
+                         std::to_string(test->classNames().size()) + " classes");
+    if (templatesFile) {
+        auto more = readTemplateFile(*templatesFile);
+        templates.insert(templates.end(), more.begin(), more.end());
+    }
+    const std::string templateSet = templates.empty() ? "held-out" : "given";
+    if (templates.empty())
+        templates = captions.heldOutTemplates;
+    LoadedClip clip = loadClip(dir, device);
+    const auto transform = data::transformForProcessor(clip.processor, clip.model->config.vision.numChannels);
+    const double acc = train::zeroShotAccuracy(clip.model, clip.tokenizer, *test, transform, device, labels, templates,
+                                               0, !single, progressPrinter("images (test)"));
+    std::cout << json{{"protocol", "zeroshot"},
+                      {"accuracy", acc},
+                      {"labels", labels},
+                      {"templates", single ? std::vector<std::string>{templates[0]} : templates},
+                      {"template_set", templateSet},
+                      {"ensemble", !single},
+                      {"test_images", test->size()}}
+                     .dump(2)
+              << std::endl;
+    return 0;
+}
+
+int evalFinetuneCommand(Args &args)
+{
+    train::FinetuneOptions o;
+    o.model = resolveModelArg(args.required("model"));
+    readRunBasics(args, o);
+    o.evalLimit = args.integer("eval-limit", o.evalLimit);
+    o.baseLr = args.number("base-lr", o.baseLr);
+    o.layerDecay = args.number("layer-decay", o.layerDecay);
+    o.weightDecay = args.number("weight-decay", o.weightDecay);
+    o.labelSmoothing = args.number("label-smoothing", o.labelSmoothing);
+    const std::string blocksArg = args.value("blocks", "all");
+    const auto csvPath = args.value("csv");
+    args.finish();
+    std::vector<int64_t> blockCounts;
+    for (const auto &part : parseClassNames(blocksArg)) {
+        if (part == "all") {
+            blockCounts.push_back(-1);
+            continue;
+        }
+        try {
+            size_t used = 0;
+            const long long k = std::stoll(part, &used);
+            if (used != part.size() || k < 0)
+                throw std::invalid_argument(part);
+            blockCounts.push_back(k);
+        } catch (const std::exception &) {
+            throw UsageError("--blocks expects block counts (0, 1, ...) or all, not '" + part + "'");
+        }
+    }
+    if (blockCounts.empty())
+        throw UsageError("--blocks expects block counts (0, 1, ...) or all");
+    const bool tty = ::isatty(2);
+    json points = json::array();
+    for (const int64_t k : blockCounts) {
+        o.blocks = k;
+        const auto started = std::chrono::steady_clock::now();
+        const std::string what = k < 0 ? std::string("all blocks") : std::to_string(k) + " block(s)";
+        const auto r = train::finetuneMae(o, [&](int64_t epoch, int64_t step, int64_t steps, double loss) {
+            const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+            const std::string eta = clock(el / double(step) * double(steps - step));
+            if (tty)
+                std::fprintf(stderr, "\rfine-tuning %s: epoch %lld step %lld/%lld loss %.4f ETA %s ", what.c_str(),
+                             (long long)epoch + 1, (long long)step, (long long)steps, loss, eta.c_str());
+            else if (step % 50 == 0 || step == steps)
+                std::fprintf(stderr, "fine-tuning %s: epoch %lld step %lld/%lld loss %.4f eta %s\n", what.c_str(),
+                             (long long)epoch + 1, (long long)step, (long long)steps, loss, eta.c_str());
+        });
+        if (tty)
+            std::fprintf(stderr, "\n");
+        points.push_back(r.toJson());
+    }
+    if (csvPath) {
+        std::ofstream csv(*csvPath);
+        if (!csv)
+            throw FileError(*csvPath, "cannot write");
+        csv << "blocks,accuracy,trained_parameters,frozen_parameters,seconds\n";
+        for (const auto &p : points)
+            csv << int64_t(p["blocks"]) << ',' << double(p["accuracy"]) << ',' << int64_t(p["trained_parameters"]) << ','
+                << int64_t(p["frozen_parameters"]) << ',' << double(p["seconds"]) << '\n';
+        if (!csv)
+            throw FileError(*csvPath, "write failed");
+    }
+    json out = points.size() == 1 ? points[0] : json{{"points", points}};
+    out["protocol"] = points.size() == 1 ? "finetune" : "partial-finetune";
+    out["options"] = {{"epochs", o.epochs}, {"batch", o.batch}, {"base_lr", o.baseLr}, {"layer_decay", o.layerDecay},
+                      {"limit", o.limit}, {"eval_limit", o.evalLimit}, {"seed", o.seed}};
+    if (csvPath)
+        out["csv"] = *csvPath;
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+}
+
+int evalLinearProbeCommand(Args &args)
+{
+    const auto e = evalFeatures(args);
+    args.finish();
+    const auto r = train::linearProbe(e.train, e.test, e.classes);
+    json out = r.toJson();
+    out["protocol"] = "linear-probe";
+    out["model_type"] = e.type;
+    out["pool"] = e.pool;
+    out["train_images"] = e.train.x.size(0);
+    out["test_images"] = e.test.x.size(0);
+    out["feature_dim"] = e.train.x.size(1);
+    out["features"] = e.features;
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+}
+
+int evalKnnCommand(Args &args)
+{
+    const auto k = args.integer("k", 20);
+    const auto e = evalFeatures(args);
+    args.finish();
+    if (k < 1)
+        throw UsageError("--k must be >= 1");
+    std::cout << json{{"protocol", "knn"},
+                      {"k", k},
+                      {"accuracy", train::knnAccuracy(e.train, e.test, e.classes, k)},
+                      {"model_type", e.type},
+                      {"pool", e.pool},
+                      {"train_images", e.train.x.size(0)},
+                      {"test_images", e.test.x.size(0)},
+                      {"features", e.features}}
+                     .dump(2)
+              << std::endl;
+    return 0;
+}
+
+int evalFewShotCommand(Args &args)
+{
+    const auto seeds = args.integer("seeds", 5);
+    const auto e = evalFeatures(args);
+    args.finish();
+    if (seeds < 1)
+        throw UsageError("--seeds must be >= 1");
+    json points = json::array();
+    for (const auto &p : train::fewShotProbes(e.train, e.test, e.classes, {1, 2, 4, 8, 16}, int(seeds)))
+        points.push_back({{"shots", p.shots}, {"accuracy", p.meanAccuracy}, {"std", p.stdAccuracy}, {"per_seed", p.accuracies}});
+    std::cout << json{{"protocol", "fewshot"}, {"seeds", seeds}, {"model_type", e.type}, {"pool", e.pool}, {"points", points},
+                      {"features", e.features}}.dump(2)
+              << std::endl;
+    return 0;
+}
+
+} // namespace vitscope::cli
