@@ -153,6 +153,18 @@ EvalData evalFeatures(Args &args)
     return e;
 }
 
+// A probe's result with what every probe reports (the model's type and pooling, the image
+// counts, where the features came from), on stdout.
+void printProbe(json out, const EvalData &e)
+{
+    out["model_type"] = e.type;
+    out["pool"] = e.pool;
+    out["train_images"] = e.train.x.size(0);
+    out["test_images"] = e.test.x.size(0);
+    out["features"] = e.features;
+    std::cout << out.dump(2) << std::endl;
+}
+
 } // namespace
 
 int evalZeroShotCommand(Args &args)
@@ -282,13 +294,8 @@ int evalLinearProbeCommand(Args &args)
     const auto r = train::linearProbe(e.train, e.test, e.classes);
     json out = r.toJson();
     out["protocol"] = "linear-probe";
-    out["model_type"] = e.type;
-    out["pool"] = e.pool;
-    out["train_images"] = e.train.x.size(0);
-    out["test_images"] = e.test.x.size(0);
     out["feature_dim"] = e.train.x.size(1);
-    out["features"] = e.features;
-    std::cout << out.dump(2) << std::endl;
+    printProbe(out, e);
     return 0;
 }
 
@@ -299,16 +306,7 @@ int evalKnnCommand(Args &args)
     args.finish();
     if (k < 1)
         throw UsageError("--k must be >= 1");
-    std::cout << json{{"protocol", "knn"},
-                      {"k", k},
-                      {"accuracy", train::knnAccuracy(e.train, e.test, e.classes, k)},
-                      {"model_type", e.type},
-                      {"pool", e.pool},
-                      {"train_images", e.train.x.size(0)},
-                      {"test_images", e.test.x.size(0)},
-                      {"features", e.features}}
-                     .dump(2)
-              << std::endl;
+    printProbe({{"protocol", "knn"}, {"k", k}, {"accuracy", train::knnAccuracy(e.train, e.test, e.classes, k)}}, e);
     return 0;
 }
 
@@ -322,9 +320,7 @@ int evalFewShotCommand(Args &args)
     json points = json::array();
     for (const auto &p : train::fewShotProbes(e.train, e.test, e.classes, {1, 2, 4, 8, 16}, int(seeds)))
         points.push_back({{"shots", p.shots}, {"accuracy", p.meanAccuracy}, {"std", p.stdAccuracy}, {"per_seed", p.accuracies}});
-    std::cout << json{{"protocol", "fewshot"}, {"seeds", seeds}, {"model_type", e.type}, {"pool", e.pool}, {"points", points},
-                      {"features", e.features}}.dump(2)
-              << std::endl;
+    printProbe({{"protocol", "fewshot"}, {"seeds", seeds}, {"points", points}}, e);
     return 0;
 }
 

@@ -41,6 +41,17 @@ using nlohmann::json;
 
 namespace {
 
+// What both pretraining recipes name alike: --preset, --weight-decay, --crop on|off
+// (random resized crop), --flip on|off.
+template <typename Options>
+void readRecipe(Args &args, Options &o)
+{
+    o.preset = args.value("preset", o.preset);
+    o.weightDecay = args.number("weight-decay", o.weightDecay);
+    o.randomResizedCrop = onOff(args, "crop", o.randomResizedCrop);
+    o.flip = onOff(args, "flip", o.flip);
+}
+
 // Joins the process group, checks that every option was used, trains (rank 0 prints the
 // summary). Exit status 130 for a run stopped by Ctrl-C (it can be resumed).
 template <typename Options, typename Train>
@@ -60,16 +71,13 @@ int trainMaeCommand(Args &args)
 {
     train::MaeTrainOptions o;
     const std::string out = args.value("out", defaultRunDir("mae"));
-    o.preset = args.value("preset", o.preset);
+    readRecipe(args, o);
     o.maskStrategy = args.value("mask", o.maskStrategy);
     o.maskRatio = args.number("ratio", o.maskRatio);
     o.gridCell = args.integer("grid-cell", o.gridCell);
     o.normPixLoss = onOff(args, "norm-pix-loss", o.normPixLoss);
     o.maskTokensInEncoder = args.flag("mask-tokens-in-encoder");
     o.baseLr = args.number("base-lr", o.baseLr);
-    o.weightDecay = args.number("weight-decay", o.weightDecay);
-    o.randomResizedCrop = onOff(args, "crop", o.randomResizedCrop);
-    o.flip = onOff(args, "flip", o.flip);
     readRunControl(args, o);
     return trainAndReport(args, o, out, train::trainMae);
 }
@@ -78,12 +86,9 @@ int trainClipCommand(Args &args)
 {
     train::ClipTrainOptions o;
     const std::string out = args.value("out", defaultRunDir("clip"));
-    o.preset = args.value("preset", o.preset);
+    readRecipe(args, o);
     o.lr = args.number("lr", o.lr);
-    o.weightDecay = args.number("weight-decay", o.weightDecay);
-    o.randomResizedCrop = onOff(args, "crop", o.randomResizedCrop);
     o.cropScaleMin = args.number("crop-scale-min", o.cropScaleMin);
-    o.flip = onOff(args, "flip", o.flip);
     o.bpeMerges = args.integer("bpe-merges", o.bpeMerges);
     o.csvSeparator = args.value("csv-separator", o.csvSeparator);
     if (o.csvSeparator == "tab" || o.csvSeparator == "\\t")

@@ -197,6 +197,14 @@ void PlotWidget::contextMenuEvent(QContextMenuEvent *event)
         QApplication::beep();
 }
 
+MessageBar *setUpViewHeader(QWidget *view, QLabel *what, const QString &text, QWidget *messageHost)
+{
+    what->setText(text);
+    auto *bar = new MessageBar(view);
+    fillHost(messageHost, bar);
+    return bar;
+}
+
 void fillHost(QWidget *host, QWidget *child)
 {
     auto *layout = new QVBoxLayout(host);

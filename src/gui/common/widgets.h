@@ -78,6 +78,9 @@ LiveLabel *replaceWithLiveLabel(QLabel *label, int lines);
 
 // Puts `child` into the empty placeholder `host` (a widget from a .ui form), filling it.
 void fillHost(QWidget *host, QWidget *child);
+// A view's top from its form: the "What am I seeing?" line (`what`, rich text) and a
+// MessageBar placed in `messageHost`. Returns the bar (owned by `view`).
+MessageBar *setUpViewHeader(QWidget *view, QLabel *what, const QString &text, QWidget *messageHost);
 // A list of thumbnails: icon mode, fixed grid, static, relaid out as the width changes.
 void setupThumbnailList(QListWidget *list, QSize icon, QSize grid);
 

@@ -52,15 +52,14 @@ MaeExplorerView::MaeExplorerView(ModelRegistry *models, QWidget *parent)
     m_info = replaceWithLiveLabel(m_ui->infoLabel, 2);
     m_ui->ratioLabel->setFixedSize(m_ui->ratioLabel->fontMetrics().horizontalAdvance(QStringLiteral("custom")) + 6,
                                    m_ui->ratioLabel->sizeHint().height());
-    m_ui->whatLabel->setText(
+    m_message = setUpViewHeader(
+        this, m_ui->whatLabel,
         tr("<b>What am I seeing?</b> A masked autoencoder (He et al. 2021) sees only the visible patches and "
            "predicts the removed ones. Panels as in the paper's Figures 2–4: the masked input, the "
            "reconstruction, and the reconstruction with the visible patches put back. The error map shows "
            "where the prediction is off (the loss counts removed patches only; visible ones are hatched). "
-           "Click a patch of the masked panel to hide or show it (custom mask)."));
-
-    m_message = new MessageBar(this);
-    fillHost(m_ui->messageHost, m_message);
+           "Click a patch of the masked panel to hide or show it (custom mask)."),
+        m_ui->messageHost);
 
     createPanels();
 

@@ -23,15 +23,15 @@ ModelsView::ModelsView(ModelRegistry *models, QWidget *parent)
     : QWidget(parent), m_ui(std::make_unique<Ui::ModelsView>()), m_models(models)
 {
     m_ui->setupUi(this);
-    m_ui->whatLabel->setText(
+    m_message = setUpViewHeader(
+        this, m_ui->whatLabel,
         tr("<b>Models.</b> The two bundled models were trained on Fashion-MNIST by this app's trainer (their "
            "cards give the command, the time and every measured result). The real models load here too: Hugging "
            "Face folders (<i>facebook/vit-mae-base</i>, <i>openai/clip-vit-base-patch32</i>; safetensors or "
            "pytorch_model.bin), FAIR's MAE <i>.pth</i>, OpenAI's CLIP <i>.pt</i> and open_clip's files, read without "
            "running any code stored in them; drop one on the window, or <i>Get model…</i> from the Hugging Face Hub. "
-           "The panel on the right says where each setting came from. Loaded models appear in the MAE explorer and Zero-shot views."));
-    m_message = new MessageBar(this);
-    fillHost(m_ui->messageHost, m_message);
+           "The panel on the right says where each setting came from. Loaded models appear in the MAE explorer and Zero-shot views."),
+        m_ui->messageHost);
     m_ui->modelTree->header()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_ui->splitter->setStretchFactor(0, 3);
     m_ui->splitter->setStretchFactor(1, 2);

@@ -41,13 +41,13 @@ TrainingView::TrainingView(QWidget *parent)
       m_stop(std::make_shared<std::atomic<bool>>(false)), m_paused(std::make_shared<std::atomic<bool>>(false))
 {
     m_ui->setupUi(this);
-    m_ui->whatLabel->setText(
+    m_message = setUpViewHeader(
+        this, m_ui->whatLabel,
         tr("<b>What am I seeing?</b> Training curves, read live from each run's metrics.jsonl. Loss per logged "
            "step; once per epoch the accuracy of a frozen-feature kNN classifier (MAE; the paper's linear "
            "probe idea, section 4) or of zero-shot classification with held-out prompts (CLIP). Runs started "
-           "from vitscope-cli can be opened and followed while they train."));
-    m_message = new MessageBar(this);
-    fillHost(m_ui->messageHost, m_message);
+           "from vitscope-cli can be opened and followed while they train."),
+        m_ui->messageHost);
 
     m_lossPlot = new PlotWidget(m_ui->lossPlotHost);
     m_lossPlot->setObjectName(QStringLiteral("lossPlot"));

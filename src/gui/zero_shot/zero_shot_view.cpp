@@ -48,16 +48,16 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
             addImages({Input::make(QString(), label, QString(), fromQImage(image))});
         },
         [this](const QStringList &paths) { addFiles(paths); }, ImageIntake::Prefer::Files);
-    m_ui->whatLabel->setText(
+    m_message = setUpViewHeader(
+        this, m_ui->whatLabel,
         tr("<b>What am I seeing?</b> CLIP (Radford et al. 2021) embeds images and text in one space. Each class "
            "name becomes prompts (\"a photo of a {}.\"); an image gets the class whose prompt embedding is "
            "closest, softmax over cosine similarity × the learned temperature (section 3.1.2, Figure 1 (2) "
            "and (3)). No training on these classes: type any names and watch the predictions change. The small "
            "maps show where each top class is: each patch token through the same final LayerNorm and projection "
            "as the class token, cosine with the class text. Only the class token was trained against text, so "
-           "these maps are rough and can light up the background (Zhou et al. 2022; Li et al. 2023)."));
-    m_message = new MessageBar(this);
-    fillHost(m_ui->messageHost, m_message);
+           "these maps are rough and can light up the background (Zhou et al. 2022; Li et al. 2023)."),
+        m_ui->messageHost);
     m_bars = new ProbabilityBars(m_ui->barsHost);
     fillHost(m_ui->barsHost, m_bars);
     m_summary = replaceWithLiveLabel(m_ui->summaryLabel, 2); // changes per batch: no relayouts
