@@ -8,7 +8,6 @@
 #include <regex>
 
 #include "models/error.h"
-#include "models/checkpoints/hf_folder.h"
 #include "models/json_io.h"
 
 namespace vitscope::train {

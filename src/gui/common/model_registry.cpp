@@ -35,15 +35,6 @@ const ModelEntry *ModelRegistry::find(const QString &id) const
     return nullptr;
 }
 
-std::vector<ModelEntry> ModelRegistry::ofKind(const QString &kind) const
-{
-    std::vector<ModelEntry> out;
-    for (const auto &m : m_models)
-        if (QString::fromStdString(m.info.kind) == kind)
-            out.push_back(m);
-    return out;
-}
-
 void ModelRegistry::load(const QString &dirOrName)
 {
     if (find(dirOrName)) {

@@ -36,7 +36,6 @@ public:
 
     const std::vector<ModelEntry> &models() const { return m_models; }
     const ModelEntry *find(const QString &id) const;
-    std::vector<ModelEntry> ofKind(const QString &kind) const;
 
     // "auto", "cpu" or "cuda": where the next models load.
     QString device() const { return m_device; }
