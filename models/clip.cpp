@@ -90,32 +90,32 @@ ClipConfig ClipConfig::preset(const std::string &name)
     throw Error("unknown CLIP preset '" + name + "': expected one of " + names);
 }
 
+namespace {
+
+json towerJson(const ClipTowerConfig &c, const char *modelType, int64_t projectionDim)
+{
+    return {{"model_type", modelType},
+            {"hidden_size", c.hiddenSize},
+            {"intermediate_size", c.intermediateSize},
+            {"num_hidden_layers", c.numHiddenLayers},
+            {"num_attention_heads", c.numAttentionHeads},
+            {"hidden_act", c.hiddenAct},
+            {"layer_norm_eps", c.layerNormEps},
+            {"projection_dim", projectionDim}};
+}
+
+} // namespace
+
 json ClipConfig::toJson() const
 {
-    json t{{"model_type", "clip_text_model"},
-           {"vocab_size", text.vocabSize},
-           {"hidden_size", text.hiddenSize},
-           {"intermediate_size", text.intermediateSize},
-           {"num_hidden_layers", text.numHiddenLayers},
-           {"num_attention_heads", text.numAttentionHeads},
-           {"max_position_embeddings", text.maxPositionEmbeddings},
-           {"hidden_act", text.hiddenAct},
-           {"layer_norm_eps", text.layerNormEps},
-           {"pad_token_id", text.padTokenId},
-           {"bos_token_id", text.bosTokenId},
-           {"eos_token_id", text.eosTokenId},
-           {"projection_dim", projectionDim}};
-    json v{{"model_type", "clip_vision_model"},
-           {"hidden_size", vision.hiddenSize},
-           {"intermediate_size", vision.intermediateSize},
-           {"num_hidden_layers", vision.numHiddenLayers},
-           {"num_attention_heads", vision.numAttentionHeads},
-           {"num_channels", vision.numChannels},
-           {"image_size", vision.imageSize},
-           {"patch_size", vision.patchSize},
-           {"hidden_act", vision.hiddenAct},
-           {"layer_norm_eps", vision.layerNormEps},
-           {"projection_dim", projectionDim}};
+    json t = towerJson(text, "clip_text_model", projectionDim);
+    t.update({{"vocab_size", text.vocabSize},
+              {"max_position_embeddings", text.maxPositionEmbeddings},
+              {"pad_token_id", text.padTokenId},
+              {"bos_token_id", text.bosTokenId},
+              {"eos_token_id", text.eosTokenId}});
+    json v = towerJson(vision, "clip_vision_model", projectionDim);
+    v.update({{"num_channels", vision.numChannels}, {"image_size", vision.imageSize}, {"patch_size", vision.patchSize}});
     return json{{"architectures", {"CLIPModel"}},
                 {"model_type", "clip"},
                 {"projection_dim", projectionDim},
@@ -144,6 +144,16 @@ void read(const json &j, const std::string &source, const char *key, T &field)
     readJsonField(j, key, field, source);
 }
 
+void readTower(const json &j, const std::string &source, ClipTowerConfig &c)
+{
+    read(j, source, "hidden_size", c.hiddenSize);
+    read(j, source, "intermediate_size", c.intermediateSize);
+    read(j, source, "num_hidden_layers", c.numHiddenLayers);
+    read(j, source, "num_attention_heads", c.numAttentionHeads);
+    read(j, source, "hidden_act", c.hiddenAct);
+    read(j, source, "layer_norm_eps", c.layerNormEps);
+}
+
 } // namespace
 
 ClipConfig ClipConfig::fromJson(const json &j, const std::string &source)
@@ -155,26 +165,16 @@ ClipConfig ClipConfig::fromJson(const json &j, const std::string &source)
     ClipConfig c;
     try {
         const json t = subConfig(j, "text_config"), v = subConfig(j, "vision_config");
+        readTower(t, source, c.text);
         read(t, source, "vocab_size", c.text.vocabSize);
-        read(t, source, "hidden_size", c.text.hiddenSize);
-        read(t, source, "intermediate_size", c.text.intermediateSize);
-        read(t, source, "num_hidden_layers", c.text.numHiddenLayers);
-        read(t, source, "num_attention_heads", c.text.numAttentionHeads);
         read(t, source, "max_position_embeddings", c.text.maxPositionEmbeddings);
-        read(t, source, "hidden_act", c.text.hiddenAct);
-        read(t, source, "layer_norm_eps", c.text.layerNormEps);
         read(t, source, "pad_token_id", c.text.padTokenId);
         read(t, source, "bos_token_id", c.text.bosTokenId);
         read(t, source, "eos_token_id", c.text.eosTokenId);
-        read(v, source, "hidden_size", c.vision.hiddenSize);
-        read(v, source, "intermediate_size", c.vision.intermediateSize);
-        read(v, source, "num_hidden_layers", c.vision.numHiddenLayers);
-        read(v, source, "num_attention_heads", c.vision.numAttentionHeads);
+        readTower(v, source, c.vision);
         read(v, source, "num_channels", c.vision.numChannels);
         read(v, source, "image_size", c.vision.imageSize);
         read(v, source, "patch_size", c.vision.patchSize);
-        read(v, source, "hidden_act", c.vision.hiddenAct);
-        read(v, source, "layer_norm_eps", c.vision.layerNormEps);
         read(j, source, "projection_dim", c.projectionDim);
         read(j, source, "logit_scale_init_value", c.logitScaleInitValue);
     } catch (const json::exception &e) {
@@ -186,15 +186,16 @@ ClipConfig ClipConfig::fromJson(const json &j, const std::string &source)
 
 // ---------------------------------------------------------------------------- towers
 
-namespace {
-
-BlockConfig blockConfig(int64_t dim, int64_t heads, int64_t mlp, double eps, const std::string &act)
+BlockConfig ClipTowerConfig::block() const
 {
     BlockConfig b;
-    b.dim = dim, b.heads = heads, b.mlpDim = mlp, b.layerNormEps = eps, b.qkvBias = true;
-    b.activation = parseActivation(act);
+    b.dim = hiddenSize, b.heads = numAttentionHeads, b.mlpDim = intermediateSize, b.layerNormEps = layerNormEps;
+    b.qkvBias = true;
+    b.activation = parseActivation(hiddenAct);
     return b;
 }
+
+namespace {
 
 torch::nn::LayerNorm layerNorm(int64_t dim, double eps)
 {
@@ -238,8 +239,7 @@ ClipVisionImpl::ClipVisionImpl(const ClipVisionConfig &cfg) : config(cfg)
     preLayrnorm = register_module("pre_layrnorm", layerNorm(D, cfg.layerNormEps));
     blocks = register_module("blocks", torch::nn::ModuleList());
     for (int64_t i = 0; i < cfg.numHiddenLayers; ++i)
-        blocks->push_back(TransformerBlock(
-            blockConfig(D, cfg.numAttentionHeads, cfg.intermediateSize, cfg.layerNormEps, cfg.hiddenAct)));
+        blocks->push_back(TransformerBlock(cfg.block()));
     postLayernorm = register_module("post_layernorm", layerNorm(D, cfg.layerNormEps));
 }
 
@@ -264,8 +264,7 @@ ClipTextImpl::ClipTextImpl(const ClipTextConfig &cfg) : config(cfg)
     positionEmbedding = register_module("position_embedding", torch::nn::Embedding(cfg.maxPositionEmbeddings, D));
     blocks = register_module("blocks", torch::nn::ModuleList());
     for (int64_t i = 0; i < cfg.numHiddenLayers; ++i)
-        blocks->push_back(TransformerBlock(
-            blockConfig(D, cfg.numAttentionHeads, cfg.intermediateSize, cfg.layerNormEps, cfg.hiddenAct)));
+        blocks->push_back(TransformerBlock(cfg.block()));
     finalLayerNorm = register_module("final_layer_norm", layerNorm(D, cfg.layerNormEps));
 }
 

@@ -21,32 +21,35 @@
 
 namespace vitscope {
 
-// Hugging Face CLIPTextConfig fields (names in comments; defaults are transformers').
-struct ClipTextConfig {
-    int64_t vocabSize = 49408;            // vocab_size
-    int64_t hiddenSize = 512;             // hidden_size
-    int64_t intermediateSize = 2048;      // intermediate_size
-    int64_t numHiddenLayers = 12;         // num_hidden_layers
-    int64_t numAttentionHeads = 8;        // num_attention_heads
-    int64_t maxPositionEmbeddings = 77;   // max_position_embeddings (the context length)
+// What both towers have (Hugging Face names in comments). Text and vision differ in their
+// defaults only: each sets its own in its constructor.
+struct ClipTowerConfig {
+    int64_t hiddenSize;                   // hidden_size
+    int64_t intermediateSize;             // intermediate_size
+    int64_t numHiddenLayers;              // num_hidden_layers
+    int64_t numAttentionHeads;            // num_attention_heads
     std::string hiddenAct = "quick_gelu"; // hidden_act
     double layerNormEps = 1e-5;           // layer_norm_eps
-    int64_t padTokenId = 1;               // pad_token_id
-    int64_t bosTokenId = 49406;           // bos_token_id
-    int64_t eosTokenId = 49407;           // eos_token_id: 2 means "end-of-text is the largest id"
+
+    BlockConfig block() const; // one pre-LN block of this tower
 };
 
-// Hugging Face CLIPVisionConfig fields.
-struct ClipVisionConfig {
-    int64_t hiddenSize = 768;             // hidden_size
-    int64_t intermediateSize = 3072;      // intermediate_size
-    int64_t numHiddenLayers = 12;         // num_hidden_layers
-    int64_t numAttentionHeads = 12;       // num_attention_heads
-    int64_t numChannels = 3;              // num_channels
-    int64_t imageSize = 224;              // image_size
-    int64_t patchSize = 32;               // patch_size
-    std::string hiddenAct = "quick_gelu"; // hidden_act
-    double layerNormEps = 1e-5;           // layer_norm_eps
+// Hugging Face CLIPTextConfig (defaults are transformers').
+struct ClipTextConfig : ClipTowerConfig {
+    ClipTextConfig() : ClipTowerConfig{512, 2048, 12, 8} {}
+    int64_t vocabSize = 49408;          // vocab_size
+    int64_t maxPositionEmbeddings = 77; // max_position_embeddings (the context length)
+    int64_t padTokenId = 1;             // pad_token_id
+    int64_t bosTokenId = 49406;         // bos_token_id
+    int64_t eosTokenId = 49407;         // eos_token_id: 2 means "end-of-text is the largest id"
+};
+
+// Hugging Face CLIPVisionConfig.
+struct ClipVisionConfig : ClipTowerConfig {
+    ClipVisionConfig() : ClipTowerConfig{768, 3072, 12, 12} {}
+    int64_t numChannels = 3; // num_channels
+    int64_t imageSize = 224; // image_size
+    int64_t patchSize = 32;  // patch_size
 
     int64_t gridSize() const { return imageSize / patchSize; }
     int64_t patchCount() const { return gridSize() * gridSize(); }

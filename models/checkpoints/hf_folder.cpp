@@ -97,18 +97,6 @@ void loadTensors(torch::nn::Module &module, const TensorMap &tensors,
 
 namespace {
 
-ModelOrigin originOf(const ModelSource &s)
-{
-    ModelOrigin o;
-    o.path = s.path;
-    o.format = s.format;
-    o.configSource = s.configSource;
-    o.processorSource = s.processorSource;
-    o.settings = s.settings;
-    o.notes = s.notes;
-    return o;
-}
-
 // config.json's path for messages: the folder's file, or the checkpoint itself.
 std::string configPathOf(const ModelSource &s)
 {
@@ -125,7 +113,7 @@ LoadedMae loadMae(const std::string &path, torch::Device device)
     LoadedMae out;
     out.dir = path;
     out.hasDecoder = src.hasDecoder;
-    out.origin = originOf(src);
+    out.origin = static_cast<const ModelOrigin &>(src);
     const MaeConfig config = MaeConfig::fromJson(src.config, configPathOf(src));
     if (src.processor) {
         out.processor = *src.processor;
@@ -198,7 +186,7 @@ LoadedClip loadClip(const std::string &path, torch::Device device)
     const std::string configPath = configPathOf(src);
     LoadedClip out;
     out.dir = path;
-    out.origin = originOf(src);
+    out.origin = static_cast<const ModelOrigin &>(src);
     const ClipConfig config = ClipConfig::fromJson(src.config, configPath);
 
     const std::string procPath = src.processorSource == "preprocessor_config.json"

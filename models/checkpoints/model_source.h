@@ -23,26 +23,21 @@
 #include <nlohmann/json.hpp>
 
 #include "models/checkpoints/key_maps.h"
+#include "models/model_origin.h"
 #include "models/image_preprocess.h"
 #include "models/checkpoints/safetensors.h"
 
 namespace vitscope {
 
-struct ModelSource {
-    std::string path;            // as given
-    std::string format;          // e.g. "FAIR MAE checkpoint (torch.save zip)"
+struct ModelSource : ModelOrigin { // path as given, format, where the config and processor came from, settings, notes
     std::string modelType;       // "vit_mae" or "clip"
     nlohmann::json config;       // Hugging Face config.json (read, or inferred from the tensors)
-    std::string configSource;    // "config.json", "inferred from the tensor shapes", ...
     LazyTensorMap tensors;       // Hugging Face names
     std::string weightsPath;     // the weights file (or shard index) that errors about tensors name
     bool hasDecoder = true;      // MAE: false for encoder-only weights
     std::optional<ImageProcessorConfig> processor; // from the files; empty: the loader's release default
-    std::string processorSource;
     std::string vocabPath, mergesPath; // CLIP tokenizer (vocab.json + merges.txt), or
     std::string bpePath;               // OpenAI's bpe_simple_vocab_16e6.txt.gz
-    std::vector<InferredSetting> settings; // where each inferred setting came from
-    std::vector<std::string> notes;        // e.g. globals kept as inert placeholders
 };
 
 // Recognises `path` (a file or a folder) and maps it. FileError naming the file and what

@@ -77,27 +77,21 @@ Tensor dnnlForward(const Tensor &x2, const Tensor &w, const Tensor &b)
     return y;
 }
 
-// grad of x: gy (M, N) . w (N, K)
-Tensor dnnlGradInput(const Tensor &gy, const Tensor &w)
+// One backward product of y = x2 w^T: out = op(a) . b with op(a) = a or a^T, all
+// row-major. The grad of x is gy (M, N) . w (N, K); the grad of w is gy^T (N, M) . x2 (M, K).
+Tensor dnnlProduct(bool transposeA, const Tensor &a, const Tensor &b)
 {
-    const int64_t M = gy.size(0), N = gy.size(1), K = w.size(1);
-    Tensor gx = torch::empty({M, K}, gy.options());
-    if (N == 0)
-        return gx.zero_();
-    sgemm('N', 'N', M, K, N, gy.data_ptr<float>(), N, w.data_ptr<float>(), K, 0.0f, gx.data_ptr<float>(), K);
-    return gx;
+    const int64_t rows = a.size(transposeA ? 1 : 0), inner = a.size(transposeA ? 0 : 1), cols = b.size(1);
+    Tensor out = torch::empty({rows, cols}, a.options());
+    if (inner == 0)
+        return out.zero_();
+    sgemm(transposeA ? 'T' : 'N', 'N', rows, cols, inner, a.data_ptr<float>(), a.size(1), b.data_ptr<float>(), cols,
+          0.0f, out.data_ptr<float>(), cols);
+    return out;
 }
 
-// grad of w: gy^T (N, M) . x2 (M, K)
-Tensor dnnlGradWeight(const Tensor &gy, const Tensor &x2)
-{
-    const int64_t M = gy.size(0), N = gy.size(1), K = x2.size(1);
-    Tensor gw = torch::empty({N, K}, gy.options());
-    if (M == 0)
-        return gw.zero_();
-    sgemm('T', 'N', N, K, M, gy.data_ptr<float>(), N, x2.data_ptr<float>(), K, 0.0f, gw.data_ptr<float>(), K);
-    return gw;
-}
+Tensor dnnlGradInput(const Tensor &gy, const Tensor &w) { return dnnlProduct(false, gy, w); }
+Tensor dnnlGradWeight(const Tensor &gy, const Tensor &x2) { return dnnlProduct(true, gy, x2); }
 
 // The backward products of y = x2 w^T (+ b): the grads the autograd context asks for.
 torch::autograd::variable_list dnnlBackward(torch::autograd::AutogradContext *ctx, const Tensor &gyIn, bool bias)

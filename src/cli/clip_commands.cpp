@@ -42,22 +42,6 @@ torch::Tensor loadPixels(const std::string &path, const LoadedClip &clip)
                            clip.model->config.vision.numChannels);
 }
 
-// A CLIP model: a folder, or random weights of a preset's shapes (benchmarks only).
-Clip benchModel(Args &args, std::string &what)
-{
-    const auto dir = args.value("model");
-    const auto preset = args.value("preset");
-    if (dir && preset)
-        throw UsageError("give --model or --preset, not both");
-    if (dir) {
-        what = *dir;
-        return loadClip(*dir).model;
-    }
-    what = "random weights, preset " + preset.value_or("vit-b32");
-    torch::manual_seed(0);
-    return Clip(ClipConfig::preset(preset.value_or("vit-b32")));
-}
-
 // --dtype float32|bf16: the weights' (and inputs') type for inference benchmarks.
 torch::ScalarType benchDtype(Args &args)
 {
@@ -81,6 +65,44 @@ json benchFields(torch::Device device, torch::ScalarType dtype, const std::strin
             {"batch_s_median", t.median()},
             {"batch_s", t.seconds}};
 }
+
+// What every CLIP benchmark reads: the model (a folder, bundled name or Hub id, with its
+// tokenizer; or random weights of a preset's shapes), the device, the weights' type and
+// the attention kernel. prepare() moves the model once the options are all read.
+struct ClipBench {
+    std::string what;
+    std::unique_ptr<LoadedClip> loaded; // none for a preset
+    Clip model{nullptr};
+    std::string deviceSpec;
+    torch::ScalarType dtype = torch::kFloat32;
+    std::string attention;
+    torch::Device device{torch::kCPU};
+
+    explicit ClipBench(Args &args)
+        : deviceSpec(args.value("device", "auto")), dtype(benchDtype(args)), attention(benchAttentionOption(args))
+    {
+        const auto dir = args.value("model");
+        const auto preset = args.value("preset");
+        if (dir && preset)
+            throw UsageError("give --model or --preset, not both");
+        if (dir) {
+            loaded = std::make_unique<LoadedClip>(loadClip(resolveModelArg(*dir)));
+            model = loaded->model;
+            what = *dir;
+        } else {
+            what = "random weights, preset " + preset.value_or("vit-b32");
+            torch::manual_seed(0);
+            model = Clip(ClipConfig::preset(preset.value_or("vit-b32")));
+        }
+    }
+
+    void prepare()
+    {
+        device = parseDevice(deviceSpec);
+        model->to(device, dtype);
+        model->eval();
+    }
+};
 
 } // namespace
 
@@ -264,29 +286,23 @@ int zeroshotCommand(Args &args)
 
 int benchClipImageCommand(Args &args)
 {
-    std::string what;
     const auto batch = args.integer("batch", 8);
     const auto repeats = args.integer("repeats", 5);
     const auto warmup = args.integer("warmup", 1);
-    const std::string deviceSpec = args.value("device", "auto");
-    const auto dtype = benchDtype(args);
-    const std::string attention = benchAttentionOption(args);
-    Clip model = benchModel(args, what);
+    ClipBench b(args);
     args.finish();
     if (batch <= 0 || repeats <= 0 || warmup < 0)
         throw UsageError("--batch and --repeats must be positive, --warmup >= 0");
-    const torch::Device device = parseDevice(deviceSpec);
-    model->to(device, dtype);
-    model->eval();
-    const auto &v = model->config.vision;
+    b.prepare();
+    const auto &v = b.model->config.vision;
     auto pixels = torch::randn({batch, v.numChannels, v.imageSize, v.imageSize},
-                               torch::TensorOptions().device(device).dtype(dtype));
+                               torch::TensorOptions().device(b.device).dtype(b.dtype));
     torch::NoGradGuard noGrad;
     const auto t =
-        bench::time([&] { (void)model->imageFeatures(pixels); }, int(warmup), int(repeats), device.is_cuda());
-    json out{{"bench", "clip-image"}, {"model", what},       {"image_size", v.imageSize}, {"patch_size", v.patchSize},
+        bench::time([&] { (void)b.model->imageFeatures(pixels); }, int(warmup), int(repeats), b.device.is_cuda());
+    json out{{"bench", "clip-image"}, {"model", b.what},       {"image_size", v.imageSize}, {"patch_size", v.patchSize},
              {"batch", batch},        {"repeats", repeats}, {"images_per_s", double(batch) / t.median()}};
-    out.update(benchFields(device, dtype, attention, t));
+    out.update(benchFields(b.device, b.dtype, b.attention, t));
     std::cout << out.dump(2) << std::endl;
     return 0;
 }
@@ -295,33 +311,16 @@ int benchClipTextCommand(Args &args)
 {
     // One new class name with one template: one prompt through the text tower, at its
     // true length and padded to the full context, side by side.
-    std::string what;
     const auto tokens = args.integer("tokens", 0);
     const auto batch = args.integer("batch", 0);
     const std::string text = args.value("text", "a photo of a sneaker.");
     const auto repeats = args.integer("repeats", 30);
-    const std::string deviceSpec = args.value("device", "auto");
-    const auto dtype = benchDtype(args);
-    const std::string attention = benchAttentionOption(args);
-    const bool fromFolder = args.value("model").has_value();
-    std::unique_ptr<LoadedClip> loaded;
-    Clip model{nullptr};
-    if (fromFolder) {
-        loaded = std::make_unique<LoadedClip>(loadClip(resolveModelArg(*args.value("model"))));
-        model = loaded->model;
-        what = *args.value("model");
-        if (args.value("preset"))
-            throw UsageError("give --model or --preset, not both");
-    } else {
-        model = benchModel(args, what);
-    }
+    ClipBench b(args);
     args.finish();
     if (repeats <= 0 || tokens < 0 || batch < 0)
         throw UsageError("--repeats must be positive, --tokens and --batch >= 0");
-    const torch::Device device = parseDevice(deviceSpec);
-    model->to(device, dtype);
-    model->eval();
-    const auto &tc = model->config.text;
+    b.prepare();
+    const auto &tc = b.model->config.text;
     if (batch > 0) {
         // Throughput: `batch` prompts of `tokens` ids each (a start id, words, the end id),
         // one forward pass of the text tower per repeat.
@@ -336,16 +335,16 @@ int benchClipTextCommand(Args &args)
         ids.select(1, n - 1).fill_(tc.vocabSize - 1);
         const auto eos = torch::full({batch}, n - 1, torch::kLong);
         torch::NoGradGuard noGrad;
-        const auto t = bench::time([&] { (void)model->textFeatures(ids, eos); }, 3, int(repeats), device.is_cuda());
-        json out{{"bench", "clip-text"}, {"model", what},       {"batch", batch},
+        const auto t = bench::time([&] { (void)b.model->textFeatures(ids, eos); }, 3, int(repeats), b.device.is_cuda());
+        json out{{"bench", "clip-text"}, {"model", b.what},       {"batch", batch},
                  {"prompt_tokens", n},    {"repeats", repeats}, {"prompts_per_s", double(batch) / t.median()}};
-        out.update(benchFields(device, dtype, attention, t));
+        out.update(benchFields(b.device, b.dtype, b.attention, t));
         std::cout << out.dump(2) << std::endl;
         return 0;
     }
     std::vector<int64_t> ids;
-    if (loaded && tokens == 0) {
-        ids = loaded->tokenizer->encode(text);
+    if (b.loaded && tokens == 0) {
+        ids = b.loaded->tokenizer->encode(text);
     } else { // random ids of a typical prompt's length (start, words, end)
         const int64_t n = tokens > 0 ? tokens : 8;
         if (n < 2 || n > tc.maxPositionEmbeddings)
@@ -361,34 +360,34 @@ int benchClipTextCommand(Args &args)
     // Interleaved, so both see the same machine conditions.
     const int warmup = 3;
     for (int r = 0; r < warmup + int(repeats); ++r) {
-        const auto a = bench::time([&] { (void)model->textFeatures(prompt); }, 0, 1, device.is_cuda());
-        const auto b = bench::time([&] { (void)model->textFeatures(prompt, tc.maxPositionEmbeddings); }, 0, 1,
-                                   device.is_cuda());
+        const auto atTrue = bench::time([&] { (void)b.model->textFeatures(prompt); }, 0, 1, b.device.is_cuda());
+        const auto padded = bench::time([&] { (void)b.model->textFeatures(prompt, tc.maxPositionEmbeddings); }, 0, 1,
+                                        b.device.is_cuda());
         if (r >= warmup) {
-            trueS.push_back(a.seconds[0]);
-            padS.push_back(b.seconds[0]);
+            trueS.push_back(atTrue.seconds[0]);
+            padS.push_back(padded.seconds[0]);
         }
     }
     const double trueMs = bench::Timing{trueS}.median() * 1e3, padMs = bench::Timing{padS}.median() * 1e3;
     json out{{"bench", "clip-text"},
-             {"model", what},
+             {"model", b.what},
              {"prompt_tokens", ids.size()},
              {"context", tc.maxPositionEmbeddings},
              {"repeats", repeats},
-             {"device", device.str()},
-             {"precision", dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
-             {"attention", attention},
-             {"linear_kernel", device.is_cpu() && dtype == torch::kFloat32 ? linearKernelSummary() : "torch"},
+             {"device", b.device.str()},
+             {"precision", b.dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
+             {"attention", b.attention},
+             {"linear_kernel", b.device.is_cpu() && b.dtype == torch::kFloat32 ? linearKernelSummary() : "torch"},
              {"threads", at::get_num_threads()},
              {"true_length_ms_median", trueMs},
              {"padded_ms_median", padMs},
              {"padded_over_true", padMs / trueMs}};
-    if (loaded && tokens == 0) {
+    if (b.loaded && tokens == 0) {
         // End to end, as the app does for one newly typed class: tokenize + encode, cache miss.
-        ZeroShotClassifier classifier(model, loaded->tokenizer, what);
+        ZeroShotClassifier classifier(b.model, b.loaded->tokenizer, b.what);
         int n = 0;
         const auto t = bench::time([&] { (void)classifier.classEmbeddings({"class" + std::to_string(n++)}, {text}); },
-                                   3, int(repeats), device.is_cuda());
+                                   3, int(repeats), b.device.is_cuda());
         out["text"] = text;
         out["new_class_ms_median"] = t.median() * 1e3;
     }
