@@ -66,9 +66,11 @@ int main(int argc, char **argv)
         QStringLiteral("Save a PNG of every view into <dir> (what `make screenshots` runs), then quit."),
         QStringLiteral("dir"));
     parser.addOption(screenshotsOption);
-    QCommandLineOption viewOption(QStringLiteral("view"),
-                                  QStringLiteral("The view to open: mae, zeroshot, training, models or dataset."),
-                                  QStringLiteral("name"));
+    const QString views = vitscope::gui::MainWindow::viewNames().join(QStringLiteral(", "));
+    QCommandLineOption viewOption(
+        QStringLiteral("view"),
+        QStringLiteral("The view to open: %1. Wins over the view a path would pick.").arg(views),
+        QStringLiteral("name"));
     parser.addOption(viewOption);
     QCommandLineOption presentationOption(QStringLiteral("presentation"),
                                           QStringLiteral("Start in presentation mode (larger fonts for projectors)."));
@@ -83,8 +85,10 @@ int main(int argc, char **argv)
     parser.addOption(freshOption);
     parser.addPositionalArgument(
         QStringLiteral("paths"),
-        QStringLiteral("Images (MAE explorer and Zero-shot), image folders (Zero-shot), Hugging Face model "
-                       "folders (loaded) or training run folders (plotted)."),
+        QStringLiteral("Images (MAE explorer and Zero-shot), image folders (Zero-shot), models (loaded and made "
+                       "current in every view of their kind): a bundled name, a Hugging Face or open_clip folder, "
+                       "a checkpoint file (.pth, .pt, .bin, .safetensors) or a Hub id org/name[@revision] "
+                       "(downloaded with progress), or training run folders (plotted)."),
         QStringLiteral("[paths...]"));
     parser.process(*app);
 
@@ -104,18 +108,20 @@ int main(int argc, char **argv)
     vitscope::gui::MainWindow::Options options;
     options.dataDir = parser.value(dataOption);
     options.restoreSettings = !parser.isSet(freshOption) && !shooting;
-    vitscope::gui::MainWindow window(options);
-    if (parser.isSet(viewOption) && !window.showView(parser.value(viewOption))) {
-        std::fprintf(stderr, "vitscope: error: unknown view '%s' (mae, zeroshot, training, models, dataset)\n",
-                     qPrintable(parser.value(viewOption)));
+    if (parser.isSet(viewOption) && !vitscope::gui::MainWindow::viewNames().contains(parser.value(viewOption))) {
+        std::fprintf(stderr, "vitscope: error: unknown view '%s' (%s)\n", qPrintable(parser.value(viewOption)),
+                     qPrintable(views));
         return 2;
     }
+    vitscope::gui::MainWindow window(options);
     if (parser.isSet(presentationOption))
         window.setPresentationMode(true);
     if (shooting)
         window.resize(1400, 900);
     window.show();
     window.openPaths(parser.positionalArguments());
+    if (parser.isSet(viewOption))
+        window.showView(parser.value(viewOption)); // --view wins over the view a path picks
 
     if (parser.isSet(benchOption)) {
         QTimer::singleShot(0, &window, [&window]() {

@@ -1,5 +1,6 @@
 #include "src/cli/args.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 namespace vitscope::cli {
@@ -38,6 +39,16 @@ Args::Args(std::vector<std::string> words, std::set<std::string> flags)
                 throw UsageError("option --" + name + " needs a value");
             m_values[name].push_back(words[++i]);
         }
+    }
+    for (const auto &[old, now] : kRenamedOptions) {
+        auto it = m_values.find(old);
+        if (it == m_values.end())
+            continue;
+        if (m_values.count(now))
+            throw UsageError("option --" + now + " given twice (once as --" + old + ")");
+        std::fprintf(stderr, "vitscope-cli: warning: --%s is now spelled --%s\n", old.c_str(), now.c_str());
+        m_values[now] = it->second;
+        m_values.erase(it);
     }
 }
 

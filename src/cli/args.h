@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vitscope::cli {
@@ -17,6 +18,12 @@ namespace vitscope::cli {
 class UsageError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
+};
+
+// Options renamed so that one concept has one spelling: {old, new}. The old spelling is
+// still read as the new one, with a warning on stderr.
+inline const std::vector<std::pair<std::string, std::string>> kRenamedOptions = {
+    {"eval-limit", "test-limit"},
 };
 
 class Args {

@@ -184,7 +184,7 @@ const std::vector<Command> kCommands = {
      "      [--ratio R] [--grid-cell K] [--norm-pix-loss on|off] [--mask-tokens-in-encoder] [--epochs N] [--batch N]\n"
      "      [--base-lr X] [--warmup-epochs X] [--weight-decay X] [--clip-grad X] [--crop on|off] [--flip on|off]\n"
      "      [--seed S] [--device D] [--workers N] [--log-every N] [--checkpoint-every N] [--keep N]\n"
-     "      [--eval-every N] [--eval-limit N] [--amp on|off] [--nproc-per-node N] [--dist-backend auto|gloo|nccl]\n"
+     "      [--eval-every N] [--test-limit N] [--amp on|off] [--nproc-per-node N] [--dist-backend auto|gloo|nccl]\n"
      "      [--dist-timeout S]",
      "MAE pretraining into a run folder (config.json, metrics.jsonl, checkpoints, model/); Ctrl-C stops\n"
      "      after a checkpoint, `resume` continues; --batch is the global batch: data-parallel over N local\n"
@@ -196,7 +196,7 @@ const std::vector<Command> kCommands = {
      "      [--batch N] [--lr X] [--warmup-epochs X] [--weight-decay X] [--clip-grad X] [--crop on|off]\n"
      "      [--crop-scale-min X] [--flip on|off] [--bpe-merges N] [--csv-separator C] [--csv-path-column NAME]\n"
      "      [--csv-caption-column NAME] [--seed S] [--device D] [--workers N] [--log-every N]\n"
-     "      [--checkpoint-every N] [--keep N] [--eval-every N] [--eval-limit N] [--amp on|off]\n"
+     "      [--checkpoint-every N] [--keep N] [--eval-every N] [--test-limit N] [--amp on|off]\n"
      "      [--nproc-per-node N] [--dist-backend auto|gloo|nccl] [--dist-timeout S]",
      "CLIP training into a run folder; labelled data gets captions from class names x templates x synonyms,\n"
      "      held-out templates measure zero-shot accuracy; the tokenizer is learned from the captions (BPE);\n"
@@ -211,7 +211,7 @@ const std::vector<Command> kCommands = {
      evalZeroShotCommand},
     {{"eval", "finetune"},
      "--model DIR [--data ...] [--epochs N] [--batch N] [--base-lr X] [--layer-decay X] [--weight-decay X]\n"
-     "      [--warmup-epochs X] [--label-smoothing X] [--blocks K|all|K1,K2,...] [--limit N] [--eval-limit N]\n"
+     "      [--warmup-epochs X] [--label-smoothing X] [--blocks K|all|K1,K2,...] [--limit N] [--test-limit N]\n"
      "      [--csv FILE] [--seed S] [--device D] [--workers N]",
      "fine-tuning of an MAE encoder with a classification head; test accuracy per epoch. --blocks K trains\n"
      "      only the last K blocks (0: the head alone, the MAE paper's Figure 9); a list runs each in turn",

@@ -220,7 +220,7 @@ int evalFinetuneCommand(Args &args)
     train::FinetuneOptions o;
     o.model = resolveModelArg(args.required("model"));
     readRunBasics(args, o);
-    o.evalLimit = args.integer("eval-limit", o.evalLimit);
+    o.evalLimit = args.integer("test-limit", o.evalLimit);
     o.baseLr = args.number("base-lr", o.baseLr);
     o.layerDecay = args.number("layer-decay", o.layerDecay);
     o.weightDecay = args.number("weight-decay", o.weightDecay);
@@ -299,24 +299,27 @@ int evalLinearProbeCommand(Args &args)
     return 0;
 }
 
+// The probes with one count (--k, --seeds): the count, checked, then the features.
+static std::pair<int64_t, EvalData> countedProbe(Args &args, const std::string &name, int64_t fallback)
+{
+    const auto count = args.integer(name, fallback);
+    auto e = evalFeatures(args);
+    args.finish();
+    if (count < 1)
+        throw UsageError("--" + name + " must be >= 1");
+    return {count, std::move(e)};
+}
+
 int evalKnnCommand(Args &args)
 {
-    const auto k = args.integer("k", 20);
-    const auto e = evalFeatures(args);
-    args.finish();
-    if (k < 1)
-        throw UsageError("--k must be >= 1");
+    const auto [k, e] = countedProbe(args, "k", 20);
     printProbe({{"protocol", "knn"}, {"k", k}, {"accuracy", train::knnAccuracy(e.train, e.test, e.classes, k)}}, e);
     return 0;
 }
 
 int evalFewShotCommand(Args &args)
 {
-    const auto seeds = args.integer("seeds", 5);
-    const auto e = evalFeatures(args);
-    args.finish();
-    if (seeds < 1)
-        throw UsageError("--seeds must be >= 1");
+    const auto [seeds, e] = countedProbe(args, "seeds", 5);
     json points = json::array();
     for (const auto &p : train::fewShotProbes(e.train, e.test, e.classes, {1, 2, 4, 8, 16}, int(seeds)))
         points.push_back({{"shots", p.shots}, {"accuracy", p.meanAccuracy}, {"std", p.stdAccuracy}, {"per_seed", p.accuracies}});

@@ -170,7 +170,7 @@ void readRunControl(Args &args, train::RunControl &o)
     o.checkpointEvery = args.integer("checkpoint-every", o.checkpointEvery);
     o.keepCheckpoints = int(args.integer("keep", o.keepCheckpoints));
     o.evalEvery = args.integer("eval-every", o.evalEvery);
-    o.evalLimit = args.integer("eval-limit", o.evalLimit);
+    o.evalLimit = args.integer("test-limit", o.evalLimit);
     o.amp = onOff(args, "amp", o.amp);
 }
 

@@ -23,7 +23,7 @@ bool onOff(Args &args, const std::string &name, bool fallback);
 // every command that trains takes (fine-tuning and sweeps included).
 void readRunBasics(Args &args, train::RunControl &o);
 // readRunBasics and the loop's cadence: --clip-grad, --log-every, --checkpoint-every,
-// --keep, --eval-every, --eval-limit, --amp (train mae, train clip).
+// --keep, --eval-every, --test-limit, --amp (train mae, train clip).
 void readRunControl(Args &args, train::RunControl &o);
 
 // The process group of a distributed launch (torchrun, Slurm, --nproc-per-node), or one

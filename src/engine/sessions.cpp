@@ -188,11 +188,22 @@ std::vector<TemplateSet> templateSets()
     }
     sets.push_back(generic);
     TemplateSet heldOut;
-    heldOut.name = "Fashion-MNIST held-out";
+    heldOut.name = kHeldOutTemplates;
     heldOut.description = "The 8 templates the bundled fmnist-clip never saw in training (its zero-shot "
                           "evaluation uses these)";
     heldOut.templates = train::fashionMnistCaptions().heldOutTemplates;
     sets.push_back(heldOut);
+    TemplateSet imagenet;
+    imagenet.name = kImageNetTemplates;
+    imagenet.description = "resources/templates/clip_imagenet_templates.txt: the 80 prompts of the CLIP paper's "
+                           "ImageNet ensemble (OpenAI's CLIP repository, MIT licence)";
+    try {
+        imagenet.templates = readTemplateFile(findDataFile("templates/clip_imagenet_templates.txt"));
+        sets.push_back(imagenet);
+    } catch (const Error &) {
+        // not installed: the set is left out
+    }
+    sets.push_back({kSinglePhotoTemplate, "One template, the CLIP paper's baseline prompt", {"a photo of a {}."}});
     return sets;
 }
 

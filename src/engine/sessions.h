@@ -116,9 +116,13 @@ struct TemplateSet {
     std::string description;
     std::vector<std::string> templates;
 };
-// The generic set (resources/templates/clip_templates.txt) and the Fashion-MNIST held-out
-// set the bundled CLIP is evaluated with.
+// The generic set (resources/templates/clip_templates.txt), the Fashion-MNIST held-out set
+// the bundled CLIP is evaluated with, the CLIP paper's 80-template ImageNet ensemble and
+// the single "a photo of a {}.".
 std::vector<TemplateSet> templateSets();
+inline constexpr const char *kHeldOutTemplates = "Fashion-MNIST held-out";
+inline constexpr const char *kImageNetTemplates = "CLIP ImageNet ensemble (80)";
+inline constexpr const char *kSinglePhotoTemplate = "a photo of a {}.";
 // What a user typed -> class names (one per line or comma-separated, trimmed, no repeats).
 std::vector<std::string> parseClassNames(const std::string &text);
 

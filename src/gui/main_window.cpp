@@ -7,16 +7,21 @@
 #include <QFileInfo>
 #include <QLabel>
 #include <QMenu>
+#include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QSettings>
 #include <QStatusBar>
 #include <QTimer>
 
+#include <iterator>
+
 #include "src/engine/engine.h"
+#include "src/engine/model_spec.h"
 #include "src/gui/common/image_io.h"
 #include "src/gui/common/widgets.h"
 #include "src/gui/inside/inside_view.h"
+#include "src/gui/lessons/lesson_player.h"
 #include "src/gui/inside/embedding_map.h"
 #include "src/gui/mae_explorer/mae_explorer_view.h"
 #include "src/gui/common/model_registry.h"
@@ -146,6 +151,8 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     connect(m_training, &TrainingView::modelTrained, this, [this](const QString &dir) {
         statusBar()->showMessage(tr("Training finished: the model is in %1").arg(dir), 15000);
     });
+    m_lessons = new LessonPlayer(this);
+    menuBar()->insertMenu(m_ui->menuHelp->menuAction(), m_lessons->createMenu());
     connect(m_ui->actionWhat, &QAction::triggered, this, &MainWindow::showWhat);
     connect(m_ui->actionAbout, &QAction::triggered, this, &MainWindow::showAbout);
 
@@ -168,7 +175,15 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     m_inside->loadFashionMnist(options.dataDir);
     if (options.loadBundled)
         for (const auto &name : engine::bundledModels())
-            m_modelsView->loadModel(QString::fromStdString(name));
+            m_modelsView->loadModel(QString::fromStdString(name), false);
+    // A model opened from the command line or a drop: once it is current, its view shows,
+    // unless a view was asked for (showView) or the user moved on from the view openPaths chose.
+    connect(m_models, &ModelRegistry::currentChanged, this, [this](const QString &kind, const QString &) {
+        if (!m_showModelsView || m_ui->views->currentWidget() != m_pathsView)
+            return;
+        m_showModelsView = false;
+        m_ui->views->setCurrentWidget(kind == QLatin1String("mae") ? static_cast<QWidget *>(m_mae) : m_zeroShot);
+    });
 }
 
 MainWindow::~MainWindow()
@@ -188,7 +203,8 @@ void MainWindow::updateDeviceLabel()
 
 bool MainWindow::showView(const QString &name)
 {
-    for (int i = 0; i < 6; ++i)
+    m_showModelsView = false;
+    for (int i = 0; i < int(std::size(kViewNames)); ++i)
         if (name == QLatin1String(kViewNames[i])) {
             m_ui->views->setCurrentIndex(i);
             return true;
@@ -223,14 +239,27 @@ void MainWindow::openPaths(const QStringList &paths)
         if (info.isDir() && dir.exists(QStringLiteral("config.json")) && dir.exists(QStringLiteral("metrics.jsonl"))) {
             m_training->openRun(info.absoluteFilePath());
             m_ui->views->setCurrentWidget(m_training);
-        } else if (info.isDir() && (dir.exists(QStringLiteral("config.json")) ||
-                                    dir.exists(QStringLiteral("open_clip_config.json")))) {
+        } else if ((info.isDir() && (dir.exists(QStringLiteral("config.json")) ||
+                                     dir.exists(QStringLiteral("open_clip_config.json")))) ||
+                   (info.isFile() && isCheckpointFile(info.fileName()))) {
+            // A model folder; FAIR .pth, OpenAI .pt, open_clip .bin / .safetensors: the core tells them apart.
             m_modelsView->loadModel(info.absoluteFilePath());
             m_ui->views->setCurrentWidget(m_modelsView);
-        } else if (info.isFile() && isCheckpointFile(info.fileName())) {
-            // FAIR .pth, OpenAI .pt, open_clip .bin / .safetensors: the core tells them apart.
-            m_modelsView->loadModel(info.absoluteFilePath());
+            m_showModelsView = true;
+        } else if (!info.exists() && engine::modelSpecKind(p.toStdString()) == engine::ModelSpecKind::Bundled) {
+            m_modelsView->loadModel(p);
             m_ui->views->setCurrentWidget(m_modelsView);
+            m_showModelsView = true;
+        } else if (!info.exists() && engine::modelSpecKind(p.toStdString()) == engine::ModelSpecKind::HubId) {
+            m_modelsView->openHubModel(p); // downloads with the dialog's progress, then loads
+            m_ui->views->setCurrentWidget(m_modelsView);
+            m_showModelsView = true;
+        } else if (info.isFile() && info.suffix().compare(QLatin1String("json"), Qt::CaseInsensitive) == 0) {
+            try {
+                m_lessons->open(info.absoluteFilePath()); // `vitscope LESSON.json`
+            } catch (const LessonError &e) {
+                statusBar()->showMessage(QString::fromStdString(e.what()), 15000);
+            }
         } else if (info.isDir()) {
             m_zeroShot->addFiles({info.absoluteFilePath()});
             m_ui->views->setCurrentWidget(m_zeroShot);
@@ -243,6 +272,15 @@ void MainWindow::openPaths(const QStringList &paths)
         m_zeroShot->addFiles(images);
         m_ui->views->setCurrentWidget(images.size() == 1 ? static_cast<QWidget *>(m_mae) : m_zeroShot);
     }
+    m_pathsView = m_ui->views->currentWidget();
+}
+
+QStringList MainWindow::viewNames()
+{
+    QStringList names;
+    for (const char *n : kViewNames)
+        names << QString::fromLatin1(n);
+    return names;
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent *event)

@@ -19,6 +19,7 @@ class QLabel;
 namespace vitscope::gui {
 
 class InsideView;
+class LessonPlayer;
 class MaeExplorerView;
 class ModelRegistry;
 class ModelsView;
@@ -46,12 +47,15 @@ public:
     ModelsView *modelsView() const { return m_modelsView; }
     SampleGridView *sampleGridView() const { return m_samples; }
     InsideView *insideView() const { return m_inside; }
+    LessonPlayer *lessons() const { return m_lessons; }
 
-    // Images, image folders, model folders and run folders, as given on the command line
-    // or dropped on the window.
+    // Images, image folders, models (folders, checkpoint files, bundled names, Hub ids), run
+    // folders and lessons (.json), as given on the command line or dropped on the window.
     void openPaths(const QStringList &paths);
     // "mae", "zeroshot", "training", "models", "dataset", "inside"; false for an unknown name.
+    // Wins over the view that openPaths() picks, including once a model it opened has loaded.
     bool showView(const QString &name);
+    static QStringList viewNames();
     void setPresentationMode(bool on);
     bool presentationMode() const { return m_presentation; }
     // True while any view or model load has work in flight.
@@ -81,10 +85,13 @@ private:
     ModelsView *m_modelsView = nullptr;
     SampleGridView *m_samples = nullptr;
     InsideView *m_inside = nullptr;
+    LessonPlayer *m_lessons = nullptr;
     QLabel *m_device = nullptr;
     QString m_torchText;
     QFont m_baseFont;
     bool m_presentation = false;
+    bool m_showModelsView = false; // a model was opened: show its view once it is current
+    QWidget *m_pathsView = nullptr; // the view openPaths() showed last
 };
 
 } // namespace vitscope::gui

@@ -168,7 +168,7 @@ TEST(CliInspect, PartialFinetuneRunsEachBlockCount)
     if (!haveFashionMnist())
         GTEST_SKIP() << "Fashion-MNIST absent";
     TempDir dir;
-    const CliRun r = runCli("eval finetune --model fmnist-mae --blocks 0,1 --epochs 1 --limit 128 --eval-limit 64 "
+    const CliRun r = runCli("eval finetune --model fmnist-mae --blocks 0,1 --epochs 1 --limit 128 --test-limit 64 "
                             "--batch 64 --workers 1 --csv '" + dir.file("ft.csv") + "'");
     ASSERT_EQ(r.status, 0) << r.err;
     const auto j = json::parse(r.out);

@@ -27,13 +27,13 @@ PY
 
 # 1. Smoke: every command for a few hundred steps on the card, side by side.
 log "smoke runs"
-$cli train mae --device cuda --limit 16384 --epochs 1 --batch 1024 --log-every 4 --eval-limit 1000 --amp off \
+$cli train mae --device cuda --limit 16384 --epochs 1 --batch 1024 --log-every 4 --test-limit 1000 --amp off \
   --out "$runs/smoke-mae" > "$runs/smoke-mae.json" 2> "$runs/smoke-mae.err" &
-$cli train mae --device cuda --limit 16384 --epochs 1 --batch 1024 --log-every 4 --eval-limit 1000 --amp on \
+$cli train mae --device cuda --limit 16384 --epochs 1 --batch 1024 --log-every 4 --test-limit 1000 --amp on \
   --out "$runs/smoke-mae-amp" > "$runs/smoke-mae-amp.json" 2> "$runs/smoke-mae-amp.err" &
-$cli train clip --device cuda --limit 8192 --epochs 1 --batch 256 --log-every 4 --eval-limit 1000 --amp off \
+$cli train clip --device cuda --limit 8192 --epochs 1 --batch 256 --log-every 4 --test-limit 1000 --amp off \
   --out "$runs/smoke-clip" > "$runs/smoke-clip.json" 2> "$runs/smoke-clip.err" &
-$cli train mae --device cuda --limit 8192 --epochs 1 --batch 1024 --log-every 2 --eval-limit 0 --mask block \
+$cli train mae --device cuda --limit 8192 --epochs 1 --batch 1024 --log-every 2 --test-limit 0 --mask block \
   --mask-tokens-in-encoder --out "$runs/smoke-mae-tokens" > "$runs/smoke-tokens.json" 2> "$runs/smoke-tokens.err" &
 wait
 for f in "$runs"/smoke-*.err; do
@@ -44,7 +44,7 @@ amp_ips=$(last_ips "$runs/smoke-mae-amp/metrics.jsonl" 2>/dev/null || echo 0)
 clip_ips=$(last_ips "$runs/smoke-clip/metrics.jsonl" 2>/dev/null || echo 0)
 log "images/s side by side: mae fp32 $mae_ips, mae bf16 $amp_ips, clip fp32 $clip_ips"
 t=$(date +%s)
-$cli eval finetune --device cuda --model "$runs/smoke-mae/model" --limit 16384 --eval-limit 2000 --epochs 1 --batch 512 \
+$cli eval finetune --device cuda --model "$runs/smoke-mae/model" --limit 16384 --test-limit 2000 --epochs 1 --batch 512 \
   > "$runs/smoke-ft.json" 2> "$runs/smoke-ft.err" || log "FAILED finetune smoke: $(tail -2 "$runs/smoke-ft.err")"
 ft_s=$(($(date +%s) - t)); log "finetune smoke: ${ft_s}s for 16384 images + 2000 evaluated"
 pack smoke smoke-mae smoke-mae-amp smoke-clip smoke-mae-tokens smoke-ft.json smoke-mae.err smoke-clip.err smoke-ft.err
@@ -58,7 +58,7 @@ if [ "$mae_ips" -gt 0 ]; then
   ft_epochs=$(python3 -c "print(max(1, min(100, int(0.6*$r*0.40/($ft_s*60000/16384.0)))))")
   log "MAE: $mae_epochs epochs, then fine-tuning $ft_epochs epochs"
   ( $cli train mae --device cuda --epochs "$mae_epochs" --batch 1024 --base-lr 3e-4 --warmup-epochs 5 --amp off \
-      --seed 0 --eval-every 10 --eval-limit 2000 --out "$runs/fmnist-mae" > "$runs/fmnist-mae.json" 2> "$runs/fmnist-mae.err"
+      --seed 0 --eval-every 10 --test-limit 2000 --out "$runs/fmnist-mae" > "$runs/fmnist-mae.json" 2> "$runs/fmnist-mae.err"
     pack mae fmnist-mae fmnist-mae.json fmnist-mae.err
     $cli eval finetune --device cuda --model "$runs/fmnist-mae/model" --epochs "$ft_epochs" --batch 512 --base-lr 1e-3 \
       --layer-decay 0.75 --warmup-epochs 2 --seed 0 > "$runs/finetune.json" 2> "$runs/finetune.err"
@@ -68,7 +68,7 @@ if [ "$clip_ips" -gt 0 ]; then
   clip_epochs=$(epochs "$clip_ips" $((r * 85 / 100)) 60000 200)
   log "CLIP: $clip_epochs epochs"
   ( $cli train clip --device cuda --epochs "$clip_epochs" --batch 256 --lr 5e-4 --warmup-epochs 2 --amp off --seed 0 \
-      --eval-every 5 --eval-limit 2000 --out "$runs/fmnist-clip" > "$runs/fmnist-clip.json" 2> "$runs/fmnist-clip.err"
+      --eval-every 5 --test-limit 2000 --out "$runs/fmnist-clip" > "$runs/fmnist-clip.json" 2> "$runs/fmnist-clip.err"
     pack clip fmnist-clip fmnist-clip.json fmnist-clip.err ) &
 fi
 if [ "$mae_ips" -gt 0 ]; then

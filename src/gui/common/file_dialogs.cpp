@@ -38,6 +38,15 @@ QStringList askOpenFiles(QWidget *parent, const QString &title, const QString &k
     return paths;
 }
 
+QString askSaveFile(QWidget *parent, const QString &title, const QString &key, const QString &filter,
+                    const QString &name)
+{
+    const QString path = QFileDialog::getSaveFileName(parent, title, lastDir(key) + QLatin1Char('/') + name, filter);
+    if (!path.isEmpty())
+        QSettings().setValue(key, QFileInfo(path).absolutePath());
+    return path;
+}
+
 QString askFolder(QWidget *parent, const QString &title, const QString &key)
 {
     const QString dir = QFileDialog::getExistingDirectory(parent, title, lastDir(key));

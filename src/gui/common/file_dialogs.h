@@ -16,5 +16,8 @@ QString imageFileFilter();
 QString askOpenFile(QWidget *parent, const QString &title, const QString &key, const QString &filter);
 QStringList askOpenFiles(QWidget *parent, const QString &title, const QString &key, const QString &filter);
 QString askFolder(QWidget *parent, const QString &title, const QString &key);
+// `name`: the file name offered in the remembered folder.
+QString askSaveFile(QWidget *parent, const QString &title, const QString &key, const QString &filter,
+                    const QString &name);
 
 } // namespace vitscope::gui

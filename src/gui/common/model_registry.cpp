@@ -35,12 +35,32 @@ const ModelEntry *ModelRegistry::find(const QString &id) const
     return nullptr;
 }
 
-void ModelRegistry::load(const QString &dirOrName)
+QString ModelRegistry::current(const QString &kind) const
 {
-    if (find(dirOrName)) {
-        Q_EMIT loaded(find(dirOrName)->id);
+    return m_current.value(kind);
+}
+
+void ModelRegistry::makeCurrent(const QString &id)
+{
+    const ModelEntry *m = find(id);
+    if (!m)
+        return;
+    const QString kind = QString::fromStdString(m->info.kind);
+    m_current[kind] = m->id;
+    Q_EMIT currentChanged(kind, m->id);
+}
+
+void ModelRegistry::load(const QString &dirOrName, bool becomeCurrent)
+{
+    if (const ModelEntry *m = find(dirOrName)) {
+        const QString id = m->id;
+        Q_EMIT loaded(id);
+        if (becomeCurrent)
+            makeCurrent(id);
         return;
     }
+    if (becomeCurrent && !m_wantCurrent.contains(dirOrName))
+        m_wantCurrent << dirOrName;
     const std::string arg = dirOrName.toStdString();
     const std::string device = m_device.toStdString();
     auto *watcher = new QFutureWatcher<LoadResult>(this);
@@ -51,6 +71,7 @@ void ModelRegistry::load(const QString &dirOrName)
         watcher->deleteLater();
         if (--m_pending == 0)
             Q_EMIT loadingChanged(false);
+        const bool wantCurrent = m_wantCurrent.removeAll(dirOrName) > 0;
         if (!r.error.isEmpty()) {
             Q_EMIT failed(dirOrName, r.error);
             return;
@@ -59,6 +80,8 @@ void ModelRegistry::load(const QString &dirOrName)
             m_models.push_back(r.entry);
         addRecent(dirOrName);
         Q_EMIT loaded(dirOrName);
+        if (wantCurrent)
+            makeCurrent(dirOrName);
     });
     watcher->setFuture(QtConcurrent::run([arg, device, dirOrName]() {
         LoadResult r;
@@ -113,6 +136,17 @@ bool fillModelCombo(QComboBox *combo, const ModelRegistry &models,
     if (combo->count() == 0)
         combo->setPlaceholderText(placeholder);
     return combo->currentData().toString() != current;
+}
+
+void followCurrentModel(QComboBox *combo, ModelRegistry *models, const QString &kind)
+{
+    QObject::connect(models, &ModelRegistry::currentChanged, combo,
+                     [combo, kind](const QString &currentKind, const QString &id) {
+                         if (!kind.isEmpty() && currentKind != kind)
+                             return;
+                         if (const int i = combo->findData(id); i >= 0)
+                             combo->setCurrentIndex(i);
+                     });
 }
 
 } // namespace vitscope::gui

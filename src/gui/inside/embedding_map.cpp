@@ -126,6 +126,7 @@ EmbeddingMapView::EmbeddingMapView(ModelRegistry *models, QWidget *parent) : QWi
         }
     });
     connect(m_models, &ModelRegistry::loaded, this, &EmbeddingMapView::modelsChanged);
+    followCurrentModel(m_modelCombo, m_models, QString());
     modelsChanged();
     m_what->setText(tr("<b>What am I seeing?</b> Press <i>Compute map</i>: every image becomes a point, placed by "
                        "the two directions along which the features vary most (PCA)."));

@@ -22,6 +22,7 @@
 #include "src/gui/common/widgets.h"
 #include "src/gui/inside/embedding_map.h"
 #include "src/gui/common/patch_image_widget.h"
+#include "src/engine/demo_content.h"
 #include "src/gui/common/model_registry.h"
 
 namespace vitscope::gui {
@@ -125,8 +126,10 @@ InsideView::InsideView(ModelRegistry *models, QWidget *parent) : QWidget(parent)
     connect(m_modelCombo, &QComboBox::currentIndexChanged, this, [this]() {
         m_patch = -1;
         updateControls();
-        request();
+        if (!fitSampleToModel())
+            request();
     });
+    followCurrentModel(m_modelCombo, m_models, QString()); // either kind
     connect(m_modeCombo, &QComboBox::currentIndexChanged, this, [this]() { redraw(); });
     connect(m_headCombo, &QComboBox::currentIndexChanged, this, [this]() { redraw(); });
     connect(m_layerSlider, &QSlider::valueChanged, this, [this]() { redraw(); });
@@ -203,6 +206,21 @@ void InsideView::modelsChanged()
         request();
 }
 
+// A model that takes colour photos of 96 px or more, shown a Fashion-MNIST sample (or
+// nothing yet): the first demo photo instead. True when it switched (the switch redraws).
+bool InsideView::fitSampleToModel()
+{
+    const ModelEntry *m = m_models->find(currentModel());
+    const int row = m_samples->currentRow();
+    const bool nothingYet = m_image.width == 0;
+    const bool onFashion = row >= 0 && row < m_firstPhotoRow && m_imageName == m_samples->item(row)->toolTip();
+    if (!m || m_firstPhotoRow >= m_samples->count() || !engine::takesNaturalPhotos(m->info) ||
+        !(nothingYet || onFashion))
+        return false;
+    m_samples->setCurrentRow(m_firstPhotoRow);
+    return true;
+}
+
 void InsideView::updateControls()
 {
     const ModelEntry *m = m_models->find(currentModel());
@@ -223,12 +241,39 @@ void InsideView::setMode(Mode mode)
 
 void InsideView::setLayer(int layer)
 {
+    m_pendingLayer = layer > m_layerSlider->maximum() ? layer : -1; // the model's depth may not be known yet
     m_layerSlider->setValue(layer);
 }
 
 void InsideView::setHead(int head)
 {
+    m_pendingHead = head + 1 >= m_headCombo->count() ? head : -2;
     m_headCombo->setCurrentIndex(head + 1);
+}
+
+int InsideView::layer() const
+{
+    return m_layerSlider->value();
+}
+
+int InsideView::head() const
+{
+    return m_headCombo->currentIndex() - 1;
+}
+
+InsideView::Mode InsideView::mode() const
+{
+    return Mode(m_modeCombo->currentIndex());
+}
+
+void InsideView::openImageFile(const QString &path)
+{
+    const LoadedImage li = loadImageFile(path);
+    if (!li.ok()) {
+        m_message->show(li.error);
+        return;
+    }
+    setImage(fromQImage(li.image), QFileInfo(path).fileName());
 }
 
 void InsideView::setMaskRatio(int percent)
@@ -278,20 +323,28 @@ void InsideView::loadFashionMnist(const QString &dir)
     disconnect(&m_sampleWatcher, nullptr, this, nullptr);
     connect(&m_sampleWatcher, &QFutureWatcher<SampleLoad>::finished, this, [this]() {
         const SampleLoad load = m_sampleWatcher.result();
-        if (!load.error.isEmpty()) {
+        if (!load.error.isEmpty())
             m_message->show(load.error, MessageBar::Kind::Warning);
-            return;
-        }
+        QSignalBlocker block(m_samples);
         m_samples->clear();
         m_sampleImages.clear();
-        for (const auto &s : load.grid.samples) {
-            auto *item = new QListWidgetItem(QIcon(QPixmap::fromImage(toQImage(s.image).scaled(56, 56))), QString());
-            item->setToolTip(QString::fromStdString(s.className));
+        auto add = [this](const engine::RgbImage &image, const QString &tip) {
+            const QImage thumb = toQImage(image).scaled(56, 56, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+            auto *item = new QListWidgetItem(QIcon(QPixmap::fromImage(thumb)), QString());
+            item->setToolTip(tip);
             m_samples->addItem(item);
-            m_sampleImages.push_back(s.image);
+            m_sampleImages.push_back(image);
+        };
+        for (const auto &s : load.grid.samples)
+            add(s.image, QString::fromStdString(s.className));
+        m_firstPhotoRow = int(m_sampleImages.size());
+        for (const auto &[title, image] : load.photos)
+            add(image, title);
+        if (m_image.width == 0 && !m_sampleImages.empty()) {
+            const int fashion = m_firstPhotoRow > 9 ? 9 : 0; // an ankle boot: a clear shape
+            block.unblock();
+            m_samples->setCurrentRow(!fitSampleToModel() ? fashion : m_samples->currentRow());
         }
-        if (m_image.width == 0 && !m_sampleImages.empty())
-            m_samples->setCurrentRow(int(m_sampleImages.size()) > 9 ? 9 : 0); // an ankle boot: a clear shape
     });
     // Errors are caught in the task: a stored exception would be rethrown by
     // waitForFinished() in the destructor.
@@ -301,6 +354,15 @@ void InsideView::loadFashionMnist(const QString &dir)
             load.grid = engine::loadFashionMnistSamples(d, 1);
         } catch (const std::exception &e) {
             load.error = QString::fromUtf8(e.what());
+        }
+        try {
+            for (const auto &p : engine::demoPhotos()) {
+                const LoadedImage im = loadImageFile(QString::fromStdString(p.path));
+                if (im.ok())
+                    load.photos.emplace_back(QString::fromStdString(p.title), fromQImage(im.image));
+            }
+        } catch (const std::exception &e) {
+            load.error += (load.error.isEmpty() ? QString() : QStringLiteral("\n")) + QString::fromUtf8(e.what());
         }
         return load;
     }));
@@ -351,6 +413,15 @@ void InsideView::show(const Job &job)
             for (int h = 0; h < m_result->heads; ++h)
                 m_headCombo->addItem(tr("head %1").arg(h + 1));
         }
+        if (m_pendingLayer >= 0 && m_pendingLayer < m_result->layers) { // asked for before the depth was known
+            QSignalBlocker block(m_layerSlider);
+            m_layerSlider->setValue(m_pendingLayer);
+        }
+        if (m_pendingHead >= -1 && m_pendingHead < m_result->heads) {
+            QSignalBlocker block(m_headCombo);
+            m_headCombo->setCurrentIndex(m_pendingHead + 1);
+        }
+        m_pendingLayer = -1, m_pendingHead = -2;
         m_timing->setText(tr("%1 layers × %2 heads, %3 tokens; computed in %4 ms")
                               .arg(m_result->layers)
                               .arg(m_result->heads)

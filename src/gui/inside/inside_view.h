@@ -48,6 +48,10 @@ public:
     void setMode(Mode mode);
     void setLayer(int layer); // 0-based
     void setHead(int head);   // -1: mean of heads
+    int layer() const;
+    int head() const;
+    Mode mode() const;
+    void openImageFile(const QString &path); // errors go to the message bar
     void setMaskRatio(int percent);
     void clickPatch(int patch);
     void showMapTab(bool map);
@@ -59,6 +63,7 @@ public:
     QString whatText() const;        // the attention tab's explanation
     QString currentWhatText() const; // the shown tab's (F1)
     QString currentModel() const;
+    QString imageName() const { return m_imageName; }
     int layerCount() const;
     EmbeddingMapView *mapView() const { return m_map; }
     QWidget *exportTarget() const;
@@ -70,6 +75,7 @@ Q_SIGNALS:
 private:
     struct SampleLoad {
         engine::SampleGrid grid;
+        std::vector<std::pair<QString, engine::RgbImage>> photos; // the demo photos: title, image
         QString error;
     };
     struct Job {
@@ -82,6 +88,7 @@ private:
     void show(const Job &job);
     void redraw();
     void updateControls();
+    bool fitSampleToModel();
 
     ModelRegistry *m_models;
     QTabWidget *m_tabs = nullptr;
@@ -107,6 +114,9 @@ private:
     std::array<long long, 4> m_stripKey{}; // what the layer strip shows (see redraw)
     std::unique_ptr<NewestRequestWins<Job>> m_job; // attention of the newest request
     QFutureWatcher<SampleLoad> m_sampleWatcher;
+    int m_pendingLayer = -1; // setLayer/setHead before a model's depth and heads were known
+    int m_pendingHead = -2;
+    int m_firstPhotoRow = 0; // the sample list: Fashion-MNIST, then the demo photos from here
 };
 
 } // namespace vitscope::gui

@@ -55,6 +55,7 @@ void MaeExplorerView::setImage(const QImage &image, const QString &name)
         return;
     m_image = fromQImage(image);
     m_imageName = name;
+    m_imagePath.clear();
     request();
 }
 
@@ -70,6 +71,7 @@ void MaeExplorerView::openImageFile(const QString &path)
             return;
         }
         setImage(r.image, QFileInfo(r.path).fileName());
+        m_imagePath = QFileInfo(r.path).absoluteFilePath();
     });
     watcher->setFuture(QtConcurrent::run([path]() { return loadImageFile(path); }));
 }
@@ -189,6 +191,7 @@ void MaeExplorerView::selectSource(int row)
     if (i >= 0 && i < int(m_sourceImages.size())) {
         m_image = m_sourceImages[std::size_t(i)];
         m_imageName = item->toolTip();
+        m_imagePath.clear();
         request();
     }
 }

@@ -22,6 +22,7 @@
 #include "src/gui/common/image_io.h"
 #include "src/gui/common/widgets.h"
 #include "src/gui/common/patch_image_widget.h"
+#include "src/engine/demo_content.h"
 #include "src/gui/common/model_registry.h"
 #include "ui_mae_explorer_view.h"
 
@@ -85,8 +86,10 @@ MaeExplorerView::MaeExplorerView(ModelRegistry *models, QWidget *parent)
 
     connect(m_ui->modelCombo, &QComboBox::currentIndexChanged, this, [this]() {
         updateControls();
-        request();
+        if (!fitSourceToModel())
+            request();
     });
+    followCurrentModel(m_ui->modelCombo, m_models, QStringLiteral("mae"));
     connect(m_ui->strategyCombo, &QComboBox::currentIndexChanged, this, [this]() {
         if (currentStrategy() == QLatin1String("custom") && m_customKeep.empty() && m_hasResult)
             for (int i = 0; i < int(m_last.removed.size()); ++i)
@@ -128,6 +131,11 @@ MaeExplorerView::MaeExplorerView(ModelRegistry *models, QWidget *parent)
 
     connect(m_models, &ModelRegistry::loaded, this, &MaeExplorerView::modelsChanged);
     m_ui->sourceCombo->addItem(tr("Fashion-MNIST test set"), QString());
+    if (const QString demo = QString::fromStdString(engine::demoPhotosDir()); !demo.isEmpty()) {
+        m_ui->sourceCombo->addItem(tr("Demo photos"), demo);
+        m_ui->sourceCombo->setItemData(1, tr("Natural photos that ship with vitscope (photos/SOURCES.md)"),
+                                       Qt::ToolTipRole);
+    }
     modelsChanged();
     updateControls();
 }
@@ -232,6 +240,16 @@ void MaeExplorerView::setCompare(bool on)
     m_ui->compareButton->setChecked(on);
 }
 
+int MaeExplorerView::seed() const
+{
+    return m_ui->seedSpin->value();
+}
+
+bool MaeExplorerView::compare() const
+{
+    return m_ui->compareButton->isChecked();
+}
+
 QString MaeExplorerView::currentModel() const
 {
     return m_ui->modelCombo->currentData().toString();
@@ -267,8 +285,26 @@ void MaeExplorerView::modelsChanged()
         [](const ModelEntry &m) { return m.info.kind == "mae" ? QString::fromStdString(m.info.name) : QString(); },
         tr("no MAE loaded (see Models)"));
     updateControls();
-    if (changed)
+    if (changed && !fitSourceToModel())
         request();
+}
+
+// A model that takes colour photos of 96 px or more, shown Fashion-MNIST: switch the
+// source to the demo photos (a folder the user chose stays). True when it did; the
+// photo's arrival then redraws.
+bool MaeExplorerView::fitSourceToModel()
+{
+    const ModelEntry *m = m_models->find(currentModel());
+    const int demo = m_ui->sourceCombo->findText(tr("Demo photos"));
+    if (!m || demo < 0 || m_ui->sourceCombo->currentIndex() != 0 || !engine::takesNaturalPhotos(m->info))
+        return false;
+    openFolder(m_ui->sourceCombo->itemData(demo).toString());
+    return true;
+}
+
+QString MaeExplorerView::sourceName() const
+{
+    return m_ui->sourceCombo->currentText();
 }
 
 void MaeExplorerView::updateControls()

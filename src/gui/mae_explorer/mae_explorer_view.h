@@ -54,8 +54,13 @@ public:
     void setRatioPercent(int percent);
     void setSeed(int seed);
     void setCompare(bool on);
+    int seed() const;
+    bool compare() const;
+    QString imagePath() const { return m_imagePath; } // the file shown; empty for a sample or a paste
     void togglePatch(int index);
     QString currentModel() const;
+    QString imageName() const { return m_imageName; }
+    QString sourceName() const; // "Fashion-MNIST test set", "Demo photos" or a folder's name
     QWidget *exportTarget() const;
 
     void saveSettings() const;
@@ -82,6 +87,7 @@ private:
     void show(const Job &job);
     void modelsChanged();
     void updateControls();
+    bool fitSourceToModel();
     void selectSource(int row);
     engine::MaskRequest currentRequest() const;
 
@@ -98,6 +104,7 @@ private:
     std::unique_ptr<NewestRequestWins<Job>> m_job; // the explorer's redraws: only the newest is shown
     engine::RgbImage m_image;
     QString m_imageName;
+    QString m_imagePath;
     std::vector<int> m_customKeep;
     engine::MaeResult m_last;
     bool m_hasResult = false;

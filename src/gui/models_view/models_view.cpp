@@ -99,14 +99,22 @@ QTreeWidgetItem *ModelsView::rowFor(const QString &id, bool create)
     return item;
 }
 
-void ModelsView::loadModel(const QString &dirOrName)
+void ModelsView::loadModel(const QString &dirOrName, bool makeCurrent)
 {
     if (dirOrName.isEmpty())
         return;
     QTreeWidgetItem *row = rowFor(dirOrName, true);
     if (!m_models->find(dirOrName))
         row->setText(2, tr("loading…"));
-    m_models->load(dirOrName);
+    m_models->load(dirOrName, makeCurrent);
+}
+
+void ModelsView::openHubModel(const QString &id)
+{
+    GetModelDialog *dialog = openGetModelDialog();
+    dialog->setModelId(id);
+    if (!dialog->isDownloading())
+        dialog->startDownload();
 }
 
 void ModelsView::openFolderDialog()

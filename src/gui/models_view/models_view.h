@@ -24,7 +24,12 @@ public:
     explicit ModelsView(ModelRegistry *models, QWidget *parent = nullptr);
     ~ModelsView() override;
 
-    void loadModel(const QString &dirOrName);
+    // Loads a bundled name, folder or checkpoint file; with makeCurrent (what a user opens)
+    // it becomes the current model of the views that take its kind.
+    void loadModel(const QString &dirOrName, bool makeCurrent = true);
+    // A Hub id org/name[@revision]: Get model, downloading with its progress, then loaded
+    // and made current.
+    void openHubModel(const QString &id);
     void openFolderDialog();
     // A checkpoint file: FAIR .pth, OpenAI .pt, open_clip .bin / .safetensors.
     void openFileDialog();

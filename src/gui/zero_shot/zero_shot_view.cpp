@@ -19,6 +19,7 @@
 #include <exception>
 #include <numeric>
 
+#include "src/engine/demo_content.h"
 #include "src/gui/common/file_dialogs.h"
 #include "src/gui/common/image_io.h"
 #include "src/gui/common/widgets.h"
@@ -31,8 +32,13 @@ namespace vitscope::gui {
 
 namespace {
 
-const char *kFashionMnistNames = "T-shirt/top\nTrouser\nPullover\nDress\nCoat\nSandal\nShirt\nSneaker\nBag\nAnkle boot";
-
+QString joinLines(const std::vector<std::string> &lines)
+{
+    QStringList out;
+    for (const auto &l : lines)
+        out << QString::fromStdString(l);
+    return out.join(QLatin1Char('\n'));
+}
 
 } // namespace
 
@@ -75,7 +81,13 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
     m_ui->confusionTable->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_ui->progressBar->hide();
     m_ui->cancelButton->hide();
-    m_ui->classesEdit->setPlainText(QString::fromLatin1(kFashionMnistNames));
+    m_classPresets = engine::classPresets();
+    for (const auto &p : m_classPresets)
+        m_ui->classPresetCombo->addItem(QString::fromStdString(p.name));
+    m_ui->classPresetCombo->addItem(tr("Custom"));
+    connect(m_ui->classPresetCombo, &QComboBox::activated, this, &ZeroShotView::classPresetChosen);
+    selectClassPreset(QStringLiteral("Fashion-MNIST"));
+    connect(m_ui->demoPhotosButton, &QPushButton::clicked, this, &ZeroShotView::addDemoPhotos);
 
     m_templateSets = engine::templateSets();
     for (const auto &set : m_templateSets) {
@@ -84,7 +96,7 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
                                             QString::fromStdString(set.description), Qt::ToolTipRole);
     }
     m_ui->templateSetCombo->addItem(tr("Custom"));
-    m_ui->templateSetCombo->setCurrentIndex(m_templateSets.size() > 1 ? 1 : 0);
+    selectTemplateSet(QString::fromLatin1(engine::kHeldOutTemplates));
     templateSetChanged();
 
     m_summaryTimer.setSingleShot(true);
@@ -93,7 +105,15 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
     m_debounce.setSingleShot(true);
     m_debounce.setInterval(250);
     connect(&m_debounce, &QTimer::timeout, this, &ZeroShotView::startClasses);
-    connect(m_ui->classesEdit, &QPlainTextEdit::textChanged, this, &ZeroShotView::scheduleClasses);
+    connect(m_ui->classesEdit, &QPlainTextEdit::textChanged, this, [this]() {
+        int preset = m_ui->classPresetCombo->count() - 1; // custom, unless the text is a preset's
+        for (int i = 0; i < int(m_classPresets.size()); ++i)
+            if (m_ui->classesEdit->toPlainText() == joinLines(m_classPresets[std::size_t(i)].classes))
+                preset = i;
+        QSignalBlocker block(m_ui->classPresetCombo);
+        m_ui->classPresetCombo->setCurrentIndex(preset);
+        scheduleClasses();
+    });
     connect(m_ui->templatesEdit, &QPlainTextEdit::textChanged, this, [this]() {
         const int custom = m_ui->templateSetCombo->count() - 1;
         const int i = m_ui->templateSetCombo->currentIndex();
@@ -111,6 +131,7 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
     connect(m_ui->templateSetCombo, &QComboBox::currentIndexChanged, this, &ZeroShotView::templateSetChanged);
     connect(m_ui->ensembleCheck, &QCheckBox::toggled, this, &ZeroShotView::scheduleClasses);
     connect(m_ui->modelCombo, &QComboBox::currentIndexChanged, this, [this]() {
+        fitDefaultsToModel();
         scheduleClasses();
         if (!m_items.empty() && m_itemsModel != m_ui->modelCombo->currentData().toString()) {
             std::vector<Input> again;
@@ -127,6 +148,7 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
     connect(m_ui->thumbList, &QListWidget::currentRowChanged, this, &ZeroShotView::showCurrent);
     connect(&m_classWatcher, &QFutureWatcher<ClassJob>::finished, this, &ZeroShotView::classesFinished);
     connect(m_models, &ModelRegistry::loaded, this, &ZeroShotView::modelsChanged);
+    followCurrentModel(m_ui->modelCombo, m_models, QStringLiteral("clip"));
     modelsChanged();
 }
 
@@ -150,10 +172,88 @@ void ZeroShotView::modelsChanged()
         [](const ModelEntry &m) { return m.info.kind == "clip" ? QString::fromStdString(m.info.name) : QString(); },
         tr("no CLIP loaded (see Models)"));
     if (changed) {
+        fitDefaultsToModel();
         scheduleClasses();
         if (!m_queue.empty())
             startImages();
     }
+}
+
+void ZeroShotView::selectTemplateSet(const QString &name)
+{
+    const int i = m_ui->templateSetCombo->findText(name);
+    if (i >= 0)
+        m_ui->templateSetCombo->setCurrentIndex(i);
+}
+
+void ZeroShotView::selectClassPreset(const QString &name)
+{
+    const int i = m_ui->classPresetCombo->findText(name);
+    if (i < 0 || i >= int(m_classPresets.size()))
+        return;
+    m_ui->classPresetCombo->setCurrentIndex(i);
+    classPresetChosen(i);
+}
+
+void ZeroShotView::classPresetChosen(int index)
+{
+    if (index >= 0 && index < int(m_classPresets.size()))
+        m_ui->classesEdit->setPlainText(joinLines(m_classPresets[std::size_t(index)].classes)); // schedules
+}
+
+QString ZeroShotView::currentModel() const
+{
+    return m_ui->modelCombo->currentData().toString();
+}
+
+QString ZeroShotView::templateSetName() const
+{
+    return m_ui->templateSetCombo->currentText();
+}
+
+QString ZeroShotView::classPresetName() const
+{
+    return m_ui->classPresetCombo->currentText();
+}
+
+// A Fashion-MNIST model gets its held-out templates and its ten classes; any other CLIP
+// the paper's ImageNet ensemble and the demo photos' classes. What the user chose or
+// typed ("Custom") stays.
+void ZeroShotView::fitDefaultsToModel()
+{
+    const ModelEntry *m = m_models->find(m_ui->modelCombo->currentData().toString());
+    if (!m)
+        return;
+    const bool fashion = engine::fashionMnistModel(m->info);
+    if (m_ui->templateSetCombo->currentIndex() < int(m_templateSets.size())) {
+        selectTemplateSet(QString::fromLatin1(fashion ? engine::kHeldOutTemplates : engine::kImageNetTemplates));
+        if (!fashion)
+            m_ui->ensembleCheck->setChecked(true);
+    }
+    if (m_ui->classPresetCombo->currentIndex() < int(m_classPresets.size())) {
+        const QString preset = fashion ? QStringLiteral("Fashion-MNIST") : QStringLiteral("Demo photos");
+        if (m_ui->classPresetCombo->currentText() != preset)
+            selectClassPreset(preset);
+    }
+}
+
+void ZeroShotView::addDemoPhotos()
+{
+    std::vector<Input> inputs;
+    try {
+        for (const auto &p : engine::demoPhotos())
+            inputs.push_back(Input::make(QString::fromStdString(p.path), QFileInfo(QString::fromStdString(p.path)).fileName(),
+                                         QString::fromStdString(p.label)));
+    } catch (const std::exception &e) {
+        m_message->show(QString::fromStdString(e.what()));
+        return;
+    }
+    if (inputs.empty()) {
+        m_message->show(tr("The demo photos are not installed (looked for photos/photos.json in the data folders; "
+                           "set VITSCOPE_DATA_DIR)."));
+        return;
+    }
+    addImages(inputs);
 }
 
 void ZeroShotView::templateSetChanged()
@@ -182,6 +282,25 @@ QString ZeroShotView::classText() const
 void ZeroShotView::setEnsemble(bool on)
 {
     m_ui->ensembleCheck->setChecked(on);
+}
+
+bool ZeroShotView::ensemble() const
+{
+    return m_ui->ensembleCheck->isChecked();
+}
+
+void ZeroShotView::setTemplates(const QStringList &templates)
+{
+    m_ui->templatesEdit->setPlainText(templates.join(QLatin1Char('\n'))); // a set's text keeps its name
+}
+
+QStringList ZeroShotView::templates() const
+{
+    QStringList out;
+    for (const QString &line : m_ui->templatesEdit->toPlainText().split(QLatin1Char('\n')))
+        if (!line.trimmed().isEmpty())
+            out << line.trimmed();
+    return out;
 }
 
 void ZeroShotView::scheduleClasses()
@@ -403,7 +522,7 @@ void ZeroShotView::saveSettings() const
 {
     QSettings s;
     s.setValue(QStringLiteral("zeroshot/classes"), m_ui->classesEdit->toPlainText());
-    s.setValue(QStringLiteral("zeroshot/templateSet"), m_ui->templateSetCombo->currentIndex());
+    s.setValue(QStringLiteral("zeroshot/templateSetName"), m_ui->templateSetCombo->currentText());
     s.setValue(QStringLiteral("zeroshot/templates"), m_ui->templatesEdit->toPlainText());
     s.setValue(QStringLiteral("zeroshot/ensemble"), m_ui->ensembleCheck->isChecked());
 }
@@ -413,7 +532,11 @@ void ZeroShotView::restoreSettings()
     QSettings s;
     if (s.contains(QStringLiteral("zeroshot/classes")))
         m_ui->classesEdit->setPlainText(s.value(QStringLiteral("zeroshot/classes")).toString());
-    const int set = s.value(QStringLiteral("zeroshot/templateSet"), -1).toInt();
+    int set = m_ui->templateSetCombo->findText(s.value(QStringLiteral("zeroshot/templateSetName")).toString());
+    if (!s.contains(QStringLiteral("zeroshot/templateSetName"))) { // older settings: saved by index, custom was 2
+        const int old = s.value(QStringLiteral("zeroshot/templateSet"), -1).toInt();
+        set = old == 2 ? m_ui->templateSetCombo->count() - 1 : old;
+    }
     if (set >= 0 && set < m_ui->templateSetCombo->count())
         m_ui->templateSetCombo->setCurrentIndex(set);
     if (set == m_ui->templateSetCombo->count() - 1)

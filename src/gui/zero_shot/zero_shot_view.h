@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "src/engine/demo_content.h"
 #include "src/engine/sessions.h"
 #include "src/gui/common/image_intake.h"
 
@@ -55,9 +56,21 @@ public:
     void clearImages();
     void cancel();
 
+    void addDemoPhotos(); // the photos that ship with the app, labelled
+    // The named class preset ("CIFAR-10") or template set ("CLIP ImageNet ensemble (80)").
+    void selectClassPreset(const QString &name);
+    void selectTemplateSet(const QString &name);
+    QString classPresetName() const;
+    QString templateSetName() const;
+
+    QString currentModel() const; // the chosen model's id
+
     void setClassText(const QString &text);
     QString classText() const;
     void setEnsemble(bool on);
+    bool ensemble() const;
+    void setTemplates(const QStringList &templates); // "Custom"
+    QStringList templates() const;
 
     // State, for tests and the screenshot tool.
     bool isBusy() const;
@@ -118,6 +131,8 @@ private:
     void updateSummary();
     void scheduleSummary();
     void templateSetChanged();
+    void classPresetChosen(int index);
+    void fitDefaultsToModel();
     std::shared_ptr<engine::ClipSession> session() const;
 
     std::unique_ptr<Ui::ZeroShotView> m_ui;
@@ -128,6 +143,7 @@ private:
     ClassHeatmaps *m_heatmaps = nullptr;
     LiveLabel *m_summary = nullptr;
     std::vector<engine::TemplateSet> m_templateSets;
+    std::vector<engine::ClassPreset> m_classPresets;
     QTimer m_debounce;
     QTimer m_summaryTimer;
 
