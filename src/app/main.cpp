@@ -14,6 +14,7 @@
 #include <QStringList>
 
 #include "src/engine/engine.h"
+#include "src/gui/lessons/lesson_player.h"
 #include "src/gui/main_window.h"
 #include "src/app/responsiveness_bench.h"
 #include "vitscope/version.h"
@@ -80,6 +81,10 @@ int main(int argc, char **argv)
         QStringLiteral("Run a scripted session (slider drag, typing, a 300-image folder, training) measuring the "
                        "longest the window stays unresponsive; print JSON, then quit."));
     parser.addOption(benchOption);
+    QCommandLineOption slideOption(QStringLiteral("slide"),
+                                   QStringLiteral("With a lesson (LESSON.json): start on slide <n> (1-based)."),
+                                   QStringLiteral("n"));
+    parser.addOption(slideOption);
     QCommandLineOption freshOption(QStringLiteral("fresh"),
                                    QStringLiteral("Ignore the saved window layout and last choices."));
     parser.addOption(freshOption);
@@ -120,6 +125,18 @@ int main(int argc, char **argv)
         window.resize(1400, 900);
     window.show();
     window.openPaths(parser.positionalArguments());
+    if (parser.isSet(slideOption)) {
+        bool ok = false;
+        const int slide = parser.value(slideOption).toInt(&ok);
+        if (!ok || !window.lessons()->isOpen() || slide < 1 || slide > window.lessons()->count()) {
+            std::fprintf(stderr, "vitscope: error: --slide %s: %s\n", qPrintable(parser.value(slideOption)),
+                         window.lessons()->isOpen()
+                             ? qPrintable(QStringLiteral("the lesson has slides 1 to %1").arg(window.lessons()->count()))
+                             : "no lesson was opened (give a LESSON.json path)");
+            return 2;
+        }
+        window.lessons()->show(slide - 1);
+    }
     if (parser.isSet(viewOption))
         window.showView(parser.value(viewOption)); // --view wins over the view a path picks
 

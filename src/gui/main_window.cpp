@@ -151,8 +151,7 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     connect(m_training, &TrainingView::modelTrained, this, [this](const QString &dir) {
         statusBar()->showMessage(tr("Training finished: the model is in %1").arg(dir), 15000);
     });
-    m_lessons = new LessonPlayer(this);
-    menuBar()->insertMenu(m_ui->menuHelp->menuAction(), m_lessons->createMenu());
+    setUpLessons();
     connect(m_ui->actionWhat, &QAction::triggered, this, &MainWindow::showWhat);
     connect(m_ui->actionAbout, &QAction::triggered, this, &MainWindow::showAbout);
 
@@ -184,6 +183,22 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
         m_showModelsView = false;
         m_ui->views->setCurrentWidget(kind == QLatin1String("mae") ? static_cast<QWidget *>(m_mae) : m_zeroShot);
     });
+}
+
+// The Lesson menu and its player, which plays slides on the views.
+void MainWindow::setUpLessons()
+{
+    LessonTargets targets;
+    targets.window = this;
+    targets.models = m_models;
+    targets.mae = m_mae;
+    targets.zeroShot = m_zeroShot;
+    targets.inside = m_inside;
+    targets.viewNames = viewNames();
+    targets.showView = [this](const QString &name) { return showView(name); };
+    targets.currentView = [this]() { return viewNames().value(m_ui->views->currentIndex()); };
+    m_lessons = new LessonPlayer(targets);
+    menuBar()->insertMenu(m_ui->menuHelp->menuAction(), m_lessons->createMenu());
 }
 
 MainWindow::~MainWindow()
@@ -227,7 +242,7 @@ void MainWindow::setPresentationMode(bool on)
 bool MainWindow::isBusy() const
 {
     return m_models->isLoading() || m_mae->isBusy() || m_zeroShot->isBusy() || m_samples->isLoading() ||
-           m_inside->isBusy();
+           m_inside->isBusy() || (m_lessons && m_lessons->isSettling());
 }
 
 void MainWindow::openPaths(const QStringList &paths)

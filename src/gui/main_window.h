@@ -70,6 +70,7 @@ protected:
 
 private:
     void openDataFolder();
+    void setUpLessons();
     void exportView();
     void paste();
     void showAbout();

@@ -4,17 +4,16 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QLabel>
+#include <QMainWindow>
 #include <QMenu>
 #include <QMessageBox>
 #include <QStatusBar>
-#include <QTabWidget>
 
 #include "src/engine/sessions.h"
 #include "src/gui/common/file_dialogs.h"
 #include "src/gui/common/model_registry.h"
 #include "src/gui/inside/inside_view.h"
 #include "src/gui/mae_explorer/mae_explorer_view.h"
-#include "src/gui/main_window.h"
 #include "src/gui/zero_shot/zero_shot_view.h"
 
 namespace vitscope::gui {
@@ -25,7 +24,7 @@ const QStringList kInsideModes = {QStringLiteral("class-token"), QStringLiteral(
 
 } // namespace
 
-LessonPlayer::LessonPlayer(MainWindow *window) : QObject(window), m_window(window) {}
+LessonPlayer::LessonPlayer(LessonTargets targets) : QObject(targets.window), m_t(std::move(targets)) {}
 
 void LessonPlayer::open(const QString &path)
 {
@@ -78,8 +77,8 @@ void LessonPlayer::show(int index)
     disconnect(m_onFailed);
     m_waiting = false;
     const Slide s = m_lesson.slides[std::size_t(index)];
-    if (!s.view.isEmpty() && !m_window->showView(s.view))
-        addProblem(tr("unknown view \"%1\" (%2)").arg(s.view, MainWindow::viewNames().join(QStringLiteral(", "))));
+    if (!s.view.isEmpty() && !m_t.showView(s.view))
+        addProblem(tr("unknown view \"%1\" (%2)").arg(s.view, m_t.viewNames.join(QStringLiteral(", "))));
     if (s.model.isEmpty()) {
         applySettings(s);
         return;
@@ -88,7 +87,7 @@ void LessonPlayer::show(int index)
     QString spec = s.model;
     if (const QString local = resolve(s.model); local != s.model && QFileInfo::exists(local))
         spec = local;
-    ModelRegistry *models = m_window->models();
+    ModelRegistry *models = m_t.models;
     if (models->find(spec)) {
         models->load(spec, true); // current at once
         applySettings(s);
@@ -121,7 +120,7 @@ void LessonPlayer::show(int index)
 
 void LessonPlayer::applySettings(const Slide &s)
 {
-    auto *mae = m_window->maeExplorer();
+    auto *mae = m_t.mae;
     if (s.strategy)
         mae->setStrategy(*s.strategy);
     if (s.ratioPercent)
@@ -130,7 +129,7 @@ void LessonPlayer::applySettings(const Slide &s)
         mae->setSeed(*s.seed);
     if (s.compare)
         mae->setCompare(*s.compare);
-    auto *zs = m_window->zeroShot();
+    auto *zs = m_t.zeroShot;
     if (s.classes)
         zs->setClassText(s.classes->join(QLatin1Char('\n')));
     if (s.templateSet)
@@ -139,7 +138,7 @@ void LessonPlayer::applySettings(const Slide &s)
         zs->setTemplates(*s.templates);
     if (s.ensemble)
         zs->setEnsemble(*s.ensemble);
-    auto *inside = m_window->insideView();
+    auto *inside = m_t.inside;
     if (s.insideMode)
         inside->setMode(InsideView::Mode(kInsideModes.indexOf(*s.insideMode)));
     if (s.layer)
@@ -165,16 +164,14 @@ void LessonPlayer::applySettings(const Slide &s)
 Slide LessonPlayer::capture() const
 {
     Slide s;
-    const QStringList names = MainWindow::viewNames();
-    const int tab = m_window->findChild<QTabWidget *>()->currentIndex();
-    s.view = tab >= 0 && tab < names.size() ? names[tab] : QString();
+    s.view = m_t.currentView();
     auto keepModel = [&](const QString &id) {
         const auto bundled = engine::bundledModels();
         const bool isBundled = std::find(bundled.begin(), bundled.end(), id.toStdString()) != bundled.end();
         s.model = isBundled || !QFileInfo::exists(id) ? id : relative(id);
     };
     if (s.view == QLatin1String("mae")) {
-        const auto *mae = m_window->maeExplorer();
+        const auto *mae = m_t.mae;
         keepModel(mae->currentModel());
         s.image = relative(mae->imagePath());
         if (mae->currentStrategy() != QLatin1String("custom"))
@@ -183,7 +180,7 @@ Slide LessonPlayer::capture() const
         s.seed = mae->seed();
         s.compare = mae->compare();
     } else if (s.view == QLatin1String("zeroshot")) {
-        const auto *zs = m_window->zeroShot();
+        const auto *zs = m_t.zeroShot;
         keepModel(zs->currentModel());
         s.classes = QStringList();
         for (const auto &c : engine::parseClassNames(zs->classText().toStdString()))
@@ -194,7 +191,7 @@ Slide LessonPlayer::capture() const
             s.templateSet = zs->templateSetName();
         s.ensemble = zs->ensemble();
     } else if (s.view == QLatin1String("inside")) {
-        const auto *inside = m_window->insideView();
+        const auto *inside = m_t.inside;
         keepModel(inside->currentModel());
         s.insideMode = kInsideModes.value(int(inside->mode()));
         s.layer = inside->layer();
@@ -225,11 +222,11 @@ void LessonPlayer::save(const QString &path)
 
 QMenu *LessonPlayer::createMenu()
 {
-    auto *menu = new QMenu(tr("&Lesson"), m_window);
+    auto *menu = new QMenu(tr("&Lesson"), m_t.window);
     auto add = [&](const QString &text, const QKeySequence &key, auto slot) {
         QAction *a = menu->addAction(text);
         a->setShortcut(key);
-        m_window->addAction(a);
+        m_t.window->addAction(a);
         connect(a, &QAction::triggered, this, slot);
         return a;
     };
@@ -243,10 +240,10 @@ QMenu *LessonPlayer::createMenu()
         Q_EMIT slideShown(m_index, QString());
     });
     add(tr("&Save lesson as…"), QKeySequence(), &LessonPlayer::saveDialog);
-    m_slideLabel = new QLabel(m_window);
+    m_slideLabel = new QLabel(m_t.window);
     m_slideLabel->setObjectName(QStringLiteral("slideLabel"));
     m_slideLabel->hide();
-    m_window->statusBar()->addWidget(m_slideLabel, 1);
+    m_t.window->statusBar()->addPermanentWidget(m_slideLabel); // status messages do not hide it
     connect(this, &LessonPlayer::slideShown, this, [this](int index, const QString &problem) {
         const Slide &s = m_lesson.slides[std::size_t(index)];
         QString text = tr("Slide %1 / %2").arg(index + 1).arg(count());
@@ -263,32 +260,32 @@ QMenu *LessonPlayer::createMenu()
 
 void LessonPlayer::openDialog()
 {
-    const QString path = askOpenFile(m_window, tr("Open a lesson"), QStringLiteral("lessons/lastDir"),
+    const QString path = askOpenFile(m_t.window, tr("Open a lesson"), QStringLiteral("lessons/lastDir"),
                                      tr("Lessons (*.json);;All files (*)"));
     if (path.isEmpty())
         return;
     try {
         open(path);
     } catch (const LessonError &e) {
-        QMessageBox::warning(m_window, tr("Lesson"), QString::fromStdString(e.what()));
+        QMessageBox::warning(m_t.window, tr("Lesson"), QString::fromStdString(e.what()));
     }
 }
 
 void LessonPlayer::saveDialog()
 {
     if (!isOpen()) {
-        QMessageBox::information(m_window, tr("Lesson"),
+        QMessageBox::information(m_t.window, tr("Lesson"),
                                  tr("No slides yet: set a view up, then Lesson > Add this view as a slide."));
         return;
     }
-    const QString path = askSaveFile(m_window, tr("Save the lesson"), QStringLiteral("lessons/lastDir"),
+    const QString path = askSaveFile(m_t.window, tr("Save the lesson"), QStringLiteral("lessons/lastDir"),
                                      tr("Lessons (*.json)"), QStringLiteral("lesson.json"));
     if (path.isEmpty())
         return;
     try {
         save(path);
     } catch (const LessonError &e) {
-        QMessageBox::warning(m_window, tr("Lesson"), QString::fromStdString(e.what()));
+        QMessageBox::warning(m_t.window, tr("Lesson"), QString::fromStdString(e.what()));
     }
 }
 

@@ -10,17 +10,37 @@
 
 #include "src/gui/lessons/lesson.h"
 
+#include <QStringList>
+
+#include <functional>
+
 class QLabel;
+class QMainWindow;
 class QMenu;
 
 namespace vitscope::gui {
 
-class MainWindow;
+class InsideView;
+class MaeExplorerView;
+class ModelRegistry;
+class ZeroShotView;
+
+// What a lesson plays on: the window's views and how to bring one to the front.
+struct LessonTargets {
+    QMainWindow *window = nullptr;
+    ModelRegistry *models = nullptr;
+    MaeExplorerView *mae = nullptr;
+    ZeroShotView *zeroShot = nullptr;
+    InsideView *inside = nullptr;
+    QStringList viewNames;                          // "mae", "zeroshot", ...
+    std::function<bool(const QString &)> showView; // false for an unknown name
+    std::function<QString()> currentView;           // the name of the view in front
+};
 
 class LessonPlayer : public QObject {
     Q_OBJECT
 public:
-    explicit LessonPlayer(MainWindow *window);
+    explicit LessonPlayer(LessonTargets targets);
 
     void open(const QString &path); // LessonError naming the file; shows the first slide
     const Lesson &lesson() const { return m_lesson; }
@@ -54,7 +74,7 @@ private:
     QString resolve(const QString &relative) const; // against the lesson file's folder
     QString relative(const QString &path) const;
 
-    MainWindow *m_window;
+    LessonTargets m_t;
     Lesson m_lesson;
     QString m_path;
     int m_index = -1;

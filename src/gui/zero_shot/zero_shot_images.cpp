@@ -2,6 +2,8 @@
 // classified in batches on a worker (cancellable), each batch shown as it arrives.
 #include "src/gui/zero_shot/zero_shot_view.h"
 
+#include "src/engine/demo_content.h"
+
 #include <QApplication>
 #include <QClipboard>
 #include <QDragEnterEvent>
@@ -255,6 +257,25 @@ void ZeroShotView::clearImages()
     m_bars->setBars({});
     m_ui->previewLabel->clear();
     updateSummary();
+}
+
+void ZeroShotView::addDemoPhotos()
+{
+    std::vector<Input> inputs;
+    try {
+        for (const auto &p : engine::demoPhotos())
+            inputs.push_back(Input::make(QString::fromStdString(p.path), QFileInfo(QString::fromStdString(p.path)).fileName(),
+                                         QString::fromStdString(p.label)));
+    } catch (const std::exception &e) {
+        m_message->show(QString::fromStdString(e.what()));
+        return;
+    }
+    if (inputs.empty()) {
+        m_message->show(tr("The demo photos are not installed (looked for photos/photos.json in the data folders; "
+                           "set VITSCOPE_DATA_DIR)."));
+        return;
+    }
+    addImages(inputs);
 }
 
 } // namespace vitscope::gui

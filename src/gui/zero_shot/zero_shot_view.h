@@ -132,6 +132,7 @@ private:
     void scheduleSummary();
     void templateSetChanged();
     void classPresetChosen(int index);
+    void matchClassPreset();
     void fitDefaultsToModel();
     std::shared_ptr<engine::ClipSession> session() const;
 
