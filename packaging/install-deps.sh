@@ -20,6 +20,7 @@ core_pkgs=(
 )
 gui_pkgs=(
   qt6-base-dev qt6-base-dev-tools qt6-svg-dev
+  qt6-multimedia-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   libqcustomplot-dev libqcustomplot2.1-qt6
   xvfb xauth
   appstream desktop-file-utils

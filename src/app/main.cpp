@@ -30,6 +30,42 @@ bool wantsTextOnly(int argc, char **argv)
     return false;
 }
 
+// --bench-ui, --screenshots DIR, --screenshot FILE: a scripted run that quits when done.
+void scheduleScriptedRun(vitscope::gui::MainWindow &window, bool bench, const QString &screenshotsDir,
+                         const QString &screenshotFile)
+{
+    if (bench) {
+        QTimer::singleShot(0, &window, [&window]() {
+            QTemporaryDir tmp;
+            const QJsonObject result = vitscope::gui::runUiBenchmark(&window, tmp.path() + QStringLiteral("/images"));
+            std::printf("%s\n", QJsonDocument(result).toJson(QJsonDocument::Indented).constData());
+            QCoreApplication::exit(0);
+        });
+    } else if (!screenshotsDir.isEmpty()) {
+        window.saveScreenshots(screenshotsDir, [](bool ok, const QString &where) {
+            std::fprintf(ok ? stdout : stderr, ok ? "saved screenshots in %s\n" : "vitscope: error: cannot write %s\n",
+                         qPrintable(where));
+            QCoreApplication::exit(ok ? 0 : 1);
+        });
+    } else if (!screenshotFile.isEmpty()) {
+        const QString file = screenshotFile;
+        auto *timer = new QTimer(&window);
+        auto quiet = std::make_shared<int>(0);
+        QObject::connect(timer, &QTimer::timeout, &window, [&window, file, quiet, timer]() {
+            // Two quiet ticks in a row (nothing loading or computing), or 60 s.
+            if ((window.isBusy() ? (*quiet = 0) : ++*quiet) < 2 && timer->property("ticks").toInt() < 240) {
+                timer->setProperty("ticks", timer->property("ticks").toInt() + 1);
+                return;
+            }
+            timer->stop();
+            const bool ok = window.grab().save(file, "PNG");
+            std::fprintf(ok ? stdout : stderr, ok ? "saved %s\n" : "vitscope: error: cannot write %s\n", qPrintable(file));
+            QCoreApplication::exit(ok ? 0 : 1);
+        });
+        timer->start(250);
+    }
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -140,35 +176,8 @@ int main(int argc, char **argv)
     if (parser.isSet(viewOption))
         window.showView(parser.value(viewOption)); // --view wins over the view a path picks
 
-    if (parser.isSet(benchOption)) {
-        QTimer::singleShot(0, &window, [&window]() {
-            QTemporaryDir tmp;
-            const QJsonObject result = vitscope::gui::runUiBenchmark(&window, tmp.path() + QStringLiteral("/images"));
-            std::printf("%s\n", QJsonDocument(result).toJson(QJsonDocument::Indented).constData());
-            QCoreApplication::exit(0);
-        });
-    } else if (parser.isSet(screenshotsOption)) {
-        window.saveScreenshots(parser.value(screenshotsOption), [](bool ok, const QString &where) {
-            std::fprintf(ok ? stdout : stderr, ok ? "saved screenshots in %s\n" : "vitscope: error: cannot write %s\n",
-                         qPrintable(where));
-            QCoreApplication::exit(ok ? 0 : 1);
-        });
-    } else if (parser.isSet(screenshotOption)) {
-        const QString file = parser.value(screenshotOption);
-        auto *timer = new QTimer(&window);
-        auto quiet = std::make_shared<int>(0);
-        QObject::connect(timer, &QTimer::timeout, &window, [&window, file, quiet, timer]() {
-            // Two quiet ticks in a row (nothing loading or computing), or 60 s.
-            if ((window.isBusy() ? (*quiet = 0) : ++*quiet) < 2 && timer->property("ticks").toInt() < 240) {
-                timer->setProperty("ticks", timer->property("ticks").toInt() + 1);
-                return;
-            }
-            timer->stop();
-            const bool ok = window.grab().save(file, "PNG");
-            std::fprintf(ok ? stdout : stderr, ok ? "saved %s\n" : "vitscope: error: cannot write %s\n", qPrintable(file));
-            QCoreApplication::exit(ok ? 0 : 1);
-        });
-        timer->start(250);
-    }
+    scheduleScriptedRun(window, parser.isSet(benchOption),
+                        parser.isSet(screenshotsOption) ? parser.value(screenshotsOption) : QString(),
+                        parser.isSet(screenshotOption) ? parser.value(screenshotOption) : QString());
     return app->exec();
 }

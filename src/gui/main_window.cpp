@@ -109,6 +109,44 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     connect(m_modelsView, &ModelsView::deviceChanged, this, &MainWindow::updateDeviceLabel);
     connect(m_models, &ModelRegistry::loaded, this, &MainWindow::updateDeviceLabel);
 
+    connectActions();
+    setUpLessons();
+    connect(m_ui->actionWhat, &QAction::triggered, this, &MainWindow::showWhat);
+    connect(m_ui->actionAbout, &QAction::triggered, this, &MainWindow::showAbout);
+
+    if (options.restoreSettings) {
+        QSettings s;
+        restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray());
+        restoreState(s.value(QStringLiteral("window/state")).toByteArray());
+        m_ui->views->setCurrentIndex(s.value(QStringLiteral("window/view"), 0).toInt());
+        m_mae->restoreSettings();
+        m_zeroShot->restoreSettings();
+        m_training->restoreSettings();
+        if (s.value(QStringLiteral("window/presentation"), false).toBool())
+            m_ui->actionPresentation->setChecked(true);
+    }
+    updateDeviceLabel();
+
+    m_samples->load(options.dataDir);
+    m_mae->loadFashionMnist(options.dataDir);
+    m_zeroShot->addFashionMnistSamples(options.dataDir, 2);
+    m_inside->loadFashionMnist(options.dataDir);
+    if (options.loadBundled)
+        for (const auto &name : engine::bundledModels())
+            m_modelsView->loadModel(QString::fromStdString(name), false);
+    // A model opened from the command line or a drop: once it is current, its view shows,
+    // unless a view was asked for (showView) or the user moved on from the view openPaths chose.
+    connect(m_models, &ModelRegistry::currentChanged, this, [this](const QString &kind, const QString &) {
+        if (!m_showModelsView || m_ui->views->currentWidget() != m_pathsView)
+            return;
+        m_showModelsView = false;
+        m_ui->views->setCurrentWidget(kind == QLatin1String("mae") ? static_cast<QWidget *>(m_mae) : m_zeroShot);
+    });
+}
+
+// The File, Edit, View and Training menus' actions.
+void MainWindow::connectActions()
+{
     connect(m_ui->actionOpenImage, &QAction::triggered, this, [this]() {
         if (m_ui->views->currentWidget() == m_zeroShot)
             m_zeroShot->openImagesDialog();
@@ -150,38 +188,6 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     connect(m_ui->actionStopTraining, &QAction::triggered, m_training, &TrainingView::stop);
     connect(m_training, &TrainingView::modelTrained, this, [this](const QString &dir) {
         statusBar()->showMessage(tr("Training finished: the model is in %1").arg(dir), 15000);
-    });
-    setUpLessons();
-    connect(m_ui->actionWhat, &QAction::triggered, this, &MainWindow::showWhat);
-    connect(m_ui->actionAbout, &QAction::triggered, this, &MainWindow::showAbout);
-
-    if (options.restoreSettings) {
-        QSettings s;
-        restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray());
-        restoreState(s.value(QStringLiteral("window/state")).toByteArray());
-        m_ui->views->setCurrentIndex(s.value(QStringLiteral("window/view"), 0).toInt());
-        m_mae->restoreSettings();
-        m_zeroShot->restoreSettings();
-        m_training->restoreSettings();
-        if (s.value(QStringLiteral("window/presentation"), false).toBool())
-            m_ui->actionPresentation->setChecked(true);
-    }
-    updateDeviceLabel();
-
-    m_samples->load(options.dataDir);
-    m_mae->loadFashionMnist(options.dataDir);
-    m_zeroShot->addFashionMnistSamples(options.dataDir, 2);
-    m_inside->loadFashionMnist(options.dataDir);
-    if (options.loadBundled)
-        for (const auto &name : engine::bundledModels())
-            m_modelsView->loadModel(QString::fromStdString(name), false);
-    // A model opened from the command line or a drop: once it is current, its view shows,
-    // unless a view was asked for (showView) or the user moved on from the view openPaths chose.
-    connect(m_models, &ModelRegistry::currentChanged, this, [this](const QString &kind, const QString &) {
-        if (!m_showModelsView || m_ui->views->currentWidget() != m_pathsView)
-            return;
-        m_showModelsView = false;
-        m_ui->views->setCurrentWidget(kind == QLatin1String("mae") ? static_cast<QWidget *>(m_mae) : m_zeroShot);
     });
 }
 

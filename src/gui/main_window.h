@@ -71,6 +71,7 @@ protected:
 private:
     void openDataFolder();
     void setUpLessons();
+    void connectActions();
     void exportView();
     void paste();
     void showAbout();

@@ -10,6 +10,7 @@
 #include <QFileInfo>
 #include <QGridLayout>
 #include <QLabel>
+#include <QToolButton>
 #include <QMimeData>
 #include <QRandomGenerator>
 #include <QSettings>
@@ -23,6 +24,7 @@
 
 #include "src/gui/common/file_dialogs.h"
 #include "src/gui/common/image_io.h"
+#include "src/gui/common/live_source.h"
 #include "src/gui/common/widgets.h"
 #include "src/gui/common/patch_image_widget.h"
 #include "src/gui/common/model_registry.h"
@@ -194,6 +196,37 @@ void MaeExplorerView::selectSource(int row)
         m_imagePath.clear();
         request();
     }
+}
+
+void MaeExplorerView::setUpLive()
+{
+    m_live = new LiveSource(this);
+    auto *status = new QLabel(this);
+    status->setObjectName(QStringLiteral("liveStatus"));
+    status->setWordWrap(true);
+    status->hide();
+    m_ui->sourceButtons->addWidget(makeLiveButton(this, m_live, m_message));
+    m_ui->sourceLayout->insertWidget(1, status);
+    showLiveStatus(status, m_live);
+    connect(m_live, &LiveSource::frameArrived, this, &MaeExplorerView::liveFrame);
+    connect(this, &MaeExplorerView::resultShown, this, [this]() {
+        if (m_live->hasNewFrame())
+            liveFrame();
+    });
+}
+
+// The newest frame, when the last one has been drawn: frames that arrive meanwhile
+// replace each other in the source.
+void MaeExplorerView::liveFrame()
+{
+    if (isBusy())
+        return;
+    const QImage frame = m_live->takeFrame();
+    if (!frame.isNull())
+        setImage(frame.width() > 512 || frame.height() > 512
+                     ? frame.scaled(512, 512, Qt::KeepAspectRatio, Qt::SmoothTransformation)
+                     : frame,
+                 m_live->description());
 }
 
 } // namespace vitscope::gui

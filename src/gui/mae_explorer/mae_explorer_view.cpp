@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "src/gui/common/image_io.h"
+#include "src/gui/common/live_source.h"
 #include "src/gui/common/widgets.h"
 #include "src/gui/common/patch_image_widget.h"
 #include "src/engine/demo_content.h"
@@ -130,6 +131,7 @@ MaeExplorerView::MaeExplorerView(ModelRegistry *models, QWidget *parent)
     });
 
     connect(m_models, &ModelRegistry::loaded, this, &MaeExplorerView::modelsChanged);
+    setUpLive();
     m_ui->sourceCombo->addItem(tr("Fashion-MNIST test set"), QString());
     if (const QString demo = QString::fromStdString(engine::demoPhotosDir()); !demo.isEmpty()) {
         m_ui->sourceCombo->addItem(tr("Demo photos"), demo);
@@ -180,6 +182,7 @@ void MaeExplorerView::createPanels()
 
 MaeExplorerView::~MaeExplorerView()
 {
+    m_live->stop();
     m_job.reset(); // waits for a running redraw
     m_sourceWatcher.waitForFinished();
 }

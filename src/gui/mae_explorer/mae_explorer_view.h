@@ -22,6 +22,7 @@ class MaeExplorerView;
 
 namespace vitscope::gui {
 
+class LiveSource;
 class LiveLabel;
 class MessageBar;
 class ModelRegistry;
@@ -61,6 +62,7 @@ public:
     QString currentModel() const;
     QString imageName() const { return m_imageName; }
     QString sourceName() const; // "Fashion-MNIST test set", "Demo photos" or a folder's name
+    LiveSource *liveSource() const { return m_live; } // a camera or video: the newest frame is drawn
     QWidget *exportTarget() const;
 
     void saveSettings() const;
@@ -88,6 +90,8 @@ private:
     void modelsChanged();
     void updateControls();
     bool fitSourceToModel();
+    void setUpLive();
+    void liveFrame();
     void selectSource(int row);
     engine::MaskRequest currentRequest() const;
 
@@ -105,6 +109,7 @@ private:
     engine::RgbImage m_image;
     QString m_imageName;
     QString m_imagePath;
+    LiveSource *m_live = nullptr;
     std::vector<int> m_customKeep;
     engine::MaeResult m_last;
     bool m_hasResult = false;

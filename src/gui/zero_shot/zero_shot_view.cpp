@@ -21,6 +21,7 @@
 
 #include "src/engine/demo_content.h"
 #include "src/gui/common/file_dialogs.h"
+#include "src/gui/common/live_source.h"
 #include "src/gui/common/image_io.h"
 #include "src/gui/common/widgets.h"
 #include "src/gui/common/model_registry.h"
@@ -76,6 +77,7 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
     connect(m_ui->classPresetCombo, &QComboBox::activated, this, &ZeroShotView::classPresetChosen);
     selectClassPreset(QStringLiteral("Fashion-MNIST"));
     connect(m_ui->demoPhotosButton, &QPushButton::clicked, this, &ZeroShotView::addDemoPhotos);
+    setUpLive();
 
     m_templateSets = engine::templateSets();
     for (const auto &set : m_templateSets) {
@@ -137,6 +139,8 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
 
 ZeroShotView::~ZeroShotView()
 {
+    m_live->stop();
+    m_liveWatcher.waitForFinished();
     m_imageFuture.cancel();
     m_imageFuture.waitForFinished();
     m_classWatcher.waitForFinished();

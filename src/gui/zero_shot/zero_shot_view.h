@@ -29,6 +29,7 @@ class ModelRegistry;
 class ClassHeatmaps;
 class LiveLabel;
 class ProbabilityBars;
+class LiveSource;
 
 class ZeroShotView : public QWidget {
     Q_OBJECT
@@ -57,6 +58,9 @@ public:
     void cancel();
 
     void addDemoPhotos(); // the photos that ship with the app, labelled
+    // Live input (a camera or a video file): the preview and bars follow the newest frame.
+    LiveSource *liveSource() const { return m_live; }
+    int liveFramesShown() const { return m_liveShown; }
     // The named class preset ("CIFAR-10") or template set ("CLIP ImageNet ensemble (80)").
     void selectClassPreset(const QString &name);
     void selectTemplateSet(const QString &name);
@@ -132,6 +136,14 @@ private:
     void scheduleSummary();
     void templateSetChanged();
     void classPresetChosen(int index);
+    struct LiveJob {
+        engine::RgbImage image;
+        std::vector<float> probabilities;
+        QString error;
+    };
+    void setUpLive();
+    void liveFrame();
+    void liveFinished();
     void matchClassPreset();
     void fitDefaultsToModel();
     std::shared_ptr<engine::ClipSession> session() const;
@@ -149,6 +161,10 @@ private:
     QTimer m_summaryTimer;
 
     QFutureWatcher<ClassJob> m_classWatcher;
+    LiveSource *m_live = nullptr;
+    QFutureWatcher<LiveJob> m_liveWatcher;
+    bool m_liveRunning = false;
+    int m_liveShown = 0;
     quint64 m_classGeneration = 0;
     bool m_classPending = false;
     bool m_classRunning = false;  // until classesFinished() ran
