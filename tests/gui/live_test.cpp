@@ -96,12 +96,14 @@ TEST(Live, ASlowConsumerGetsTheNewestFrameAndNothingQueues)
             taken.push_back(frameIndex(frame));
     }
     ASSERT_GE(taken.size(), 5u);
-    EXPECT_GT(source.framesDropped(), 3 * int(taken.size())) << "frames were skipped, not queued";
+    // About 12 frames arrive between two takes; a loaded machine may decode fewer, so the
+    // bound asks for more than one skipped per take, not for the 11 of an idle machine.
+    EXPECT_GT(source.framesDropped(), int(taken.size())) << "frames were skipped, not queued";
     EXPECT_EQ(source.framesArrived(), source.framesTaken() + source.framesDropped() + (source.hasNewFrame() ? 1 : 0));
     int jumps = 0;
     for (std::size_t i = 1; i < taken.size(); ++i) {
         const int step = (taken[i] - taken[i - 1] + 80) % 80; // the video loops
-        jumps += step >= 4;
+        jumps += step >= 2;
     }
     EXPECT_GE(jumps, int(taken.size()) / 2) << "the newest frame, not the next in line";
     // Pause: no frame arrives; resume: they do again.
