@@ -70,4 +70,37 @@ inline at::Tensor fusedAttention(const at::Tensor &q, const at::Tensor &k, const
 #endif
 }
 
+// LibTorch's fused AdamW step for parameters on `type`: _fused_adamw_ (2.0; CUDA, and the
+// CPU from 2.4); on 1.13, _fused_adam_ (CUDA) after the decoupled decay p *= 1 - lr wd.
+inline bool hasFusedAdamW(c10::DeviceType type)
+{
+#if VITSCOPE_TORCH_AT_LEAST(2, 4)
+    return type == c10::DeviceType::CUDA || type == c10::DeviceType::CPU;
+#elif VITSCOPE_TORCH_AT_LEAST(1, 13)
+    return type == c10::DeviceType::CUDA;
+#else
+    (void)type;
+    return false;
+#endif
+}
+
+// One AdamW update of every tensor in `params` (torch.optim.AdamW's arithmetic, bias
+// corrections from `steps`: float32 scalars on the parameters' device, already counting
+// this step). Only where hasFusedAdamW(device).
+inline void fusedAdamW(at::TensorList params, at::TensorList grads, at::TensorList expAvgs, at::TensorList expAvgSqs,
+                       at::TensorList steps, double lr, double beta1, double beta2, double weightDecay, double eps)
+{
+#if VITSCOPE_TORCH_AT_LEAST(2, 0)
+    at::_fused_adamw_(params, grads, expAvgs, expAvgSqs, {}, steps, lr, beta1, beta2, weightDecay, eps, false, false);
+#elif VITSCOPE_TORCH_AT_LEAST(1, 13)
+    if (weightDecay != 0)
+        at::_foreach_mul_(params, 1.0 - lr * weightDecay);
+    at::_fused_adam_(params, grads, expAvgs, expAvgSqs, {}, steps, lr, beta1, beta2, 0.0, eps, false, false);
+#else
+    (void)params, (void)grads, (void)expAvgs, (void)expAvgSqs, (void)steps, (void)lr, (void)beta1, (void)beta2,
+        (void)weightDecay, (void)eps;
+    TORCH_CHECK(false, "no fused AdamW kernel in LibTorch ", TORCH_VERSION);
+#endif
+}
+
 } // namespace vitscope::compat

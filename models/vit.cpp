@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "models/error.h"
+#include "models/kernels/fast_paths.h"
 #include "models/kernels/linear.h"
 #include "models/torch_compat.h"
 
@@ -150,7 +151,14 @@ torch::Tensor TransformerBlockImpl::forwardWithAttention(const torch::Tensor &x,
         const auto w = torch::cat({q->weight, k->weight, v->weight}, 0);
         const auto b = config.qkvBias ? torch::cat({q->bias, k->bias, v->bias}, 0) : torch::Tensor();
         const auto qkv = linear(h, w, b).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4}); // (3, B, H, N, hd)
-        qh = qkv[0], kh = qkv[1], vh = qkv[2];
+        if (fastPaths().qkvUnbind) {
+            // unbind's backward stacks the three gradients into one (3, B, H, N, hd) buffer.
+            auto parts = qkv.unbind(0);
+            qh = parts[0], kh = parts[1], vh = parts[2];
+        } else {
+            // Each select's backward is a zero-filled (3, B, H, N, hd) gradient, summed.
+            qh = qkv.select(0, 0), kh = qkv.select(0, 1), vh = qkv.select(0, 2);
+        }
     } else {
         auto split = [&](const torch::Tensor &t) { return t.view({B, N, H, hd}).transpose(1, 2); };
         qh = split(linear(h, q->weight, q->bias));
@@ -166,8 +174,50 @@ torch::Tensor TransformerBlockImpl::forwardWithAttention(const torch::Tensor &x,
     }
     auto out = heads.transpose(1, 2).reshape({B, N, D}); // (B, N, D)
     auto y = x + linear(out, proj->weight, proj->bias);
-    auto m = applyActivation(linear(norm2(y), fc1->weight, fc1->bias), config.activation);
-    return y + linear(m, fc2->weight, fc2->bias);
+    return y + mlp(norm2(y));
+}
+
+torch::Tensor TransformerBlockImpl::mlp(const torch::Tensor &h)
+{
+    if (config.activation == Activation::QuickGelu && !torch::GradMode::is_enabled()) {
+        const auto paths = fastPaths();
+        if (paths.quickGeluFold && (h.is_cuda() || paths.quickGeluFoldCpu)) {
+            // x * sigmoid(1.702 x) with x = fc1(h): z = 1.702 x = h (1.702 W1)^T + 1.702 b1,
+            // and fc2(x * sigmoid(z)) = fc2(SiLU(z) / 1.702) = SiLU(z) (W2 / 1.702)^T + b2.
+            const auto f = folded();
+            return linear(torch::silu(linear(h, f.fc1Weight, f.fc1Bias)), f.fc2Weight, fc2->bias);
+        }
+    }
+    auto m = applyActivation(linear(h, fc1->weight, fc1->bias), config.activation);
+    return linear(m, fc2->weight, fc2->bias);
+}
+
+TransformerBlockImpl::QuickGeluFold TransformerBlockImpl::folded()
+{
+    constexpr double kScale = 1.702;
+    // Weights made under an InferenceMode have no version counter: their storage alone.
+    auto key = [](const torch::Tensor &t) {
+        return std::make_pair(static_cast<const void *>(t.data_ptr()), t.is_inference() ? int64_t(-1) : t._version());
+    };
+    const std::vector<std::pair<const void *, int64_t>> source{key(fc1->weight), key(fc1->bias), key(fc2->weight)};
+    std::lock_guard<std::mutex> lock(m_foldMutex);
+    if (m_fold.source != source) {
+        torch::NoGradGuard noGrad;
+        // Made outside any inference scope's restrictions: plain tensors, reusable anywhere.
+        c10::InferenceMode normal(false);
+        m_fold.fc1Weight = fc1->weight * kScale;
+        m_fold.fc1Bias = fc1->bias * kScale;
+        m_fold.fc2Weight = fc2->weight * (1.0 / kScale);
+        m_fold.source = source;
+        ++m_foldsMade;
+    }
+    return m_fold;
+}
+
+int64_t TransformerBlockImpl::quickGeluFoldsMade() const
+{
+    std::lock_guard<std::mutex> lock(m_foldMutex);
+    return m_foldsMade;
 }
 
 torch::Tensor sincos2dPositionEmbedding(int64_t dim, int64_t gridH, int64_t gridW, bool withClassRow)

@@ -5,6 +5,7 @@
 // norm2, fc1, fc2); each model family maps them to its Hugging Face names in one table
 // (see mae.cpp, hf_folder.cpp).
 
+#include <mutex>
 #include <string>
 
 #include <torch/torch.h>
@@ -68,6 +69,24 @@ struct TransformerBlockImpl : torch::nn::Module {
     torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
     torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, proj{nullptr};
     torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+
+    // How many times the QuickGELU fold's scaled weights were made (tests: once per
+    // version of fc1 and fc2).
+    int64_t quickGeluFoldsMade() const;
+
+private:
+    torch::Tensor mlp(const torch::Tensor &y);
+    // QuickGELU folded into fc1 and fc2 (models/kernels/fast_paths.h): the scaled copies
+    // of fc1's weight and bias and fc2's weight, remade when a weight is replaced or
+    // written (its storage or version changes).
+    struct QuickGeluFold {
+        torch::Tensor fc1Weight, fc1Bias, fc2Weight;
+        std::vector<std::pair<const void *, int64_t>> source; // (data, version) of fc1.w, fc1.b, fc2.w
+    };
+    QuickGeluFold folded();
+    mutable std::mutex m_foldMutex;
+    QuickGeluFold m_fold;
+    int64_t m_foldsMade = 0;
 };
 TORCH_MODULE(TransformerBlock);
 

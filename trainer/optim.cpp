@@ -4,8 +4,28 @@
 #include <cmath>
 
 #include "models/error.h"
+#include "models/kernels/fast_paths.h"
+#include "models/torch_compat.h"
 
 namespace vitscope::train {
+
+namespace {
+
+// The fused kernel takes one device and one floating dtype per call, dense gradients of
+// the same dtype.
+bool fusedStepRuns(const std::vector<torch::Tensor> &params, const std::vector<torch::Tensor> &grads)
+{
+    if (params.empty() || !fastPaths().fusedAdamW || !compat::hasFusedAdamW(params[0].device().type()))
+        return false;
+    for (std::size_t i = 0; i < params.size(); ++i)
+        if (params[i].device() != params[0].device() || params[i].scalar_type() != params[0].scalar_type() ||
+            !params[i].is_floating_point() || grads[i].scalar_type() != params[i].scalar_type() ||
+            grads[i].is_sparse())
+            return false;
+    return true;
+}
+
+} // namespace
 
 AdamW::AdamW(std::vector<ParamGroup> groups, double beta1, double beta2, double eps)
     : m_groups(std::move(groups)), m_beta1(beta1), m_beta2(beta2), m_eps(eps)
@@ -19,6 +39,7 @@ AdamW::AdamW(std::vector<ParamGroup> groups, double beta1, double beta2, double 
         m_expAvg.push_back(std::move(a));
         m_expAvgSq.push_back(std::move(b));
     }
+    m_fusedStep.resize(m_groups.size());
 }
 
 void AdamW::zeroGrad()
@@ -49,6 +70,15 @@ void AdamW::step(double lr)
         }
         if (params.empty())
             continue;
+        if (fusedStepRuns(params, grads)) {
+            auto &step = m_fusedStep[gi];
+            if (!step.defined() || step.device() != params[0].device())
+                step = torch::zeros({}, torch::TensorOptions(torch::kFloat32).device(params[0].device()));
+            step.fill_(double(m_steps)); // a device-side fill, no synchronisation
+            const std::vector<torch::Tensor> steps(params.size(), step);
+            compat::fusedAdamW(params, grads, m, v, steps, glr, m_beta1, m_beta2, g.weightDecay, m_eps);
+            continue;
+        }
         // p *= 1 - lr wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
         // p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)   (torch.optim.AdamW)
         if (g.weightDecay != 0)

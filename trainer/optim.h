@@ -21,9 +21,12 @@ struct ParamGroup {
     double lrScale = 1.0; // layer-wise learning-rate decay (fine-tuning)
 };
 
-// The update runs as multi-tensor (foreach) operations over each group: on CUDA a
-// handful of kernel launches per group instead of several per parameter; on the CPU the
-// same arithmetic, parameter by parameter.
+// The update runs as LibTorch's fused AdamW kernel where it has one for the parameters'
+// device (CUDA; the CPU from LibTorch 2.4) and the fused-adamw fast path is on
+// (models/kernels/fast_paths.h); otherwise as multi-tensor (foreach) operations over each
+// group: on CUDA a handful of kernel launches per group instead of several per parameter,
+// on the CPU the same arithmetic, parameter by parameter. Both give torch.optim.AdamW's
+// update to float32 rounding.
 class AdamW {
 public:
     AdamW(std::vector<ParamGroup> groups, double beta1, double beta2, double eps = 1e-8);
@@ -45,6 +48,9 @@ private:
     std::vector<std::vector<torch::Tensor>> m_expAvg, m_expAvgSq;
     double m_beta1, m_beta2, m_eps;
     int64_t m_steps = 0;
+    // The step count as the fused kernel reads it: one float32 scalar per group on the
+    // parameters' device, refilled before each fused update.
+    std::vector<torch::Tensor> m_fusedStep;
 };
 
 // Linear warmup from 0 over `warmup` steps, then cosine from base to 0 at `total`.

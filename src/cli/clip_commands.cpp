@@ -12,6 +12,7 @@
 #include "models/checkpoints/model_source.h"
 #include "models/checkpoints/hf_folder.h"
 #include "models/image_preprocess.h"
+#include "models/kernels/fast_paths.h"
 #include "models/zero_shot.h"
 #include "src/cli/commands.h"
 #include "models/runtime/data_files.h"
@@ -60,6 +61,7 @@ json benchFields(torch::Device device, torch::ScalarType dtype, const std::strin
     return {{"device", device.str()},
             {"precision", dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
             {"attention", attention},
+            {"fast_paths", fastPathsName(fastPaths())},
             {"linear_kernel", device.is_cpu() && dtype == torch::kFloat32 ? linearKernelSummary() : "torch"},
             {"threads", at::get_num_threads()},
             {"batch_s_median", t.median()},
@@ -297,7 +299,7 @@ int benchClipImageCommand(Args &args)
     const auto &v = b.model->config.vision;
     auto pixels = torch::randn({batch, v.numChannels, v.imageSize, v.imageSize},
                                torch::TensorOptions().device(b.device).dtype(b.dtype));
-    torch::NoGradGuard noGrad;
+    InferenceScope inference;
     const auto t =
         bench::time([&] { (void)b.model->imageFeatures(pixels); }, int(warmup), int(repeats), b.device.is_cuda());
     json out{{"bench", "clip-image"}, {"model", b.what},       {"image_size", v.imageSize}, {"patch_size", v.patchSize},
@@ -315,10 +317,11 @@ int benchClipTextCommand(Args &args)
     const auto batch = args.integer("batch", 0);
     const std::string text = args.value("text", "a photo of a sneaker.");
     const auto repeats = args.integer("repeats", 30);
+    const auto warmup = args.integer("warmup", 3);
     ClipBench b(args);
     args.finish();
-    if (repeats <= 0 || tokens < 0 || batch < 0)
-        throw UsageError("--repeats must be positive, --tokens and --batch >= 0");
+    if (repeats <= 0 || tokens < 0 || batch < 0 || warmup < 0)
+        throw UsageError("--repeats must be positive, --tokens, --batch and --warmup >= 0");
     b.prepare();
     const auto &tc = b.model->config.text;
     if (batch > 0) {
@@ -333,9 +336,15 @@ int benchClipTextCommand(Args &args)
         auto ids = torch::randint(std::min<int64_t>(400, tc.vocabSize / 2), tc.vocabSize - 2, {batch, n}, torch::kLong);
         ids.select(1, 0).fill_(tc.vocabSize - 2);
         ids.select(1, n - 1).fill_(tc.vocabSize - 1);
-        const auto eos = torch::full({batch}, n - 1, torch::kLong);
-        torch::NoGradGuard noGrad;
-        const auto t = bench::time([&] { (void)b.model->textFeatures(ids, eos); }, 3, int(repeats), b.device.is_cuda());
+        auto eos = torch::full({batch}, n - 1, torch::kLong);
+        if (b.device.is_cuda()) {
+            // Host ids are range-checked without a device synchronisation; pinned, their
+            // copy to the GPU is asynchronous, as the trainer's batches are.
+            ids = ids.pin_memory(), eos = eos.pin_memory();
+        }
+        InferenceScope inference;
+        const auto t =
+            bench::time([&] { (void)b.model->textFeatures(ids, eos); }, int(warmup), int(repeats), b.device.is_cuda());
         json out{{"bench", "clip-text"}, {"model", b.what},       {"batch", batch},
                  {"prompt_tokens", n},    {"repeats", repeats}, {"prompts_per_s", double(batch) / t.median()}};
         out.update(benchFields(b.device, b.dtype, b.attention, t));
@@ -354,12 +363,11 @@ int benchClipTextCommand(Args &args)
             ids.push_back(400 + (i * 7919) % std::max<int64_t>(1, tc.vocabSize - 500));
         ids.push_back(tc.eosTokenId == 2 ? tc.vocabSize - 1 : tc.eosTokenId);
     }
-    torch::NoGradGuard noGrad;
+    InferenceScope inference;
     const std::vector<std::vector<int64_t>> prompt{ids};
     std::vector<double> trueS, padS;
     // Interleaved, so both see the same machine conditions.
-    const int warmup = 3;
-    for (int r = 0; r < warmup + int(repeats); ++r) {
+    for (int r = 0; r < int(warmup + repeats); ++r) {
         const auto atTrue = bench::time([&] { (void)b.model->textFeatures(prompt); }, 0, 1, b.device.is_cuda());
         const auto padded = bench::time([&] { (void)b.model->textFeatures(prompt, tc.maxPositionEmbeddings); }, 0, 1,
                                         b.device.is_cuda());
@@ -377,6 +385,7 @@ int benchClipTextCommand(Args &args)
              {"device", b.device.str()},
              {"precision", b.dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
              {"attention", b.attention},
+             {"fast_paths", fastPathsName(fastPaths())},
              {"linear_kernel", b.device.is_cpu() && b.dtype == torch::kFloat32 ? linearKernelSummary() : "torch"},
              {"threads", at::get_num_threads()},
              {"true_length_ms_median", trueMs},

@@ -14,6 +14,7 @@
 #include "models/checkpoints/model_source.h"
 #include "models/checkpoints/hf_folder.h"
 #include "models/image_preprocess.h"
+#include "models/kernels/fast_paths.h"
 #include "models/mae.h"
 #include "src/cli/commands.h"
 #include "models/runtime/data_files.h"
@@ -223,6 +224,7 @@ int benchMaeTrainCommand(Args &args)
                       {"device", device.str()},
                       {"precision", amp ? "bf16 autocast, float32 weights" : "float32"},
                       {"attention", attention},
+                      {"fast_paths", fastPathsName(fastPaths())},
                       {"linear_kernel", device.is_cpu() ? linearKernelSummary() : "torch"},
                       {"threads", at::get_num_threads()},
                       {"parameters", parameterCount(*model)},
@@ -279,7 +281,7 @@ int benchMaeExploreCommand(Args &args)
     int n = 0;
     const auto t = bench::time(
         [&] {
-            c10::InferenceMode inference;
+            InferenceScope inference;
             MaskSpec spec;
             spec.ratio = ratios[n % 4];
             spec.seed = std::uint64_t(n++);
@@ -294,6 +296,7 @@ int benchMaeExploreCommand(Args &args)
                       {"repeats", repeats},
                       {"device", device.str()},
                       {"attention", attention},
+                      {"fast_paths", fastPathsName(fastPaths())},
                       {"linear_kernel", device.is_cpu() ? linearKernelSummary() : "torch"},
                       {"threads", at::get_num_threads()},
                       {"redraw_ms_median", t.median() * 1e3},

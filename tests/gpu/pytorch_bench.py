@@ -14,10 +14,19 @@ configs, which are ViT-B/16 MAE and ViT-B/32 CLIP, SDPA attention) when transfor
 installed; otherwise a plain PyTorch implementation written below with the same shapes
 (pre-LN blocks, F.scaled_dot_product_attention). One JSON object per workload on stdout.
 
+--compile default|max-autotune runs the workload through torch.compile (the model for the
+training step, the embedding function for inference); the compilation happens in the first
+warm-up call, whose time is reported as compile_s, and --warmup counts the calls after it.
+Each JSON object also names the CUDA libraries this process mapped (cuBLAS, cuDNN, cudart,
+NCCL), to hold against `ldd vitscope-cli`.
+
 Usage: pytorch_bench.py [--device cuda] [--mae-batch 128] [--clip-batch 512] [--text-batch 1024]
                         [--tokens 16] [--steps 10] [--warmup 3] [--only mae-train,clip-image,clip-text]
+                        [--compile none|default|max-autotune]
                         [--small]   (tiny shapes: checks the script itself on a CPU)
 """
+import os
+import re
 import argparse
 import json
 import math
@@ -36,9 +45,19 @@ except Exception:  # missing, or broken against this torch
     HAVE_TRANSFORMERS = False
 
 
-def timed(fn, warmup, repeats, device):
-    """Seconds per call: `warmup` untimed calls, then `repeats` timed ones."""
+COMPILE_SECONDS = None
+
+
+def timed(fn, warmup, repeats, device, compiled=False):
+    """Seconds per call: `warmup` untimed calls, then `repeats` timed ones. A compiled
+    function first gets one more call, timed apart: the compilation."""
+    global COMPILE_SECONDS
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    if compiled:
+        start = time.perf_counter()
+        fn()
+        sync()
+        COMPILE_SECONDS = time.perf_counter() - start
     for _ in range(warmup):
         fn()
     sync()
@@ -229,6 +248,29 @@ def clip_model(small):
     return PlainClip(), 224, 49408, "plain PyTorch CLIP (transformers missing)"
 
 
+def compiled(fn, mode):
+    """torch.compile(fn) in `mode`, or fn itself for mode "none"."""
+    if mode == "none":
+        return fn
+    if not hasattr(torch, "compile"):
+        raise RuntimeError(f"torch.compile is not in PyTorch {torch.__version__}")
+    return torch.compile(fn, mode=mode)
+
+
+def cuda_libraries():
+    """The CUDA libraries this process has mapped, by file name."""
+    names = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                if re.search(r"lib(cublas|cublasLt|cudnn[a-z_]*|cudart|nccl|nvrtc)\.so", os.path.basename(path)):
+                    names.add(os.path.realpath(path))
+    except OSError:
+        pass
+    return sorted(names)
+
+
 def features(out):
     # transformers 5 may return an output object rather than a tensor
     return out if torch.is_tensor(out) else out.pooler_output
@@ -241,15 +283,16 @@ def bench_mae(args, device):
     batch = args.mae_batch
     opt = torch.optim.AdamW(model.parameters(), lr=1.5e-4 * batch / 256, betas=(0.9, 0.95), weight_decay=0.05)
     imgs = torch.randn(batch, 3, size, size, device=device)
+    forward = compiled(lambda x: loss_of(model, x), args.compile)
 
     def step():
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss = loss_of(model, imgs)
+            loss = forward(imgs)
         loss.float().backward()
         opt.step()
 
-    s = timed(step, args.warmup, args.steps, device)
+    s = timed(step, args.warmup, args.steps, device, args.compile != "none")
     med = statistics.median(s)
     return {"bench": "mae-train", "implementation": impl, "batch": batch, "image_size": size,
             "precision": "bf16 autocast, float32 weights", "step_s": s, "step_s_median": med,
@@ -266,15 +309,17 @@ def bench_clip(args, device):
     ids = torch.randint(400, vocab - 2, (args.text_batch, args.tokens), device=device)
     ids[:, 0] = vocab - 2
     ids[:, -1] = vocab - 1
+    image = compiled(lambda x: features(model.get_image_features(pixel_values=x)), args.compile)
+    text = compiled(lambda t: features(model.get_text_features(input_ids=t)), args.compile)
     with torch.inference_mode():
         if "clip-image" in args.only:
-            s = timed(lambda: features(model.get_image_features(pixel_values=pixels)), args.warmup, args.steps, device)
+            s = timed(lambda: image(pixels), args.warmup, args.steps, device, args.compile != "none")
             med = statistics.median(s)
             out.append({"bench": "clip-image", "implementation": impl, "batch": args.clip_batch, "image_size": size,
                         "precision": "bf16 weights", "batch_s": s, "batch_s_median": med,
                         "images_per_s": args.clip_batch / med})
         if "clip-text" in args.only:
-            s = timed(lambda: features(model.get_text_features(input_ids=ids)), args.warmup, args.steps, device)
+            s = timed(lambda: text(ids), args.warmup, args.steps, device, args.compile != "none")
             med = statistics.median(s)
             out.append({"bench": "clip-text", "implementation": impl, "batch": args.text_batch,
                         "tokens": args.tokens, "precision": "bf16 weights", "batch_s": s, "batch_s_median": med,
@@ -292,6 +337,7 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--only", default="mae-train,clip-image,clip-text")
+    p.add_argument("--compile", default="none", choices=["none", "default", "max-autotune"])
     p.add_argument("--small", action="store_true", help="tiny shapes, to check the script on a CPU")
     args = p.parse_args()
     args.only = set(args.only.split(","))
@@ -300,16 +346,31 @@ def main():
             "transformers": transformers.__version__ if HAVE_TRANSFORMERS else None,
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
     results = []
+    failed = False
     if "mae-train" in args.only:
-        results.append(bench_mae(args, device))
+        try:
+            results.append(bench_mae(args, device))
+        except Exception as e:  # reported in the table, not a traceback
+            results.append({"bench": "mae-train", "error": f"{type(e).__name__}: {e}"})
+            failed = True
         if device.type == "cuda":
             torch.cuda.empty_cache()
     if args.only & {"clip-image", "clip-text"}:
-        results += bench_clip(args, device)
+        try:
+            results += bench_clip(args, device)
+        except Exception as e:
+            results += [{"bench": b, "error": f"{type(e).__name__}: {e}"}
+                        for b in ("clip-image", "clip-text") if b in args.only]
+            failed = True
+    info["compile"] = args.compile
+    info["warmup"], info["samples"] = args.warmup, args.steps
+    info["libraries"] = cuda_libraries()
     for r in results:
         r.update(info)
+        if COMPILE_SECONDS is not None:
+            r["compile_s"] = COMPILE_SECONDS
         print(json.dumps(r))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

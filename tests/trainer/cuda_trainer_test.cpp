@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "common/adamw_pair.h"
 #include "common/run_metrics.h"
 #include "common/temp_dir.h"
 #include "trainer/data/loader.h"
@@ -89,6 +90,15 @@ TEST_F(CudaTrain, AdamWUpdateMatchesTheCpu)
     EXPECT_NEAR(n.item<double>(), cpuOpt.clipGradNorm(1.0).item<double>(), 1e-4);
     for (std::size_t i = 0; i < cpuParams.size(); ++i)
         EXPECT_LT(relDiff(gpuParams[i].grad(), cpuParams[i].grad()), 1e-6);
+}
+
+// LibTorch's fused AdamW kernel (_fused_adamw_; _fused_adam_ after the decoupled decay on
+// 1.13) against the nine foreach passes, on the same gradients.
+TEST_F(CudaTrain, FusedAdamWMatchesTheForeachUpdate)
+{
+    const double diff = test::fusedAgainstForeachAdamW(gpu);
+    ASSERT_GE(diff, 0) << "no fused AdamW kernel for CUDA in LibTorch " << TORCH_VERSION;
+    EXPECT_LT(diff, 1e-6);
 }
 
 TEST_F(CudaTrain, LoaderPinsBatchesForAsynchronousCopies)

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <random>
 
+#include "common/adamw_pair.h"
 #include "common/expect_error.h"
 #include "common/temp_dir.h"
 #include "models/error.h"
@@ -182,6 +183,16 @@ TEST(Loader, BatchesAreTheSameWhateverTheThreadsAndCanStartMidEpoch)
     data::BatchLoader bad(src, [](int64_t, std::mt19937_64 &) -> torch::Tensor { throw FileError("x.png", "gone"); }, a);
     bad.start(0);
     EXPECT_THROW(bad.next(), Error);
+}
+
+// The fused kernel where this LibTorch has one for the CPU (2.4 and later; Debian's 1.13
+// has it for CUDA only: CudaTrain.FusedAdamWMatchesTheForeachUpdate).
+TEST(Optim, FusedAdamWMatchesTheForeachUpdateOnTheCpu)
+{
+    const double diff = test::fusedAgainstForeachAdamW(torch::kCPU);
+    if (diff < 0)
+        GTEST_SKIP() << "LibTorch " << TORCH_VERSION << " has no fused AdamW kernel for the CPU";
+    EXPECT_LT(diff, 1e-6);
 }
 
 TEST(Optim, AdamWMatchesLibTorchsAdamW)

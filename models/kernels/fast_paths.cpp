@@ -1,0 +1,94 @@
+#include "models/kernels/fast_paths.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <sstream>
+
+#include "models/error.h"
+
+namespace vitscope {
+
+namespace {
+
+std::mutex g_mutex;
+bool g_read = false;
+FastPaths g_paths;
+
+void setNamed(FastPaths &p, const std::string &name, bool on)
+{
+    if (name == "quickgelu-fold")
+        p.quickGeluFold = on;
+    else if (name == "quickgelu-fold-cpu")
+        p.quickGeluFoldCpu = on;
+    else if (name == "qkv-unbind")
+        p.qkvUnbind = on;
+    else if (name == "fused-adamw")
+        p.fusedAdamW = on;
+    else if (name == "inference-mode")
+        p.inferenceMode = on;
+    else
+        throw Error("unknown fast path '" + name +
+                    "' in VITSCOPE_FAST_PATHS: expected quickgelu-fold, quickgelu-fold-cpu, qkv-unbind, fused-adamw, "
+                    "inference-mode, all or none (a leading '-' turns one off)");
+}
+
+} // namespace
+
+FastPaths parseFastPaths(const std::string &list, FastPaths p)
+{
+    std::stringstream in(list);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        const auto first = item.find_first_not_of(" \t"), last = item.find_last_not_of(" \t");
+        if (first == std::string::npos)
+            continue;
+        item = item.substr(first, last - first + 1);
+        if (item == "none") {
+            p = FastPaths{false, false, false, false, false};
+        } else if (item == "all") {
+            const bool cpu = p.quickGeluFoldCpu;
+            p = FastPaths{};
+            p.quickGeluFoldCpu = cpu;
+        } else if (item[0] == '-') {
+            setNamed(p, item.substr(1), false);
+        } else {
+            setNamed(p, item, true);
+        }
+    }
+    return p;
+}
+
+FastPaths fastPaths()
+{
+    std::lock_guard<std::mutex> lock(g_mutex);
+    if (!g_read) {
+        const char *env = std::getenv("VITSCOPE_FAST_PATHS");
+        g_paths = env ? parseFastPaths(env) : FastPaths{};
+        g_read = true;
+    }
+    return g_paths;
+}
+
+void setFastPaths(const FastPaths &paths)
+{
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_paths = paths;
+    g_read = true;
+}
+
+std::string fastPathsName(const FastPaths &p)
+{
+    std::string out;
+    auto add = [&](bool on, const char *name) {
+        if (on)
+            out += (out.empty() ? "" : ",") + std::string(name);
+    };
+    add(p.quickGeluFold, "quickgelu-fold");
+    add(p.quickGeluFoldCpu, "quickgelu-fold-cpu");
+    add(p.qkvUnbind, "qkv-unbind");
+    add(p.fusedAdamW, "fused-adamw");
+    add(p.inferenceMode, "inference-mode");
+    return out.empty() ? "none" : out;
+}
+
+} // namespace vitscope

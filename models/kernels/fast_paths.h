@@ -1,0 +1,79 @@
+#pragma once
+// Shortcuts that change which kernels run, never the model's math. Each one is behind a
+// switch, so that one run can measure with and without it (tests/gpu/check.sh) and a test
+// can hold the two paths against each other. All are on by default.
+//
+//   quickgelu-fold  In inference, QuickGELU's x * sigmoid(1.702 x) (three kernels) becomes
+//                   SiLU (one): with z = 1.702 x, x * sigmoid(1.702 x) = SiLU(z) / 1.702, so
+//                   1.702 is folded into fc1's weight and bias and 1/1.702 into fc2's weight,
+//                   once per version of those weights. The folded copies cost the memory of
+//                   fc1 and fc2 again, so by default only on CUDA; "quickgelu-fold-cpu"
+//                   extends it to the CPU (tests, measurements).
+//   qkv-unbind      The joined q/k/v product is split with unbind, whose backward stacks
+//                   the three gradients into one buffer, instead of three selects, whose
+//                   backward allocates three zero-filled full-size gradients and sums them.
+//   fused-adamw     AdamW's update as LibTorch's fused kernel where it has one for the
+//                   parameters' device (_fused_adamw_ on CUDA from LibTorch 2.0 and on the
+//                   CPU from 2.4; on CUDA with 1.13, _fused_adam_ after the decoupled decay),
+//                   instead of nine multi-tensor passes.
+//   inference-mode  The benchmarks' inference runs under c10::InferenceMode (no version
+//                   counters, no view tracking) instead of a NoGradGuard.
+//
+// VITSCOPE_FAST_PATHS, read once: a comma-separated list applied to the defaults in order:
+// "name" turns one on, "-name" off, "none" all off, "all" all on (the CPU fold stays
+// opt-in), e.g. VITSCOPE_FAST_PATHS=none or VITSCOPE_FAST_PATHS=-fused-adamw.
+// An unknown name throws vitscope::Error on first use.
+#include <string>
+
+#include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
+#include <c10/util/Optional.h>
+
+namespace vitscope {
+
+struct FastPaths {
+    bool quickGeluFold = true;
+    bool quickGeluFoldCpu = false;
+    bool qkvUnbind = true;
+    bool fusedAdamW = true;
+    bool inferenceMode = true;
+};
+
+// The process's setting: VITSCOPE_FAST_PATHS over the defaults until set.
+FastPaths fastPaths();
+void setFastPaths(const FastPaths &paths);
+// Applies a VITSCOPE_FAST_PATHS-style list to `base` (throws vitscope::Error on an unknown name).
+FastPaths parseFastPaths(const std::string &list, FastPaths base = {});
+// The switches that are on, comma-separated ("none" when none is), for the benches' JSON.
+std::string fastPathsName(const FastPaths &paths);
+
+// Inference scope of the benchmarks: c10::InferenceMode when inference-mode is on, a
+// NoGradGuard otherwise.
+class InferenceScope {
+public:
+    InferenceScope()
+    {
+        if (fastPaths().inferenceMode)
+            m_inference.emplace();
+        else
+            m_noGrad.emplace(false);
+    }
+
+private:
+    c10::optional<c10::InferenceMode> m_inference;
+    c10::optional<c10::AutoGradMode> m_noGrad;
+};
+
+// A switch set for the length of a scope (tests and benchmarks), restored after.
+class FastPathsScope {
+public:
+    explicit FastPathsScope(const FastPaths &paths) : m_saved(fastPaths()) { setFastPaths(paths); }
+    ~FastPathsScope() { setFastPaths(m_saved); }
+    FastPathsScope(const FastPathsScope &) = delete;
+    FastPathsScope &operator=(const FastPathsScope &) = delete;
+
+private:
+    FastPaths m_saved;
+};
+
+} // namespace vitscope
