@@ -29,6 +29,7 @@ struct LiveSource::Backend {
     std::unique_ptr<QMediaPlayer> player;
     std::unique_ptr<QCamera> camera;
     std::unique_ptr<QMediaCaptureSession> capture;
+    QVideoFrame latest; // implicitly shared: keeping it costs no copy
 };
 #else
 struct LiveSource::Backend {};
@@ -41,7 +42,8 @@ LiveSource::LiveSource(QObject *parent) : QObject(parent), m_backend(std::make_u
     connect(&m_backend->sink, &QVideoSink::videoFrameChanged, this, [this](const QVideoFrame &frame) {
         if (m_paused || !frame.isValid())
             return;
-        onFrame(frame.toImage());
+        m_backend->latest = frame;
+        noteFrame();
     });
 #endif
 }
@@ -136,7 +138,9 @@ void LiveSource::stop()
     m_active = false;
     m_paused = false;
     m_hasNew = false;
-    m_latest = QImage();
+#if VITSCOPE_HAVE_MULTIMEDIA
+    m_backend->latest = QVideoFrame();
+#endif
 }
 
 void LiveSource::setPaused(bool paused)
@@ -148,14 +152,11 @@ void LiveSource::setPaused(bool paused)
 #endif
 }
 
-void LiveSource::onFrame(const QImage &image)
+void LiveSource::noteFrame()
 {
-    if (image.isNull())
-        return;
     ++m_arrived;
     if (m_hasNew)
-        ++m_dropped; // the one waiting was never taken: replaced, not queued
-    m_latest = image;
+        ++m_dropped; // the one waiting was never taken (nor converted): replaced, not queued
     m_hasNew = true;
     Q_EMIT frameArrived();
 }
@@ -170,7 +171,12 @@ QImage LiveSource::takeFrame()
     m_takenAt.push_back(now);
     while (!m_takenAt.empty() && m_takenAt.front() < now - 2000)
         m_takenAt.pop_front();
-    return std::exchange(m_latest, QImage());
+#if VITSCOPE_HAVE_MULTIMEDIA
+    // Converted here, on the frames a view takes, not on every frame that arrives.
+    return std::exchange(m_backend->latest, QVideoFrame()).toImage();
+#else
+    return {};
+#endif
 }
 
 double LiveSource::takenPerSecond() const

@@ -38,7 +38,8 @@ public:
     bool isActive() const { return m_active; }
     QString description() const { return m_description; } // "camera: …" or the video's file name
 
-    // The newest frame; it counts as taken (shown). Null when none arrived since the last take.
+    // The newest frame, converted to an image now (frames replaced before a take are never
+    // converted); it counts as taken (shown). Null when none arrived since the last take.
     QImage takeFrame();
     bool hasNewFrame() const { return m_hasNew; }
     int framesArrived() const { return m_arrived; }
@@ -51,11 +52,10 @@ Q_SIGNALS:
     void failed(const QString &message);
 
 private:
-    void onFrame(const QImage &image);
+    void noteFrame(); // the backend holds a newer frame
 
-    struct Backend;
+    struct Backend; // the player or camera, the sink and the newest frame
     std::unique_ptr<Backend> m_backend;
-    QImage m_latest;
     bool m_hasNew = false;
     bool m_paused = false;
     bool m_active = false;
