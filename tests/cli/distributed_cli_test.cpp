@@ -20,11 +20,14 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cli_run.h"
+#include "common/fashion_mnist.h"
 #include "common/free_port.h"
 #include "common/temp_dir.h"
 #include "models/checkpoints/safetensors.h"
 
 namespace {
+
+using vitscope::test::haveFashionMnist;
 
 using nlohmann::json;
 using vitscope::test::CliRun;
@@ -34,11 +37,6 @@ using vitscope::test::runCli;
 using vitscope::test::stepLosses;
 using vitscope::test::TempDir;
 namespace fs = std::filesystem;
-
-bool haveFashionMnist()
-{
-    return fs::exists("/usr/share/datasets/fashion-mnist") || std::getenv("VITSCOPE_FASHION_MNIST_DIR");
-}
 
 // Whether this vitscope-cli was built with Gloo (its --version lists the backends).
 bool cliHasGloo()

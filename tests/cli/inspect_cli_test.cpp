@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/cli_run.h"
+#include "common/fashion_mnist.h"
 #include "common/temp_dir.h"
 #include "models/checkpoints/safetensors.h"
 #include "trainer/data/datasets.h"
@@ -21,10 +22,7 @@ using nlohmann::json;
 
 namespace {
 
-bool haveFashionMnist()
-{
-    return std::filesystem::exists("/usr/share/datasets/fashion-mnist") || std::getenv("VITSCOPE_FASHION_MNIST_DIR");
-}
+using vitscope::test::haveFashionMnist;
 
 // The first `count` Fashion-MNIST test images as PNG files in `dir` (no class folders).
 void writeImages(const std::string &dir, int count)

@@ -17,6 +17,7 @@
 #include <sys/statvfs.h>
 
 #include "common/cli_run.h"
+#include "common/fashion_mnist.h"
 #include "common/temp_dir.h"
 #include "models/checkpoints/safetensors.h"
 
@@ -27,10 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool haveFashionMnist()
-{
-    return fs::exists("/usr/share/datasets/fashion-mnist") || std::getenv("VITSCOPE_FASHION_MNIST_DIR");
-}
+using vitscope::test::haveFashionMnist;
 
 struct Exit {
     bool killed = false;

@@ -37,7 +37,7 @@ pickle::Result unpickleBytes(const std::string &bytes, const pickle::Limits &lim
 
 // Runs `f`, expecting a vitscope::Error whose message holds every one of `parts`.
 template <typename F>
-void expectError(F &&f, const std::vector<std::string> &parts)
+void expectErrorParts(F &&f, const std::vector<std::string> &parts)
 {
     try {
         f();
@@ -137,29 +137,29 @@ TEST(Unpickler, GlobalsThatRunCodeAreRefusedByName)
              {"os", "system"}, {"posix", "system"}, {"subprocess", "Popen"}, {"builtins", "eval"},
              {"builtins", "getattr"}, {"__builtin__", "exec"}}) {
         const std::string pkl = P2 + G(module, name) + U("id") + B({0x85}) + "R.";
-        expectError([&] { unpickleBytes(pkl); }, {"test.pkl", "refused", module + "." + name});
+        expectErrorParts([&] { unpickleBytes(pkl); }, {"test.pkl", "refused", module + "." + name});
     }
 }
 
 TEST(Unpickler, LimitsAndMalformedInputGiveClearErrors)
 {
-    expectError([] { unpickleBytes(P2 + B({'X', 0xff, 0, 0, 0}) + "ab"); }, {"255 bytes", "2 left"});
-    expectError([] { unpickleBytes(P2 + "N"); }, {"without a STOP"});
-    expectError([] { unpickleBytes(P2 + B({'j', 0, 0, 0, 1}) + "."); }, {"memo index 16777216"});
-    expectError([] { unpickleBytes(P2 + "0."); }, {"empty stack"});
-    expectError([] { unpickleBytes(P2 + "NN."); }, {"2 values on the stack"});
-    expectError([] { unpickleBytes(P2 + B({0x82, 1}) + "."); }, {"opcode 0x82"});
+    expectErrorParts([] { unpickleBytes(P2 + B({'X', 0xff, 0, 0, 0}) + "ab"); }, {"255 bytes", "2 left"});
+    expectErrorParts([] { unpickleBytes(P2 + "N"); }, {"without a STOP"});
+    expectErrorParts([] { unpickleBytes(P2 + B({'j', 0, 0, 0, 1}) + "."); }, {"memo index 16777216"});
+    expectErrorParts([] { unpickleBytes(P2 + "0."); }, {"empty stack"});
+    expectErrorParts([] { unpickleBytes(P2 + "NN."); }, {"2 values on the stack"});
+    expectErrorParts([] { unpickleBytes(P2 + B({0x82, 1}) + "."); }, {"opcode 0x82"});
     pickle::Limits small;
     small.maxStack = 10;
-    expectError([&] { unpickleBytes(P2 + std::string(11, 'N') + ".", small); }, {"stack deeper than 10"});
+    expectErrorParts([&] { unpickleBytes(P2 + std::string(11, 'N') + ".", small); }, {"stack deeper than 10"});
     small = {};
     small.maxDepth = 3;
     // Five lists nested: depth 4.
-    expectError([&] { unpickleBytes(P2 + "]]]]]aaaa.", small); }, {"nested deeper than 3"});
+    expectErrorParts([&] { unpickleBytes(P2 + "]]]]]aaaa.", small); }, {"nested deeper than 3"});
     EXPECT_NO_THROW(unpickleBytes(P2 + "]]]]aaa.", small));
     // A list appended to itself, and a list changed after it was nested (both recursive).
-    expectError([] { unpickleBytes(P2 + "]" + B({'q', 0, 'h', 0}) + "a."); }, {"inside itself"});
-    expectError([] { unpickleBytes(P2 + "]" + B({'q', 0}) + "]" + B({'q', 1, 'h', 0}) + "a0]a."); },
+    expectErrorParts([] { unpickleBytes(P2 + "]" + B({'q', 0, 'h', 0}) + "a."); }, {"inside itself"});
+    expectErrorParts([] { unpickleBytes(P2 + "]" + B({'q', 0}) + "]" + B({'q', 1, 'h', 0}) + "a0]a."); },
                 {"already sits inside"});
 }
 
@@ -182,7 +182,7 @@ TEST(Unpickler, RebuildsTensorViewsAndChecksThemAgainstTheirStorage)
     EXPECT_EQ(t.offset, 2);
     EXPECT_EQ(t.extent(), 2 + 1 + 1 * 3 + 2 * 1); // = 8 elements reached
     // The view reaches element 8 of a 7-element storage: refused.
-    expectError([&] { unpickleBytes(tensorPickle(7, 2)); }, {"reaches element 8 of a storage of 7"});
+    expectErrorParts([&] { unpickleBytes(tensorPickle(7, 2)); }, {"reaches element 8 of a storage of 7"});
 }
 
 // ---------------------------------------------------------------- MAE formats
@@ -252,7 +252,7 @@ TEST(Checkpoints, EncoderOnlyMaeLoadsForFeaturesAndRefusesToReconstruct)
     torch::NoGradGuard g;
     const MaeExpected e = maeExpected();
     EXPECT_LT(maxAbsDiff(m.model->encodeAll(e.imgs), e.latentAll), 1e-5);
-    expectError([&] { requireDecoder(m); }, {"mae_pretrain_vit_tiny.pth", "decoder", "mae_visualize_vit_base.pth"});
+    expectErrorParts([&] { requireDecoder(m); }, {"mae_pretrain_vit_tiny.pth", "decoder", "mae_visualize_vit_base.pth"});
 }
 
 TEST(Checkpoints, FairHeadsComeFromTheReleaseWidthsWithoutArgs)
@@ -284,9 +284,9 @@ TEST(Checkpoints, FairHeadsComeFromTheReleaseWidthsWithoutArgs)
 
 TEST(Checkpoints, FineTunedAndLegacyFilesAreClearErrors)
 {
-    expectError([] { loadMae(fixture("mae_finetuned.pth")); },
+    expectErrorParts([] { loadMae(fixture("mae_finetuned.pth")); },
                 {"mae_finetuned.pth", "fine-tuned MAE classifier", "10-class head", "mae_visualize_vit_"});
-    expectError([] { loadMae(fixture("mae_legacy.pth")); }, {"mae_legacy.pth", "legacy (pre-1.6)", "torch.save(torch.load("});
+    expectErrorParts([] { loadMae(fixture("mae_legacy.pth")); }, {"mae_legacy.pth", "legacy (pre-1.6)", "torch.save(torch.load("});
 }
 
 // ---------------------------------------------------------------- CLIP formats
@@ -337,7 +337,7 @@ TEST(Checkpoints, OpenClipFilesLoadWithTheirConfigsActivation)
 TEST(Checkpoints, ClipWithoutATokenizerNamesWhatToPutBesideIt)
 {
     unsetenv("VITSCOPE_CLIP_TOKENIZER");
-    expectError([] { loadClip(fixture("openai_tiny.pt")); },
+    expectErrorParts([] { loadClip(fixture("openai_tiny.pt")); },
                 {"vocab.json", "bpe_simple_vocab_16e6.txt.gz", "VITSCOPE_CLIP_TOKENIZER"});
 }
 
@@ -358,7 +358,7 @@ TEST(Checkpoints, OpenAiBpeFileGivesOpenAisVocabularyLayout)
     EXPECT_EQ(v.at(m[0].first + m[0].second), 512);
     EXPECT_EQ(gz.startId(), 512 + int64_t(m.size()));
     EXPECT_EQ(gz.endId(), 513 + int64_t(m.size()));
-    expectError([] { ClipTokenizer::fromOpenAiBpe(fixture("mae_fair_full.pth")); }, {"mae_fair_full.pth", "gzip"});
+    expectErrorParts([] { ClipTokenizer::fromOpenAiBpe(fixture("mae_fair_full.pth")); }, {"mae_fair_full.pth", "gzip"});
 }
 
 TEST(Checkpoints, ConvertedOpenAiModelLoadsAsAHuggingFaceFolder)
@@ -392,7 +392,7 @@ TEST(Checkpoints, HostileFilesAreRefusedWithTheFileAndTheReason)
     };
     for (const auto &[file, parts] : cases) {
         SCOPED_TRACE(file);
-        expectError([&] { openModelSource(fixture(file)); }, parts);
+        expectErrorParts([&] { openModelSource(fixture(file)); }, parts);
     }
     EXPECT_FALSE(fs::exists(pwned)) << "a pickle ran code";
 }
@@ -410,5 +410,5 @@ TEST(Checkpoints, ArchiveRefusesMissingStorageRecords)
     ref->storage->numel = 1;
     ref->sizes = {1};
     ref->strides = {1};
-    expectError([&] { archive->readTensor(*ref); }, {"pytorch_model.bin", "data/9999"});
+    expectErrorParts([&] { archive->readTensor(*ref); }, {"pytorch_model.bin", "data/9999"});
 }

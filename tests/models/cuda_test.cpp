@@ -41,7 +41,7 @@ private:
     bool m_tf32Cudnn = true, m_tf32Cublas = false;
 };
 
-MaskSpec spec(MaskStrategy strategy, double ratio, std::uint64_t seed)
+MaskSpec maskSpec(MaskStrategy strategy, double ratio, std::uint64_t seed)
 {
     MaskSpec m;
     m.strategy = strategy, m.ratio = ratio, m.seed = seed;
@@ -66,11 +66,11 @@ TEST_F(CudaMae, ModelMovedBetweenDevicesGivesTheSameOutputs)
     mae->eval();
     torch::NoGradGuard ng;
     auto imgs = torch::randn({6, 1, 32, 32});
-    const auto masking = makeMasking(spec(MaskStrategy::Random, 0.75, 3), 6, 8, 8);
+    const auto masking = makeMasking(maskSpec(MaskStrategy::Random, 0.75, 3), 6, 8, 8);
     const auto onCpu = mae->forward(imgs, masking).pred.clone();
 
     mae->to(gpu);
-    const auto gpuMasking = makeMasking(spec(MaskStrategy::Random, 0.75, 3), 6, 8, 8, gpu);
+    const auto gpuMasking = makeMasking(maskSpec(MaskStrategy::Random, 0.75, 3), 6, 8, 8, gpu);
     const auto onGpu = mae->forward(imgs.to(gpu), gpuMasking);
     ASSERT_TRUE(onGpu.pred.is_cuda());
     EXPECT_TRUE(torch::equal(gpuMasking.mask.cpu(), masking.mask)) << "a seed gives the same masks on every device";
@@ -93,7 +93,7 @@ TEST_F(CudaMae, TrainingStepMatchesTheCpu)
         // SGD: the update is linear in the gradient, so the parameters inherit the gradients'
         // tolerance (AdamW's first step is lr * sign(g), which flips where g is rounding noise).
         torch::optim::SGD opt(m->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.05));
-        const auto masking = makeMasking(spec(MaskStrategy::Block, 0.5, 5), 8, 8, 8, d);
+        const auto masking = makeMasking(maskSpec(MaskStrategy::Block, 0.5, 5), 8, 8, 8, d);
         auto x = imgs.to(d);
         auto out = m->forward(x, masking);
         auto loss = m->loss(x, out.pred, out.mask);
@@ -199,7 +199,7 @@ TEST_F(CudaAttention, ModelsGiveTheSameOutputsWithEitherKernel)
     clip->eval();
     torch::NoGradGuard ng;
     auto imgs = torch::randn({6, 1, 32, 32}, torch::TensorOptions().device(gpu));
-    const auto masking = makeMasking(spec(MaskStrategy::Random, 0.75, 3), 6, 8, 8, gpu);
+    const auto masking = makeMasking(maskSpec(MaskStrategy::Random, 0.75, 3), 6, 8, 8, gpu);
     auto ids = torch::randint(0, cfg.text.vocabSize - 1, {6, 12}, torch::kLong);
     auto eos = torch::full({6}, 11, torch::kLong);
     auto outputs = [&] {

@@ -19,7 +19,7 @@
 namespace vitscope {
 namespace {
 
-double maxRel(const torch::Tensor &a, const torch::Tensor &b)
+double relGap(const torch::Tensor &a, const torch::Tensor &b)
 {
     auto x = a.detach().to(torch::kFloat64), y = b.detach().to(torch::kFloat64);
     return (x - y).abs().max().item<double>() / (1e-12 + y.abs().max().item<double>());
@@ -117,23 +117,23 @@ TEST(FastPaths, QuickGeluFoldIsTheBlockItReplaces)
         torch::NoGradGuard g;
         folded = block->forward(x);
         EXPECT_EQ(block->quickGeluFoldsMade(), 1);
-        EXPECT_LT(maxRel(folded, quickGeluBlockInFloat64(block, x)), 1e-5);
+        EXPECT_LT(relGap(folded, quickGeluBlockInFloat64(block, x)), 1e-5);
         (void)block->forward(x);
         EXPECT_EQ(block->quickGeluFoldsMade(), 1) << "the fold is kept while the weights stay";
         {
             const FastPathsScope plain(with([](FastPaths &p) { p.quickGeluFold = false; }));
-            EXPECT_LT(maxRel(block->forward(x), folded), 1e-5);
+            EXPECT_LT(relGap(block->forward(x), folded), 1e-5);
         }
         // Weights written in place (a checkpoint loaded, a training step): folded again.
         block->fc2->weight.mul_(-0.5);
         block->fc1->bias.add_(0.25);
         const auto after = block->forward(x);
         EXPECT_EQ(block->quickGeluFoldsMade(), 2);
-        EXPECT_LT(maxRel(after, quickGeluBlockInFloat64(block, x)), 1e-5);
+        EXPECT_LT(relGap(after, quickGeluBlockInFloat64(block, x)), 1e-5);
     }
     {
         c10::InferenceMode inference;
-        EXPECT_LT(maxRel(block->forward(x), quickGeluBlockInFloat64(block, x)), 1e-5);
+        EXPECT_LT(relGap(block->forward(x), quickGeluBlockInFloat64(block, x)), 1e-5);
         EXPECT_EQ(block->quickGeluFoldsMade(), 2);
     }
     // With gradients on, the activation as written: the weights get their own gradients.
@@ -159,8 +159,8 @@ TEST(FastPaths, QuickGeluFoldKeepsClipFeatures)
         image = model->imageFeatures(pixels), text = model->textFeatures(prompts);
     }
     const FastPathsScope folding(with([](FastPaths &p) { p.quickGeluFold = p.quickGeluFoldCpu = true; }));
-    EXPECT_LT(maxRel(model->imageFeatures(pixels), image), 1e-5);
-    EXPECT_LT(maxRel(model->textFeatures(prompts), text), 1e-5);
+    EXPECT_LT(relGap(model->imageFeatures(pixels), image), 1e-5);
+    EXPECT_LT(relGap(model->textFeatures(prompts), text), 1e-5);
 }
 
 // The joined q/k/v product (training, more than 64 rows) split with unbind: one stacked
@@ -187,7 +187,7 @@ TEST(FastPaths, QkvUnbindGivesTheGradientsOfThreeSelects)
     EXPECT_FALSE(unbindNodes.count("SelectBackward0"));
     EXPECT_TRUE(selectNodes.count("SelectBackward0"));
     for (std::size_t i = 0; i < a.size(); ++i)
-        EXPECT_LT(maxRel(a[i], b[i]), 1e-6) << "gradient " << i;
+        EXPECT_LT(relGap(a[i], b[i]), 1e-6) << "gradient " << i;
 }
 
 } // namespace vitscope

@@ -16,7 +16,7 @@ using vitscope::test::TempDir;
 
 namespace {
 
-MaeConfig tiny()
+MaeConfig tinyFolderMae()
 {
     MaeConfig c = MaeConfig::preset("fmnist");
     c.hiddenSize = 32, c.numHiddenLayers = 2, c.numAttentionHeads = 4, c.intermediateSize = 64;
@@ -61,7 +61,7 @@ TEST(HfFolder, SaveThenLoadIsBitIdentical)
 {
     TempDir dir;
     torch::manual_seed(1);
-    Mae model(tiny());
+    Mae model(tinyFolderMae());
     saveMaeFolder(model, greyProcessor(), dir.path().string());
     auto loaded = loadMae(dir.path().string());
     const auto a = model->named_parameters(true), b = loaded.model->named_parameters(true);
@@ -80,7 +80,7 @@ TEST(HfFolder, LoadsTensorsUnderHuggingFaceNames)
 {
     TempDir dir;
     torch::manual_seed(2);
-    Mae model(tiny());
+    Mae model(tinyFolderMae());
     TensorMap t;
     t["vit.embeddings.cls_token"] = model->clsToken;
     t["vit.embeddings.position_embeddings"] = model->posEmbed;
@@ -117,7 +117,7 @@ TEST(HfFolder, LoadsTensorsUnderHuggingFaceNames)
     t["decoder.decoder_pred.weight"] = model->decoderPred->weight;
     t["decoder.decoder_pred.bias"] = model->decoderPred->bias;
     writeSafetensors(dir.file("model.safetensors"), t);
-    writeJsonFile(dir.file("config.json"), tiny().toJson());
+    writeJsonFile(dir.file("config.json"), tinyFolderMae().toJson());
     // No preprocessor_config.json: transformers' defaults apply, except the channel
     // count, which must match; give one.
     writeJsonFile(dir.file("preprocessor_config.json"),
@@ -130,9 +130,9 @@ TEST(HfFolder, LoadsTensorsUnderHuggingFaceNames)
 TEST(HfFolder, WrongShapesListEveryKey)
 {
     TempDir dir;
-    Mae model(tiny());
+    Mae model(tinyFolderMae());
     saveMaeFolder(model, greyProcessor(), dir.path().string());
-    auto cfg = tiny().toJson();
+    auto cfg = tinyFolderMae().toJson();
     cfg["intermediate_size"] = 128; // as if config.json came from another model
     writeJsonFile(dir.file("config.json"), cfg);
     const std::string msg = errorOf([&] { loadMae(dir.path().string()); });
@@ -146,7 +146,7 @@ TEST(HfFolder, WrongShapesListEveryKey)
 TEST(HfFolder, MissingAndUnexpectedTensorsAreListed)
 {
     TempDir dir;
-    Mae model(tiny());
+    Mae model(tinyFolderMae());
     saveMaeFolder(model, greyProcessor(), dir.path().string());
     auto t = readSafetensors(dir.file("model.safetensors"));
     t.erase("decoder.mask_token");
@@ -163,13 +163,13 @@ TEST(HfFolder, WrongFoldersSayWhatTheyAre)
     EXPECT_NE(errorOf([&] { loadMae(dir.file("nothing")); }).find("nothing: missing"), std::string::npos);
     writeJsonFile(dir.file("config.json"), {{"model_type", "clip"}});
     EXPECT_NE(errorOf([&] { loadMae(dir.path().string()); }).find("expected \"vit_mae\""), std::string::npos);
-    writeJsonFile(dir.file("config.json"), tiny().toJson());
+    writeJsonFile(dir.file("config.json"), tinyFolderMae().toJson());
     writeJsonFile(dir.file("preprocessor_config.json"), greyProcessor().toJson());
     vitscope::test::writeBytes(dir.file("pytorch_model.bin"), "PK");
     // A pytorch_model.bin is read (without unpickling code); this one is no archive.
     EXPECT_NE(errorOf([&] { loadMae(dir.path().string()); }).find("pytorch_model.bin: not a PyTorch checkpoint"),
               std::string::npos);
-    auto bad = tiny().toJson();
+    auto bad = tinyFolderMae().toJson();
     bad["hidden_size"] = 30; // not divisible by 4 heads
     writeJsonFile(dir.file("config.json"), bad);
     EXPECT_NE(errorOf([&] { loadMae(dir.path().string()); }).find("config.json: MAE config: hidden_size 30"),

@@ -20,9 +20,9 @@ namespace vitscope {
 namespace {
 
 // Restores the process-wide kernel setting (and the cache folder) when a test ends.
-struct KernelGuard {
+struct LinearKernelGuard {
     LinearKernel saved = linearKernel();
-    ~KernelGuard()
+    ~LinearKernelGuard()
     {
         setLinearKernel(saved);
         resetLinearKernelChoice();
@@ -105,7 +105,7 @@ TEST(LinearKernel, InferenceModeAndOtherDtypesFallBackCorrectly)
 
 TEST(LinearKernel, BlockWithJoinedQkvMatchesThreeSeparateProducts)
 {
-    KernelGuard guard;
+    LinearKernelGuard guard;
     torch::manual_seed(1);
     BlockConfig cfg;
     cfg.dim = 32, cfg.heads = 4, cfg.mlpDim = 64;
@@ -149,7 +149,7 @@ TEST(LinearKernel, BlockWithJoinedQkvMatchesThreeSeparateProducts)
 TEST(LinearKernel, MaeTrainingStepIsTheSameWithEitherKernel)
 {
     REQUIRE_ONEDNN();
-    KernelGuard guard;
+    LinearKernelGuard guard;
     auto cfg = MaeConfig::preset("fmnist");
     cfg.numHiddenLayers = 2;
     torch::manual_seed(3);
@@ -180,7 +180,7 @@ TEST(LinearKernel, MaeTrainingStepIsTheSameWithEitherKernel)
 
 TEST(LinearKernel, ChoiceIsMeasuredOnceThenReadFromTheCache)
 {
-    KernelGuard guard;
+    LinearKernelGuard guard;
     test::TempDir dir;
     const char *old = std::getenv("VITSCOPE_CACHE_DIR");
     const std::string saved = old ? old : "";

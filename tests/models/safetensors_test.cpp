@@ -28,7 +28,7 @@ std::string floats(std::initializer_list<float> v)
     return s;
 }
 
-void expectError(const std::string &path, const std::string &needle)
+void expectLoadError(const std::string &path, const std::string &needle)
 {
     vitscope::test::expectFileError([&] { readSafetensors(path); }, path, needle);
 }
@@ -90,31 +90,31 @@ TEST(Safetensors, CorruptAndHostileFilesGiveClearErrors)
         return dir.file(name);
     };
     const std::string d12 = floats({1, 2, 3});
-    expectError(dir.file("absent.safetensors"), "cannot open");
-    expectError(write("short", "abc"), "shorter than the 8-byte header length");
-    expectError(write("biglen", std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8) + "{}"), "exceeds");
-    expectError(write("notjson", fileBytes("{\"a\":", "")), "not valid JSON");
-    expectError(write("array", fileBytes("[1,2]", "")), "not a JSON object");
-    expectError(write("dtype", fileBytes(R"({"a":{"dtype":"F8","shape":[3],"data_offsets":[0,12]}})", d12)),
+    expectLoadError(dir.file("absent.safetensors"), "cannot open");
+    expectLoadError(write("short", "abc"), "shorter than the 8-byte header length");
+    expectLoadError(write("biglen", std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8) + "{}"), "exceeds");
+    expectLoadError(write("notjson", fileBytes("{\"a\":", "")), "not valid JSON");
+    expectLoadError(write("array", fileBytes("[1,2]", "")), "not a JSON object");
+    expectLoadError(write("dtype", fileBytes(R"({"a":{"dtype":"F8","shape":[3],"data_offsets":[0,12]}})", d12)),
                 "unsupported dtype 'F8'");
-    expectError(write("bytes", fileBytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,12]}})", d12)),
+    expectLoadError(write("bytes", fileBytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,12]}})", d12)),
                 "F32 (2) needs 8 bytes, data_offsets give 12");
-    expectError(write("outside", fileBytes(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", d12)),
+    expectLoadError(write("outside", fileBytes(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", d12)),
                 "fall outside the data section of 12 bytes");
-    expectError(write("overlap", fileBytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+    expectLoadError(write("overlap", fileBytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                                            R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
                                            d12)),
                 "overlaps");
-    expectError(write("gap", fileBytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", d12)),
+    expectLoadError(write("gap", fileBytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", d12)),
                 "unused bytes 0..4");
-    expectError(write("trailing", fileBytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", d12)),
+    expectLoadError(write("trailing", fileBytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", d12)),
                 "4 unexpected bytes after the last tensor");
     // Claims 2^60 elements: refused from the header, nothing allocated.
-    expectError(write("huge", fileBytes(R"({"a":{"dtype":"F32","shape":[1073741824,1073741824],"data_offsets":[0,12]}})",
+    expectLoadError(write("huge", fileBytes(R"({"a":{"dtype":"F32","shape":[1073741824,1073741824],"data_offsets":[0,12]}})",
                                         d12)),
                 "larger than the file's data");
-    expectError(write("negshape", fileBytes(R"({"a":{"dtype":"F32","shape":[-3],"data_offsets":[0,12]}})", d12)),
+    expectLoadError(write("negshape", fileBytes(R"({"a":{"dtype":"F32","shape":[-3],"data_offsets":[0,12]}})", d12)),
                 "not a size");
-    expectError(write("nooffsets", fileBytes(R"({"a":{"dtype":"F32","shape":[3]}})", d12)),
+    expectLoadError(write("nooffsets", fileBytes(R"({"a":{"dtype":"F32","shape":[3]}})", d12)),
                 "expected an object with dtype, shape and data_offsets");
 }

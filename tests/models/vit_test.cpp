@@ -149,22 +149,22 @@ torch::Tensor naiveAttention(const torch::Tensor &q, const torch::Tensor &k, con
     return out;
 }
 
-double maxAbsDiff(const torch::Tensor &a, const torch::Tensor &b)
+double absGap(const torch::Tensor &a, const torch::Tensor &b)
 {
     return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
 }
 
 // Restores the process-wide kernel choice when a test ends.
-struct KernelGuard {
+struct AttentionKernelGuard {
     AttentionKernel saved = attentionKernel();
-    ~KernelGuard() { setAttentionKernel(saved); }
+    ~AttentionKernelGuard() { setAttentionKernel(saved); }
 };
 
 } // namespace
 
 TEST(Attention, BothKernelsMatchALoopInDouble)
 {
-    KernelGuard guard;
+    AttentionKernelGuard guard;
     torch::manual_seed(3);
     auto q = torch::randn({2, 3, 7, 8}), k = torch::randn({2, 3, 7, 8}), v = torch::randn({2, 3, 7, 8});
     // An additive mask with one forbidden pair per row (never a whole row).
@@ -178,18 +178,18 @@ TEST(Attention, BothKernelsMatchALoopInDouble)
     for (const auto kernel : kernels) {
         setAttentionKernel(kernel);
         SCOPED_TRACE(attentionKernelName(kernel));
-        EXPECT_LT(maxAbsDiff(attention(q, k, v), naiveAttention(q, k, v, {}, false)), 1e-5);
-        EXPECT_LT(maxAbsDiff(attention(q, k, v, {}, true), naiveAttention(q, k, v, {}, true)), 1e-5);
-        EXPECT_LT(maxAbsDiff(attention(q, k, v, mask), naiveAttention(q, k, v, mask, false)), 1e-5);
+        EXPECT_LT(absGap(attention(q, k, v), naiveAttention(q, k, v, {}, false)), 1e-5);
+        EXPECT_LT(absGap(attention(q, k, v, {}, true), naiveAttention(q, k, v, {}, true)), 1e-5);
+        EXPECT_LT(absGap(attention(q, k, v, mask), naiveAttention(q, k, v, mask, false)), 1e-5);
         // Causal: the first position sees only itself, so its output is v's first row.
-        EXPECT_LT(maxAbsDiff(attention(q, k, v, {}, true).select(2, 0), v.select(2, 0)), 1e-6);
+        EXPECT_LT(absGap(attention(q, k, v, {}, true).select(2, 0), v.select(2, 0)), 1e-6);
     }
-    EXPECT_LT(maxAbsDiff(explicitAttention(q, k, v, {}, true), naiveAttention(q, k, v, {}, true)), 1e-5);
+    EXPECT_LT(absGap(explicitAttention(q, k, v, {}, true), naiveAttention(q, k, v, {}, true)), 1e-5);
 }
 
 TEST(Attention, KernelChoiceFollowsTheLibTorchVersion)
 {
-    KernelGuard guard;
+    AttentionKernelGuard guard;
     setAttentionKernel(AttentionKernel::Auto);
     EXPECT_EQ(usesFusedAttention(), TORCH_VERSION_MAJOR >= 2) << "Auto is fused exactly where LibTorch has it";
     setAttentionKernel(AttentionKernel::Explicit);
@@ -221,6 +221,6 @@ TEST(TransformerBlock, CausalFlagEqualsAnExplicitCausalMask)
     auto x = torch::randn({3, 6, 16});
     auto mask = torch::full({6, 6}, -INFINITY).triu(1);
     torch::NoGradGuard ng;
-    EXPECT_LT(maxAbsDiff(block->forward(x, {}, true), block->forward(x, mask)), 1e-6);
-    EXPECT_GT(maxAbsDiff(block->forward(x, {}, true), block->forward(x)), 1e-3) << "causality changes the output";
+    EXPECT_LT(absGap(block->forward(x, {}, true), block->forward(x, mask)), 1e-6);
+    EXPECT_GT(absGap(block->forward(x, {}, true), block->forward(x)), 1e-3) << "causality changes the output";
 }

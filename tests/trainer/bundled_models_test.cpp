@@ -43,7 +43,7 @@ double cardFigure(const std::string &modelDir, const std::string &name)
     return -1;
 }
 
-bool haveFashionMnist()
+bool fashionMnistOpens()
 {
     try {
         (void)data::openSource("fashion-mnist", data::Split::Test, 1);
@@ -57,7 +57,7 @@ bool haveFashionMnist()
 
 TEST(BundledModelsSlow, MaeLinearProbeMatchesItsCard)
 {
-    if (!haveFashionMnist())
+    if (!fashionMnistOpens())
         GTEST_SKIP() << "Fashion-MNIST is not installed (dataset-fashion-mnist)";
     const std::string dir = resolveModelDir("fmnist-mae");
     LoadedMae m = loadMae(dir, torch::kCPU);
@@ -76,7 +76,7 @@ TEST(BundledModelsSlow, MaeLinearProbeMatchesItsCard)
 
 TEST(BundledModelsSlow, ClipZeroShotMatchesItsCard)
 {
-    if (!haveFashionMnist())
+    if (!fashionMnistOpens())
         GTEST_SKIP() << "Fashion-MNIST is not installed (dataset-fashion-mnist)";
     const std::string dir = resolveModelDir("fmnist-clip");
     LoadedClip clip = loadClip(dir, torch::kCPU);

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "common/adamw_pair.h"
+#include "common/fashion_mnist.h"
 #include "common/run_metrics.h"
 #include "common/temp_dir.h"
 #include "trainer/data/loader.h"
@@ -17,6 +18,8 @@
 
 namespace vitscope {
 namespace {
+
+using test::haveFashionMnist;
 
 using nlohmann::json;
 using test::stepLosses;
@@ -49,11 +52,6 @@ double relDiff(const torch::Tensor &a, const torch::Tensor &b)
 {
     auto x = a.detach().to(torch::kCPU, torch::kFloat64), y = b.detach().to(torch::kCPU, torch::kFloat64);
     return (x - y).abs().max().item<double>() / (1.0 + y.abs().max().item<double>());
-}
-
-bool haveFashionMnist()
-{
-    return std::filesystem::exists("/usr/share/datasets/fashion-mnist") || std::getenv("VITSCOPE_FASHION_MNIST_DIR");
 }
 
 } // namespace

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/fashion_mnist.h"
 #include "common/free_port.h"
 #include "common/run_metrics.h"
 #include "common/temp_dir.h"
@@ -34,17 +35,14 @@
 namespace vitscope {
 namespace {
 
+using test::haveFashionMnist;
+
 using nlohmann::json;
 using test::freePort;
 using test::stepLosses;
 using test::TempDir;
 using train::Group;
 using train::LaunchEnv;
-
-bool haveFashionMnist()
-{
-    return std::filesystem::exists("/usr/share/datasets/fashion-mnist") || std::getenv("VITSCOPE_FASHION_MNIST_DIR");
-}
 
 bool haveGloo()
 {

@@ -7,15 +7,13 @@
 
 #include "models/error.h"
 #include "trainer/finetune.h"
+#include "common/fashion_mnist.h"
 
 using namespace vitscope;
 
 namespace {
 
-bool haveFashionMnist()
-{
-    return std::filesystem::exists("/usr/share/datasets/fashion-mnist") || std::getenv("VITSCOPE_FASHION_MNIST_DIR");
-}
+using test::haveFashionMnist;
 
 LoadedMae tinyMae()
 {

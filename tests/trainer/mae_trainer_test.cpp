@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/fashion_mnist.h"
 #include "common/run_metrics.h"
 #include "common/temp_dir.h"
 #include "models/error.h"
@@ -20,11 +21,7 @@ namespace {
 using nlohmann::json;
 using test::stepLosses;
 using test::TempDir;
-
-bool haveFashionMnist()
-{
-    return std::filesystem::exists("/usr/share/datasets/fashion-mnist") || std::getenv("VITSCOPE_FASHION_MNIST_DIR");
-}
+using test::haveFashionMnist;
 
 train::MaeTrainOptions tinyOptions()
 {
