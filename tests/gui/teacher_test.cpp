@@ -41,6 +41,7 @@ using vitscope::gui::readLesson;
 namespace {
 
 const QString kPhotoClip = QStringLiteral(VITSCOPE_SOURCE_DIR "/tests/fixtures/checkpoints/open_clip_photo_tiny");
+const QString kPhotoMae = QStringLiteral(VITSCOPE_SOURCE_DIR "/tests/fixtures/checkpoints/mae_photo_tiny.pth");
 
 QJsonArray demoPhotoList()
 {
@@ -145,6 +146,52 @@ TEST_F(Views, DemoPhotosLoadInEveryPicker)
         if (l->count() == 10 + photos.size())
             found = true;
     EXPECT_TRUE(found) << "Inside's picker: Fashion-MNIST's ten and the demo photos";
+}
+
+// The explorer's source follows the model both ways: a 96-pixel colour MAE switches it from
+// Fashion-MNIST's samples to the demo photos, the bundled 28 x 28 model switches it back;
+// a source the user picked stays whatever the model.
+TEST_F(Views, ExplorerSourceFollowsTheModelUnlessTheUserChoseIt)
+{
+    auto *mae = window->maeExplorer();
+    auto *source = mae->findChild<QComboBox *>(QStringLiteral("sourceCombo"));
+    ASSERT_TRUE(source);
+    const int demo = source->findText(QStringLiteral("Demo photos"));
+    ASSERT_GE(demo, 0);
+    auto drawn = [&] { return mae->hasResult() && !mae->isBusy(); };
+    ASSERT_TRUE(waitFor([&] { return mae->currentModel() == QStringLiteral("fmnist-mae") && drawn(); }));
+    EXPECT_EQ(source->currentIndex(), 0);
+    const QString firstPhoto = demoPhotoList()[0].toObject().value(QStringLiteral("file")).toString();
+
+    window->openPaths({kPhotoMae}); // `vitscope mae_photo_tiny.pth`
+    ASSERT_TRUE(waitFor([&] {
+        return mae->currentModel() == window->models()->current(QStringLiteral("mae")) &&
+               mae->currentModel() != QStringLiteral("fmnist-mae");
+    })) << mae->currentModel().toStdString();
+    ASSERT_TRUE(waitFor([&] { return mae->imageName() == firstPhoto && drawn(); }))
+        << mae->imageName().toStdString() << " " << mae->messageText().toStdString();
+    EXPECT_EQ(source->currentIndex(), demo);
+    const QString photoModel = mae->currentModel();
+
+    window->modelsView()->loadModel(QStringLiteral("fmnist-mae"));
+    ASSERT_TRUE(waitFor([&] {
+        return mae->currentModel() == QStringLiteral("fmnist-mae") && mae->imageName().contains(QStringLiteral("test #")) &&
+               drawn();
+    })) << mae->imageName().toStdString();
+    EXPECT_EQ(source->currentIndex(), 0);
+
+    // The user picks the demo photos for the 28 x 28 model: a model change no longer moves them.
+    source->setCurrentIndex(demo);
+    Q_EMIT source->activated(demo);
+    ASSERT_TRUE(waitFor([&] { return mae->imageName() == firstPhoto && drawn(); }));
+    window->modelsView()->loadModel(photoModel);
+    ASSERT_TRUE(waitFor([&] { return mae->currentModel() == photoModel && drawn(); }));
+    window->modelsView()->loadModel(QStringLiteral("fmnist-mae"));
+    ASSERT_TRUE(waitFor([&] { return mae->currentModel() == QStringLiteral("fmnist-mae") && drawn(); }));
+    QTest::qWait(200);
+    EXPECT_EQ(source->currentIndex(), demo);
+    EXPECT_EQ(mae->imageName(), firstPhoto);
+    ASSERT_TRUE(waitFor([&] { return !window->isBusy(); }));
 }
 
 #ifdef VITSCOPE_WITH_HUB

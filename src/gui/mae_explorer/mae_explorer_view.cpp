@@ -123,6 +123,7 @@ MaeExplorerView::MaeExplorerView(ModelRegistry *models, QWidget *parent)
     connect(m_ui->openFolderButton, &QPushButton::clicked, this, &MaeExplorerView::openFolderDialog);
     connect(m_ui->sourceList, &QListWidget::currentRowChanged, this, &MaeExplorerView::selectSource);
     connect(m_ui->sourceCombo, &QComboBox::activated, this, [this](int index) {
+        m_sourceFitted = false; // the user's choice: models no longer move it
         const QString dir = m_ui->sourceCombo->itemData(index).toString();
         if (dir.isEmpty())
             loadFashionMnist(QString());
@@ -293,16 +294,29 @@ void MaeExplorerView::modelsChanged()
 }
 
 // A model that takes colour photos of 96 px or more, shown Fashion-MNIST: switch the
-// source to the demo photos (a folder the user chose stays). True when it did; the
-// photo's arrival then redraws.
+// source to the demo photos; back on a Fashion-MNIST-sized model after such a switch,
+// back to its samples. A source the user chose stays. True when it switched; the
+// images' arrival then redraws.
 bool MaeExplorerView::fitSourceToModel()
 {
     const ModelEntry *m = m_models->find(currentModel());
     const int demo = m_ui->sourceCombo->findText(tr("Demo photos"));
-    if (!m || demo < 0 || m_ui->sourceCombo->currentIndex() != 0 || !engine::takesNaturalPhotos(m->info))
+    if (!m || demo < 0)
         return false;
-    openFolder(m_ui->sourceCombo->itemData(demo).toString());
-    return true;
+    const bool natural = engine::takesNaturalPhotos(m->info);
+    const int current = m_ui->sourceCombo->currentIndex();
+    if (natural && current == 0) {
+        openFolder(m_ui->sourceCombo->itemData(demo).toString());
+        m_sourceFitted = true;
+        return true;
+    }
+    if (!natural && m_sourceFitted && current == demo) {
+        m_sourceFitted = false;
+        m_image = {}; // the first sample is drawn when the samples arrive
+        loadFashionMnist(QString());
+        return true;
+    }
+    return false;
 }
 
 QString MaeExplorerView::sourceName() const

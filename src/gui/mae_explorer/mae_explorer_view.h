@@ -114,6 +114,7 @@ private:
     engine::MaeResult m_last;
     bool m_hasResult = false;
     std::vector<engine::RgbImage> m_sourceImages;
+    bool m_sourceFitted = false; // the demo photos were chosen for the model, not by the user
     QFutureWatcher<void> m_sourceWatcher;
 };
 
