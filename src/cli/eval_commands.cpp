@@ -280,7 +280,7 @@ int evalFinetuneCommand(Args &args)
     json out = points.size() == 1 ? points[0] : json{{"points", points}};
     out["protocol"] = points.size() == 1 ? "finetune" : "partial-finetune";
     out["options"] = {{"epochs", o.epochs}, {"batch", o.batch}, {"base_lr", o.baseLr}, {"layer_decay", o.layerDecay},
-                      {"limit", o.limit}, {"eval_limit", o.evalLimit}, {"seed", o.seed}};
+                      {"limit", o.limit}, {"test_limit", o.evalLimit}, {"seed", o.seed}};
     if (csvPath)
         out["csv"] = *csvPath;
     std::cout << out.dump(2) << std::endl;

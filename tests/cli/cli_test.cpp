@@ -411,7 +411,7 @@ TEST(CliTrain, EvalCommandsPrintAccuracy)
     const CliRun ft = runCli("eval finetune --model '" + model + "' --limit 64 --eval-limit 50 --epochs 2 --batch 32 --device cpu");
     ASSERT_EQ(ft.status, 0) << ft.err;
     EXPECT_NE(ft.err.find("warning: --eval-limit is now spelled --test-limit"), std::string::npos) << ft.err;
-    EXPECT_EQ(nlohmann::json::parse(ft.out)["options"]["eval_limit"], 50);
+    EXPECT_EQ(nlohmann::json::parse(ft.out)["options"]["test_limit"], 50); // the option's name, whichever spelling set it
     const auto fj = nlohmann::json::parse(ft.out);
     EXPECT_EQ(fj["epoch_accuracy"].size(), 2u);
     EXPECT_GE(fj["accuracy"].get<double>(), 0.0);
