@@ -14,9 +14,15 @@
 #include <functional>
 #include <vector>
 
+#if VITSCOPE_BENCH_VIDEO
+#include <opencv2/core.hpp>
+#include <opencv2/videoio.hpp>
+#endif
+
 #include "src/engine/engine.h"
 #include "src/engine/training.h"
 #include "src/gui/common/image_io.h"
+#include "src/gui/common/live_source.h"
 #include "src/gui/inside/embedding_map.h"
 #include "src/gui/inside/inside_view.h"
 #include "src/gui/mae_explorer/mae_explorer_view.h"
@@ -90,6 +96,61 @@ bool spinUntil(const std::function<bool()> &done, int timeoutMs)
         QThread::msleep(1);
     }
     return true;
+}
+
+// A 224 x 224 colour video of `frames` frames at `fps`: a ramp with a square moving across
+// it, MJPEG in AVI (OpenCV's own writer; GStreamer's avidemux and jpegdec play it). False
+// where the app was built without OpenCV's videoio.
+bool writeBenchVideo(const QString &path, int frames, double fps)
+{
+#if VITSCOPE_BENCH_VIDEO
+    cv::VideoWriter writer(path.toStdString(), cv::CAP_OPENCV_MJPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps,
+                           cv::Size(224, 224));
+    if (!writer.isOpened())
+        return false;
+    for (int i = 0; i < frames; ++i) {
+        cv::Mat frame(224, 224, CV_8UC3, cv::Scalar(40 + i % 160, 90, 200 - i % 160));
+        frame(cv::Rect((i * 4) % 160, 60 + (i * 3) % 100, 64, 64)).setTo(cv::Scalar(250, 250, 250));
+        writer.write(frame);
+    }
+    writer.release();
+    return true;
+#else
+    (void)path, (void)frames, (void)fps;
+    return false;
+#endif
+}
+
+// Live video into the Zero-shot view with the current CLIP: a 25 fps video for `ms`; the
+// newest frame wins, the rest are skipped. The gaps, and the frames shown and skipped.
+QJsonObject liveVideoPhase(MainWindow *window, GapMonitor &monitor, const QString &dir, int ms)
+{
+    QJsonObject phase;
+    auto *zs = window->zeroShot();
+    const QString video = dir + QStringLiteral("/live.avi");
+    QDir().mkpath(dir);
+    if (!LiveSource::available() || !writeBenchVideo(video, 250, 25.0)) {
+        phase[QStringLiteral("phase")] = QStringLiteral("zeroshot-live-video");
+        phase[QStringLiteral("skipped")] = LiveSource::available() ? QStringLiteral("built without OpenCV's videoio")
+                                                                   : QStringLiteral("built without Qt Multimedia");
+        return phase;
+    }
+    window->showView(QStringLiteral("zeroshot"));
+    LiveSource *live = zs->liveSource();
+    const int arrived0 = live->framesArrived(), taken0 = live->framesTaken(), dropped0 = live->framesDropped();
+    monitor.start();
+    live->openVideo(video);
+    spin(ms);
+    const double perSecond = live->takenPerSecond();
+    live->stop();
+    spinUntil([&] { return !zs->isBusy(); }, 30000);
+    phase = monitor.stop(QStringLiteral("zeroshot-live-video"));
+    phase[QStringLiteral("model")] = zs->currentModel();
+    phase[QStringLiteral("frames_arrived")] = live->framesArrived() - arrived0;
+    phase[QStringLiteral("frames_shown")] = live->framesTaken() - taken0;
+    phase[QStringLiteral("frames_skipped")] = live->framesDropped() - dropped0;
+    phase[QStringLiteral("shown_per_s")] = perSecond;
+    return phase;
 }
 
 } // namespace
@@ -182,7 +243,11 @@ QJsonObject runUiBenchmark(MainWindow *window, const QString &imageDir)
     insidePhase[QStringLiteral("map_points")] = int(map->points().size());
     phases.append(insidePhase);
 
-    // 5. Train for a while (MAE, Fashion-MNIST), then stop.
+    // 5. Live video into the Zero-shot bars, at the current CLIP's size (the model given
+    //    on the command line, else the bundled one).
+    phases.append(liveVideoPhase(window, monitor, imageDir + QStringLiteral("/video"), 6000));
+
+    // 6. Train for a while (MAE, Fashion-MNIST), then stop.
     window->showView(QStringLiteral("training"));
     auto *training = window->training();
     training->setRunsDir(imageDir + QStringLiteral("/../runs"));
@@ -207,6 +272,8 @@ QJsonObject runUiBenchmark(MainWindow *window, const QString &imageDir)
     QJsonObject out;
     out[QStringLiteral("benchmark")] = QStringLiteral("ui-responsiveness");
     out[QStringLiteral("device")] = QString::fromStdString(engine::buildInfo().device);
+    out[QStringLiteral("mae_model")] = window->models()->current(QStringLiteral("mae"));
+    out[QStringLiteral("clip_model")] = window->models()->current(QStringLiteral("clip"));
     out[QStringLiteral("phases")] = phases;
     out[QStringLiteral("max_gap_ms")] = worst;
     out[QStringLiteral("goal_ms")] = 50;

@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """Writes a ViT-B/16 MAE (random weights, the paper's 512-wide 8-block decoder) as
 Hugging Face folders with pytorch_model.bin and with model.safetensors, and as FAIR's
-.pth, for `vitscope-cli bench load` (docs/performance.md). Not committed: ~450 MB each.
+.pth, for `vitscope-cli bench load` (docs/performance.md); with `clip`, also a ViT-B/32
+CLIP (random weights, open_clip's ViT-B-32 shapes: a 768-wide 12-block image tower, a
+512-wide 12-block text tower, 49,408 tokens, 77 positions) as an open_clip folder, for the
+app at real size (`vitscope --bench-ui MAE CLIP`). Not committed: ~450 MB and ~600 MB.
 
-    /usr/bin/python3 tests/bench/make_load_models.py OUT_DIR
+    /usr/bin/python3 tests/bench/make_load_models.py OUT_DIR [clip]
 """
 import json
 import os
@@ -12,11 +15,39 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "checkpoints"))
-from make_fixtures import FairMae, fair_to_hf, save_safetensors  # noqa: E402
+from make_fixtures import FairMae, TinyClip, fair_to_hf, save_safetensors  # noqa: E402
+
+
+def clip_b32(out):
+    """open_clip's ViT-B-32 in open_clip's folder layout. TinyClip (OpenAI's names) has one
+    width for both towers, so the image tower comes from a 768-wide one and the rest from a
+    512-wide one. The tokenizer files are the bundled CLIP's (670 tokens, all below 49,408)."""
+    torch.manual_seed(1)
+    common = dict(quick=False, vocab=49408, context=77, layers=12, img=224, patch=32, embed=512)
+    vision = TinyClip(width=768, **common).state_dict()
+    text = TinyClip(width=512, **common).state_dict()
+    sd = {k: (vision if k.startswith("visual.") else text)[k] for k in text}
+    folder = os.path.join(out, "vit-b32-clip-open_clip")
+    os.makedirs(folder, exist_ok=True)
+    save_safetensors(os.path.join(folder, "open_clip_model.safetensors"), sd)
+    cfg = {"model_cfg": {"embed_dim": 512, "quick_gelu": False,
+                         "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 32},
+                         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8,
+                                      "layers": 12}},
+           "preprocess_cfg": {"mean": [0.48145466, 0.4578275, 0.40821073],
+                              "std": [0.26862954, 0.26130258, 0.27577711]}}
+    with open(os.path.join(folder, "open_clip_config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    tok = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "models", "fmnist-clip")
+    for name in ("vocab.json", "merges.txt"):
+        with open(os.path.join(tok, name), "rb") as src, open(os.path.join(folder, name), "wb") as dst:
+            dst.write(src.read())
 
 
 def main():
     out = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2] == "clip":
+        clip_b32(out)
     torch.manual_seed(0)
     model = FairMae(img=224, patch=16, chans=3, dim=768, depth=12, heads=12, ddim=512, ddepth=8, dheads=16)
     sd = model.state_dict()
