@@ -47,6 +47,25 @@ TEST(FeatureExtraction, ReportsProgressAndGivesOrdinaryTensors)
     }
 }
 
+// The images of a batch are decoded on several threads (at::parallel_for): the same
+// features, in the same order, on two threads as on one, whatever threads the suite gives
+// its tests (make test runs them one thread each).
+TEST(FeatureExtraction, TwoThreadsGiveTheFeaturesOfOne)
+{
+    TenImages source;
+    data::ImageTransform t;
+    auto encode = [](const torch::Tensor &x) { return x.flatten(1).mean(1, true); };
+    const int before = at::get_num_threads();
+    at::set_num_threads(1);
+    const auto one = train::extractFeatures(encode, source, t, torch::kCPU, 0, 5);
+    at::set_num_threads(2);
+    ASSERT_EQ(at::get_num_threads(), 2);
+    const auto two = train::extractFeatures(encode, source, t, torch::kCPU, 0, 5);
+    at::set_num_threads(before);
+    EXPECT_TRUE(torch::equal(one.x, two.x));
+    EXPECT_TRUE(torch::equal(one.labels, two.labels));
+}
+
 TEST(FeatureCache, ContentHashFollowsEveryByteAndName)
 {
     test::TempDir dir;
