@@ -16,6 +16,7 @@
 
 #include "models/error.h"
 #include "models/runtime/data_files.h"
+#include "models/runtime/machine.h"
 
 #if defined(VITSCOPE_WITH_DNNL) && __has_include(<oneapi/dnnl/dnnl.h>)
 #include <oneapi/dnnl/dnnl.h>
@@ -137,18 +138,6 @@ struct DnnlLinearNoBias : torch::autograd::Function<DnnlLinearNoBias> {
 };
 #endif
 
-std::string cpuModel()
-{
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("model name", 0) == 0) {
-            const auto c = line.find(':');
-            return c == std::string::npos ? line : line.substr(line.find_first_not_of(' ', c + 1));
-        }
-    return "unknown CPU";
-}
-
 std::string isa()
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -165,7 +154,7 @@ std::string isa()
 
 std::string machineKey()
 {
-    std::string key = cpuModel() + "|" + isa() + "|threads " + std::to_string(at::get_num_threads()) + "|torch " +
+    std::string key = cpuInfo().model + "|" + isa() + "|threads " + std::to_string(at::get_num_threads()) + "|torch " +
                       TORCH_VERSION;
     // Settings that change either library's code path are part of the machine.
     for (const char *var : {"ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS"})

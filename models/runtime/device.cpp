@@ -1,7 +1,6 @@
 #include "models/runtime/device.h"
 
 #include <cstdlib>
-#include <dlfcn.h>
 #include <thread>
 
 #include <torch/cuda.h>
@@ -9,6 +8,7 @@
 #include <torch/version.h>
 
 #include "models/error.h"
+#include "models/runtime/machine.h"
 
 namespace vitscope {
 
@@ -54,11 +54,8 @@ void initTorchRuntime()
         // Fashion-MNIST MAE 1.8x faster and ViT-B/16 1.15x faster (docs/performance.md).
         // Only when the BLAS is OpenBLAS and the user has not chosen.
         if (!std::getenv("OPENBLAS_NUM_THREADS") && !std::getenv("GOTO_NUM_THREADS") &&
-            at::get_num_threads() > 1) {
-            using SetThreads = void (*)(int);
-            if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-                set(1);
-        }
+            at::get_num_threads() > 1)
+            setOpenBlasThreads(1);
         return true;
     }();
     (void)done;

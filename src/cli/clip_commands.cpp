@@ -286,6 +286,40 @@ int zeroshotCommand(Args &args)
     return 0;
 }
 
+namespace {
+
+// The image tower's multiply-adds times two, per image: the patch embedding, every block
+// (q, k, v and output products 8 T D^2, the MLP 4 T D M, scores and their use 4 T^2 D),
+// the projection. Norms, softmax and activations are left out, as in the papers' counts.
+double clipImageFlops(const ClipConfig &c)
+{
+    const auto &v = c.vision;
+    const double L = double(v.patchCount()), T = L + 1, D = double(v.hiddenSize), M = double(v.intermediateSize);
+    const double P = double(v.numChannels * v.patchSize * v.patchSize);
+    return 2 * L * P * D + double(v.numHiddenLayers) * (8 * T * D * D + 4 * T * D * M + 4 * T * T * D) +
+           2 * D * double(c.projectionDim);
+}
+
+// The bytes a one-prompt text pass must read: every text-tower weight but the rows of the
+// token table it does not look up (`tokens` rows of it are read), and the projection, in
+// the weights' dtype.
+double textWeightBytesRead(Clip &model, int64_t tokens)
+{
+    double bytes = 0;
+    for (const auto &p : model->textProjection->parameters())
+        bytes += double(p.numel()) * double(p.element_size());
+    for (const auto &p : model->textModel->named_parameters(true)) {
+        const double each = double(p.value().element_size());
+        if (p.key().find("token_embedding") != std::string::npos)
+            bytes += double(tokens) * double(p.value().size(-1)) * each;
+        else
+            bytes += double(p.value().numel()) * each;
+    }
+    return bytes;
+}
+
+} // namespace
+
 int benchClipImageCommand(Args &args)
 {
     const auto batch = args.integer("batch", 8);
@@ -304,6 +338,8 @@ int benchClipImageCommand(Args &args)
         bench::time([&] { (void)b.model->imageFeatures(pixels); }, int(warmup), int(repeats), b.device.is_cuda());
     json out{{"bench", "clip-image"}, {"model", b.what},       {"image_size", v.imageSize}, {"patch_size", v.patchSize},
              {"batch", batch},        {"repeats", repeats}, {"images_per_s", double(batch) / t.median()}};
+    out["model_gflop_per_image"] = clipImageFlops(b.model->config) / 1e9;
+    out["model_gflops"] = clipImageFlops(b.model->config) * double(batch) / t.median() / 1e9;
     out.update(benchFields(b.device, b.dtype, b.attention, t));
     std::cout << out.dump(2) << std::endl;
     return 0;
@@ -390,7 +426,9 @@ int benchClipTextCommand(Args &args)
              {"threads", at::get_num_threads()},
              {"true_length_ms_median", trueMs},
              {"padded_ms_median", padMs},
-             {"padded_over_true", padMs / trueMs}};
+             {"padded_over_true", padMs / trueMs},
+             {"weight_bytes_read", textWeightBytesRead(b.model, int64_t(ids.size()))},
+             {"weight_gbps", textWeightBytesRead(b.model, int64_t(ids.size())) / (trueMs / 1e3) / 1e9}};
     if (b.loaded && tokens == 0) {
         // End to end, as the app does for one newly typed class: tokenize + encode, cache miss.
         ZeroShotClassifier classifier(b.model, b.loaded->tokenizer, b.what);

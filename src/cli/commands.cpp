@@ -6,9 +6,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <torch/torch.h>
-
-#include "models/runtime/timing.h"
 #include "models/kernels/linear.h"
 #include "models/runtime/device.h"
 #include "models/error.h"
@@ -80,37 +77,6 @@ std::string linearKernelSummary()
     return linearKernelName(c.large) + ", " + linearKernelName(c.small) + " for at most " +
            std::to_string(kSmallRows) + " rows" + how;
 }
-
-namespace {
-
-// Matrix product throughput: tells at once whether LibTorch found a fast BLAS (OpenBLAS:
-// ~100 GFLOP/s for 1024 x 1024 on this project's 2-core machines; reference BLAS: ~6).
-int benchMatmul(Args &args)
-{
-    const auto n = args.integer("size", 1024);
-    const auto repeats = args.integer("repeats", 10);
-    const std::string deviceSpec = args.value("device", "auto");
-    args.finish();
-    if (n <= 0 || n > 16384 || repeats <= 0)
-        throw UsageError("--size must be in 1..16384 and --repeats positive");
-    const torch::Device device = parseDevice(deviceSpec);
-    auto a = torch::randn({n, n}, torch::TensorOptions().device(device));
-    auto b = torch::randn({n, n}, torch::TensorOptions().device(device));
-    const auto t = bench::time([&] { (void)torch::matmul(a, b); }, 2, static_cast<int>(repeats), device.is_cuda());
-    const double flops = 2.0 * double(n) * double(n) * double(n);
-    printJson({{"bench", "matmul"},
-               {"size", n},
-               {"dtype", "float32"},
-               {"device", device.str()},
-               {"threads", at::get_num_threads()},
-               {"repeats", repeats},
-               {"median_s", t.median()},
-               {"gflops_median", flops / t.median() / 1e9},
-               {"gflops_best", flops / t.min() / 1e9}});
-    return 0;
-}
-
-} // namespace
 
 std::string versionText()
 {
@@ -305,10 +271,17 @@ const std::vector<Command> kCommands = {
      {},
      benchMaeExploreCommand},
     {{"bench", "matmul"},
-     "[--size N] [--repeats N] [--device auto|cpu|cuda]",
-     "float32 N x N matrix product throughput (checks that a fast BLAS is in use)",
+     "[--size N[,N...]] [--repeats N] [--threads all|N] [--device auto|cpu|cuda]",
+     "float32 N x N matrix products through every kernel present (OpenBLAS, oneDNN) at 1 thread and\n"
+     "      every core: GFLOP/s of each and the best, the yardstick for the model benchmarks",
      {},
-     benchMatmul},
+     benchMatmulCommand},
+    {{"bench", "memory"},
+     "[--mb 256] [--repeats N] [--threads all|N]",
+     "memory bandwidth, GB/s: STREAM's triad and a read of one array (what a batch-1 prompt does to\n"
+     "      its weights), at 1 thread and every core",
+     {},
+     benchMemoryCommand},
 };
 
 } // namespace

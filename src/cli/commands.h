@@ -74,6 +74,10 @@ int evalFewShotCommand(Args &args);
 int benchSgemmCommand(Args &args);
 int benchAllReduceCommand(Args &args);
 
+// The machine's limits (machine_bench.cpp): the best GEMM rate, memory bandwidth.
+int benchMatmulCommand(Args &args);
+int benchMemoryCommand(Args &args);
+
 // The benchmarks' --attention auto|explicit|fused: sets the process-wide attention kernel
 // and returns the one in use ("fused" or "explicit").
 std::string benchAttentionOption(Args &args); // also takes --linear auto|torch|onednn

@@ -1,7 +1,18 @@
 #!/usr/bin/env python3
-"""Medians and ratios for tests/bench/cpu_vs_pytorch.sh: reads OUT/vitscope.jsonl and
-OUT/pytorch.jsonl, prints a Markdown table (vitscope, PyTorch at its best thread setting,
-ratio; > 1 means vitscope is faster) with the CPU model, threads and date."""
+"""The table of tests/bench/cpu_vs_pytorch.sh (`make bench`): reads OUT/vitscope.jsonl,
+OUT/pytorch.jsonl and OUT/limits.jsonl and prints Markdown:
+
+- the machine: CPU model, the flags that decide kernels, cores, OpenBLAS's core on each
+  side, vitscope's kernel choice, the GEMM rate (`bench matmul`, best kernel and threads)
+  and the memory bandwidth (`bench memory`, STREAM triad and read);
+- per workload: vitscope's median, PyTorch's best (the fastest OpenBLAS setting, thread
+  count and mode whose outputs agree with the detected setting's: a setting that computes
+  something else does not count) and which setting won, the ratio (> 1: vitscope is
+  faster), vitscope's plain path, and each side's share of the machine's limit (model
+  FLOP/s over the GEMM rate for training steps and image embeddings; weight bytes read per
+  second over the triad bandwidth for one prompt);
+- every setting the peer ran, with its median, so the choice can be checked.
+"""
 import collections
 import datetime
 import json
@@ -20,9 +31,7 @@ def rows(name):
 
 
 def key(r):
-    if r["bench"] == "mae-train":
-        return "mae-" + r["preset"]
-    return r["bench"]
+    return "mae-" + r["preset"] if r["bench"] == "mae-train" else r["bench"]
 
 
 LABELS = {
@@ -37,53 +46,90 @@ def value(r):
     return r["true_length_ms_median"] if r["bench"] == "clip-text" else r["images_per_s"]
 
 
-ours = collections.defaultdict(list)
-plain = collections.defaultdict(list)  # vitscope with --linear torch (its plain path)
+def agrees(check, reference, rel=2e-3, eps=1e-4):
+    if not check or not reference or len(check) != len(reference):
+        return True  # nothing to compare (older rows)
+    return all(abs(a - b) <= eps + rel * abs(b) for a, b in zip(check, reference))
+
+
+ours, plain = collections.defaultdict(list), collections.defaultdict(list)
 for r in rows("vitscope.jsonl"):
     (plain if r.get("side") == "vitscope-torch" else ours)[key(r)].append(r)
-theirs = collections.defaultdict(lambda: collections.defaultdict(list))
+peer = collections.defaultdict(lambda: collections.defaultdict(list))  # k -> (setting, threads, mode) -> rows
 for r in rows("pytorch.jsonl"):
-    theirs[key(r)][r["threads"]].append(value(r))
+    peer[key(r)][(r.get("setting", "detected"), r["threads"], r.get("mode", "eager"))].append(r)
+limits = rows("limits.jsonl")
+gemm = max((r for r in limits if r["bench"] == "matmul"), key=lambda r: r["gflops_median"], default=None)
+memory = max((r for r in limits if r["bench"] == "memory"), key=lambda r: r["triad_gbps"], default=None)
 
-cpu = "unknown CPU"
-flags = set()
-try:
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name") and cpu == "unknown CPU":
-            cpu = line.split(":", 1)[1].strip()
-        if line.startswith("flags") and not flags:
-            flags = set(line.split(":", 1)[1].split())
-except OSError:
-    pass
-isa = "AVX-512" if "avx512f" in flags else ("AVX2" if "avx2" in flags else "no AVX2")
-print(f"{cpu} ({isa}, {os.cpu_count()} cores), {datetime.date.today()}; medians of "
-      f"{max((len(v) for v in ours.values()), default=0)} alternated rounds\n")
-print("| workload | vitscope | PyTorch eager (best threads) | ratio | vitscope, torch::linear | vitscope's settings |")
-print("| --- | ---: | ---: | ---: | ---: | --- |")
+# The machine.
+cpu = (gemm or {}).get("cpu", "unknown CPU")
+flags = (gemm or {}).get("cpu_flags", [])
+cores = (gemm or {}).get("cores", os.cpu_count())
+peer_cores = sorted({(k[0], r.get("openblas_core", "?")) for v in peer.values() for k, rs in v.items() for r in rs})
+rounds = max((len(v) for v in ours.values()), default=0)
+print(f"{cpu}, {cores} cores, flags: {', '.join(flags) or 'none of AVX2, AVX-512, AMX'}; {datetime.date.today()}; "
+      f"medians of {rounds} alternated rounds\n")
+print(f"- vitscope: OpenBLAS core {(gemm or {}).get('openblas_core') or '-'} (the environment as it is: "
+      f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}), linear layers: "
+      f"{(gemm or {}).get('linear_kernel', '?')}")
+print("- PyTorch's OpenBLAS settings: " + "; ".join(f"{s} runs {c}" for s, c in peer_cores))
+if gemm:
+    print(f"- GEMM rate: {gemm['gflops_median']:.1f} GFLOP/s float32 ({gemm['kernel']}, {gemm['threads']} "
+          f"thread{'s' if gemm['threads'] != 1 else ''}, {gemm['size']}^3; `vitscope-cli bench matmul`)")
+if memory:
+    print(f"- memory bandwidth: triad {memory['triad_gbps']:.1f} GB/s ({memory['triad_threads']} threads), read "
+          f"{memory['read_gbps']:.1f} GB/s (`vitscope-cli bench memory`)")
+print()
+
+
+def share(k, rate, sample):
+    """The fraction of the machine's limit a rate reaches, as text."""
+    if k == "clip-text":
+        if not memory or not sample.get("weight_bytes_read"):
+            return "-"
+        gbps = sample["weight_bytes_read"] / (rate / 1e3) / 1e9
+        return f"{gbps / memory['triad_gbps']:.0%} of bandwidth"
+    per = sample.get("model_gflop_per_image_step") or sample.get("model_gflop_per_image")
+    if not gemm or not per:
+        return "-"
+    return f"{per * rate / gemm['gflops_median']:.0%} of GEMM"
+
+
+print("| workload | vitscope | PyTorch at its best | the setting that won | ratio | vitscope, torch::linear "
+      "| vitscope's share of the limit | PyTorch's share |")
+print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+detail = []
 for k, (label, unit, higher) in LABELS.items():
-    if k not in ours and k not in theirs:
+    if k not in ours and k not in peer:
         continue
     mine = statistics.median(value(r) for r in ours[k]) if ours[k] else None
+    reference = None
+    for (setting, threads, mode), rs in sorted(peer[k].items(), key=lambda kv: (kv[0][0] != "detected", kv[0][1], kv[0][2])):
+        reference = reference or rs[0].get("check")
     best = None
-    for threads, vals in theirs[k].items():
-        m = statistics.median(vals)
-        if best is None or (m > best[0] if higher else m < best[0]):
-            best = (m, threads)
-    ratio = None
-    if mine and best:
-        ratio = mine / best[0] if higher else best[0] / mine
-    settings = ""
-    if ours[k]:
-        r = ours[k][-1]
-        settings = f"{r.get('threads', '?')} threads"
-        for f in ("linear_kernel", "attention"):
-            if f in r:
-                settings += f", {f.replace('_', ' ')} {r[f]}"
-    def fmt(v):
-        return f"{v:.1f} {unit}"
+    for (setting, threads, mode), rs in peer[k].items():
+        m = statistics.median(value(r) for r in rs)
+        ok = all(agrees(r.get("check"), reference) for r in rs)
+        core = rs[0].get("openblas_core", "?")
+        detail.append(f"| {label} | {setting} ({core}) | {threads} | {mode} | {m:.1f} {unit} | "
+                      f"{'yes' if ok else '**no**: not counted'} |")
+        if ok and (best is None or (m > best[0] if higher else m < best[0])):
+            blas = rs[0].get("openblas_threads")
+            best = (m, f"OpenBLAS {setting} ({core}{f', its own {blas} threads' if blas else ''}), "
+                       f"{threads} OpenMP thread{'s' if threads != 1 else ''}, "
+                       f"{'TorchScript frozen' if mode == 'jit' else 'eager'}")
+    ratio = (mine / best[0] if higher else best[0] / mine) if mine and best else None
     slow = statistics.median(value(r) for r in plain[k]) if plain[k] else None
     slow_ratio = (slow / best[0] if higher else best[0] / slow) if slow and best else None
-    print(f"| {label} | {fmt(mine) if mine else '-'} | "
-          f"{fmt(best[0]) + f' ({best[1]} threads)' if best else '-'} | "
-          f"{f'**{ratio:.2f}x**' if ratio else '-'} | "
-          f"{fmt(slow) + f' ({slow_ratio:.2f}x)' if slow else '-'} | {settings} |")
+    sample = ours[k][-1] if ours[k] else {}
+    print(f"| {label} | {f'{mine:.1f} {unit}' if mine else '-'} | {f'{best[0]:.1f} {unit}' if best else '-'} | "
+          f"{best[1] if best else '-'} | {f'**{ratio:.2f}x**' if ratio else '-'} | "
+          f"{f'{slow:.1f} {unit} ({slow_ratio:.2f}x)' if slow else '-'} | "
+          f"{share(k, mine, sample) if mine else '-'} | {share(k, best[0], sample) if best and sample else '-'} |")
+
+print("\nEvery setting the peer ran (median of the rounds):\n")
+print("| workload | OpenBLAS setting (core) | OpenMP threads | mode | median | outputs agree |")
+print("| --- | --- | ---: | --- | ---: | --- |")
+for line in detail:
+    print(line)

@@ -14,11 +14,18 @@ vitscope-cli's `bench` commands time theirs (median of repeated calls after a wa
               causal mask and positions cut to N), as OpenAI's encode_text minus padding.
 
 Each line of output is one JSON object. Threads: --threads 1,2 measures each setting
-(torch.set_num_threads); cpu_vs_pytorch.sh keeps the best, as a user would.
+(torch.set_num_threads); cpu_vs_pytorch.sh keeps the best, as a user would. --modes
+eager,jit adds, for the two inference workloads, the path PyTorch documents for CPU
+inference: torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model)))
+(linears and convolutions moved to oneDNN). Every row names the OpenBLAS core that ran
+(openblas_get_corename) and carries `check`, a few output values on fixed inputs, so that
+the report counts a setting only where its results agree with the others.
 Written for this project from the papers' definitions; no code is taken from elsewhere.
 """
 import argparse
+import ctypes
 import json
+import os
 import math
 import platform
 import statistics
@@ -39,6 +46,37 @@ def timed(fn, warmup, repeats):
         fn()
         out.append(time.perf_counter() - t)
     return out
+
+
+def openblas():
+    """The loaded OpenBLAS's core type ("Haswell", "SkylakeX"...) and its own thread count
+    (which torch.set_num_threads does not change); ("", 0) without OpenBLAS."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libopenblas" in line and "/" in line}
+    except OSError:
+        return "", 0
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode(), int(lib.openblas_get_num_threads())
+        except (OSError, AttributeError):
+            continue
+    return "", 0
+
+
+def inference(model, example, mode):
+    """The model as it runs: eager, or traced, frozen and optimised for inference."""
+    if mode == "eager":
+        return model
+    with torch.no_grad():
+        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, example)))
+
+
+def check_values(t):
+    flat = t.detach().reshape(-1).float()
+    return [round(float(x), 6) for x in flat[:6]] + [round(float(flat.norm()), 5)]
 
 
 # ---- MAE, as FAIR's models_mae.py --------------------------------------------------------
@@ -140,8 +178,11 @@ def bench_mae(preset, batch, ratio, steps, warmup):
         model(imgs).backward()
         opt.step()
 
+    torch.manual_seed(1)
+    with torch.no_grad():
+        check = [round(float(model(imgs)), 6)]  # the loss on fixed weights, noise and images
     s = timed(step, warmup, steps)
-    return {"bench": "mae-train", "preset": preset, "batch": batch, "mask_ratio": ratio, "step_s": s,
+    return {"bench": "mae-train", "preset": preset, "batch": batch, "mask_ratio": ratio, "check": check, "step_s": s,
             "step_s_median": statistics.median(s), "images_per_s": batch / statistics.median(s),
             "implementation": "FAIR models_mae.py structure, torch.optim.AdamW"}
 
@@ -203,26 +244,35 @@ class TextTower(nn.Module):
         return x[torch.arange(x.shape[0]), ids.argmax(-1)] @ self.text_projection
 
 
-def bench_clip_image(batch, repeats, warmup):
+IMPLEMENTATION = {"eager": "OpenAI model.py structure, no_grad",
+                  "jit": "OpenAI model.py structure, traced, frozen, optimize_for_inference"}
+
+
+def bench_clip_image(batch, repeats, warmup, mode="eager"):
     torch.manual_seed(0)
     model = VisionTower().eval()
     pixels = torch.randn(batch, 3, 224, 224)
+    run = inference(model, pixels, mode)
     with torch.no_grad():
-        s = timed(lambda: model(pixels), warmup, repeats)
-    return {"bench": "clip-image", "batch": batch, "batch_s": s, "batch_s_median": statistics.median(s),
-            "images_per_s": batch / statistics.median(s), "implementation": "OpenAI model.py structure, no_grad"}
+        check = check_values(run(pixels))
+        s = timed(lambda: run(pixels), warmup, repeats)
+    return {"bench": "clip-image", "mode": mode, "batch": batch, "check": check, "batch_s": s,
+            "batch_s_median": statistics.median(s), "images_per_s": batch / statistics.median(s),
+            "implementation": IMPLEMENTATION[mode]}
 
 
-def bench_clip_text(tokens, repeats, warmup):
+def bench_clip_text(tokens, repeats, warmup, mode="eager"):
     torch.manual_seed(0)
     model = TextTower(tokens).eval()
     ids = torch.randint(400, 49000, (1, tokens))
     ids[0, 0], ids[0, -1] = 49406, 49407
+    run = inference(model, ids, mode)
     with torch.no_grad():
-        s = timed(lambda: model(ids), warmup, repeats)
-    return {"bench": "clip-text", "prompt_tokens": tokens, "ms": [x * 1e3 for x in s],
+        check = check_values(run(ids))
+        s = timed(lambda: run(ids), warmup, repeats)
+    return {"bench": "clip-text", "mode": mode, "prompt_tokens": tokens, "check": check, "ms": [x * 1e3 for x in s],
             "true_length_ms_median": statistics.median(s) * 1e3,
-            "implementation": "OpenAI model.py structure at the true length, no_grad"}
+            "implementation": IMPLEMENTATION[mode] + ", at the true length"}
 
 
 def main():
@@ -235,9 +285,17 @@ def main():
     p.add_argument("--tokens", type=int, default=8)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--modes", default="eager,jit", help="eager, and jit for the inference workloads")
+    p.add_argument("--setting", default="", help="the OpenBLAS setting's name in cpu_vs_pytorch.sh")
     a = p.parse_args()
     only = set(a.only.split(","))
-    info = {"torch": torch.__version__, "blas": "see torch.__config__", "python": platform.python_version()}
+    modes = a.modes.split(",")
+    core, blas_threads = openblas()
+    info = {"torch": torch.__version__, "python": platform.python_version(), "openblas_core": core,
+            "openblas_threads": blas_threads,
+            "openblas_coretype_setting": os.environ.get("OPENBLAS_CORETYPE", "detected"),
+            "openblas_l2_size_setting": os.environ.get("OPENBLAS_L2_SIZE", ""),
+            "setting": a.setting or os.environ.get("OPENBLAS_CORETYPE", "detected")}
     for threads in [int(t) for t in a.threads.split(",")]:
         torch.set_num_threads(threads)
         rows = []
@@ -245,10 +303,11 @@ def main():
             rows.append(bench_mae("fmnist", a.mae_batch, 0.75, a.steps, a.warmup))
         if "mae-vit-b16" in only:
             rows.append(bench_mae("vit-b16", a.mae_b16_batch, 0.75, 3, 1))  # 3 steps: ~15 s each here
-        if "clip-image" in only:
-            rows.append(bench_clip_image(a.clip_batch, a.steps, a.warmup))
-        if "clip-text" in only:
-            rows.append(bench_clip_text(a.tokens, 30, 5))
+        for mode in modes:
+            if "clip-image" in only:
+                rows.append(bench_clip_image(a.clip_batch, a.steps, a.warmup, mode))
+            if "clip-text" in only:
+                rows.append(bench_clip_text(a.tokens, 30, 5, mode))
         for r in rows:
             r.update(info, threads=threads, side="pytorch")
             print(json.dumps(r), flush=True)

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "models/runtime/device.h"
+#include "models/runtime/machine.h"
 #include "models/error.h"
 
 using vitscope::Error;
@@ -73,6 +74,39 @@ TEST(TorchBlas, MatmulMatchesNaiveLoop)
             worst = std::max(worst, std::abs(s - double(C[i][j])));
         }
     EXPECT_LT(worst, 1e-3);
+}
+
+// The flags that decide kernels are read from /proc/cpuinfo's first "flags" line: a
+// hand-written excerpt (a Sapphire Rapids-like line and a second CPU that must be ignored).
+TEST(Machine, CpuFlagsThatMatterAreReadFromTheFirstFlagsLine)
+{
+    const std::string text = "processor\t: 0\nmodel name\t: Some CPU\n"
+                             "flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 avx512_vnni amx_bf16 amx_tile\n\n"
+                             "processor\t: 1\nflags\t\t: fpu amx_int8\n";
+    const std::vector<std::string> expected = {"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile",
+                                               "amx_bf16"};
+    EXPECT_EQ(vitscope::cpuFlagsThatMatter(text), expected);
+    EXPECT_TRUE(vitscope::cpuFlagsThatMatter("model name : x\n").empty());
+    // "avx512f" must not match inside "avx512fp16"-like words, nor "avx2" inside "xavx2".
+    EXPECT_TRUE(vitscope::cpuFlagsThatMatter("flags : avx512fp16 xavx2\n").empty());
+}
+
+TEST(Machine, DescribesThisCpuAndItsBlas)
+{
+    const vitscope::CpuInfo cpu = vitscope::cpuInfo();
+    EXPECT_FALSE(cpu.model.empty());
+    EXPECT_GE(cpu.cores, 1);
+    // OpenBLAS (Debian's LibTorch): a core name, and its threads can be set and read back.
+    if (vitscope::openBlasCore().empty()) {
+        EXPECT_EQ(vitscope::openBlasThreads(), -1);
+        GTEST_SKIP() << "LibTorch's BLAS is not OpenBLAS here";
+    }
+    const int before = vitscope::openBlasThreads();
+    ASSERT_GE(before, 1);
+    ASSERT_TRUE(vitscope::setOpenBlasThreads(1));
+    EXPECT_EQ(vitscope::openBlasThreads(), 1);
+    vitscope::setOpenBlasThreads(before);
+    EXPECT_EQ(vitscope::openBlasThreads(), before);
 }
 
 TEST(CudaDevice, DefaultDeviceIsTheGpu)
