@@ -17,6 +17,7 @@
 #include "src/gui/lessons/lesson_player.h"
 #include "src/gui/main_window.h"
 #include "src/app/responsiveness_bench.h"
+#include "src/app/teacher_screenshots.h"
 #include "vitscope/version.h"
 
 namespace {
@@ -42,7 +43,10 @@ void scheduleScriptedRun(vitscope::gui::MainWindow &window, bool bench, const QS
             QCoreApplication::exit(0);
         });
     } else if (!screenshotsDir.isEmpty()) {
-        window.saveScreenshots(screenshotsDir, [](bool ok, const QString &where) {
+        window.saveScreenshots(screenshotsDir, [&window](bool ok, const QString &where) {
+            if (ok) // then the teacher's path: live input and the Get model dialog
+                for (const QString &missing : vitscope::gui::saveTeacherScreenshots(&window, where))
+                    std::fprintf(stderr, "vitscope: warning: %s\n", qPrintable(missing));
             std::fprintf(ok ? stdout : stderr, ok ? "saved screenshots in %s\n" : "vitscope: error: cannot write %s\n",
                          qPrintable(where));
             QCoreApplication::exit(ok ? 0 : 1);

@@ -5,6 +5,7 @@
 #include <QElapsedTimer>
 #include <QEventLoop>
 #include <QJsonArray>
+#include <QPainter>
 #include <QPlainTextEdit>
 #include <QSlider>
 #include <QThread>
@@ -14,11 +15,7 @@
 #include <functional>
 #include <vector>
 
-#if VITSCOPE_BENCH_VIDEO
-#include <opencv2/core.hpp>
-#include <opencv2/videoio.hpp>
-#endif
-
+#include "src/app/script_helpers.h"
 #include "src/engine/engine.h"
 #include "src/engine/training.h"
 #include "src/gui/common/image_io.h"
@@ -77,48 +74,16 @@ private:
     std::vector<double> m_gaps;
 };
 
-void spin(int ms)
-{
-    QElapsedTimer t;
-    t.start();
-    while (t.elapsed() < ms)
-        QCoreApplication::processEvents(QEventLoop::AllEvents, 5);
-}
-
-bool spinUntil(const std::function<bool()> &done, int timeoutMs)
-{
-    QElapsedTimer t;
-    t.start();
-    while (!done()) {
-        if (t.elapsed() > timeoutMs)
-            return false;
-        QCoreApplication::processEvents(QEventLoop::AllEvents, 5);
-        QThread::msleep(1);
-    }
-    return true;
-}
-
-// A 224 x 224 colour video of `frames` frames at `fps`: a ramp with a square moving across
-// it, MJPEG in AVI (OpenCV's own writer; GStreamer's avidemux and jpegdec play it). False
-// where the app was built without OpenCV's videoio.
+// A 224 x 224 colour video: a ramp with a square moving across it.
 bool writeBenchVideo(const QString &path, int frames, double fps)
 {
-#if VITSCOPE_BENCH_VIDEO
-    cv::VideoWriter writer(path.toStdString(), cv::CAP_OPENCV_MJPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps,
-                           cv::Size(224, 224));
-    if (!writer.isOpened())
-        return false;
-    for (int i = 0; i < frames; ++i) {
-        cv::Mat frame(224, 224, CV_8UC3, cv::Scalar(40 + i % 160, 90, 200 - i % 160));
-        frame(cv::Rect((i * 4) % 160, 60 + (i * 3) % 100, 64, 64)).setTo(cv::Scalar(250, 250, 250));
-        writer.write(frame);
-    }
-    writer.release();
-    return true;
-#else
-    (void)path, (void)frames, (void)fps;
-    return false;
-#endif
+    return writeVideo(path, frames, fps, [](int i) {
+        QImage image(224, 224, QImage::Format_RGB888);
+        image.fill(QColor(200 - i % 160, 90, 40 + i % 160));
+        QPainter painter(&image);
+        painter.fillRect(QRect((i * 4) % 160, 60 + (i * 3) % 100, 64, 64), QColor(250, 250, 250));
+        return image;
+    });
 }
 
 // Live video into the Zero-shot view with the current CLIP: a 25 fps video for `ms`; the
@@ -209,38 +174,59 @@ QJsonObject runUiBenchmark(MainWindow *window, const QString &imageDir)
     drop[QStringLiteral("images")] = zs->imageCount();
     phases.append(drop);
 
-    // 4. The Inside view: switch models, drag the mask ratio and the layer slider, click
-    //    patches, then compute the embedding map (500 images) and hover over it.
+    // 4. The Inside view, with the current MAE and CLIP (the models given on the command
+    //    line, else the bundled ones): drag the mask ratio and the layer slider, click
+    //    patches, then compute the embedding map (500 images) and hover over it. The time
+    //    from the last request to the answer on screen is kept per model.
     window->showView(QStringLiteral("inside"));
     auto *inside = window->insideView();
+    const QString maeModel = window->models()->current(QStringLiteral("mae"));
+    const QString clipModel = window->models()->current(QStringLiteral("clip"));
+    QJsonObject settle;
     monitor.start();
-    for (const char *model : {"fmnist-mae", "fmnist-clip"}) {
-        inside->setModel(QString::fromLatin1(model));
+    for (const QString &model : {maeModel, clipModel}) {
+        inside->setModel(model);
         inside->showMapTab(false);
         for (int v = 0; v <= 90; v += 3) {
             inside->setMaskRatio(v);
             spin(15);
         }
-        spinUntil([&] { return !inside->isBusy(); }, 30000);
-        for (int l = 0; l < inside->layerCount(); ++l) {
+        QElapsedTimer answer;
+        answer.start();
+        spinUntil([&] { return !inside->isBusy(); }, 60000);
+        const double ratioMs = answer.nsecsElapsed() / 1e6;
+        const int layers = inside->layerCount();
+        for (int l = 0; l < layers; ++l) {
             inside->setLayer(l);
             inside->clickPatch((l * 13) % 64);
             spin(15);
         }
+        answer.restart();
+        spinUntil([&] { return !inside->isBusy(); }, 60000);
+        settle[model] = QJsonObject{{QStringLiteral("answer_after_ratio_drag_ms"), ratioMs},
+                                    {QStringLiteral("answer_after_layer_clicks_ms"), answer.nsecsElapsed() / 1e6},
+                                    {QStringLiteral("layers"), layers}};
     }
-    phases.append(monitor.stop(QStringLiteral("inside-attention")));
+    QJsonObject attention = monitor.stop(QStringLiteral("inside-attention"));
+    attention[QStringLiteral("models")] = settle;
+    phases.append(attention);
     monitor.start();
     inside->showMapTab(true);
     auto *map = inside->mapView();
-    map->setModel(QStringLiteral("fmnist-clip"));
+    map->setModel(clipModel);
+    QElapsedTimer mapTimer;
+    mapTimer.start();
     map->compute();
-    spinUntil([&] { return !map->isBusy(); }, 120000);
+    spinUntil([&] { return !map->isBusy(); }, 300000);
+    const double mapMs = mapTimer.nsecsElapsed() / 1e6;
     for (int i = 0; i < 100; ++i) {
         map->hoverAt(QPointF(40 + 5 * i, 60 + 3 * i));
         spin(5);
     }
     QJsonObject insidePhase = monitor.stop(QStringLiteral("inside-embedding-map-500-images"));
     insidePhase[QStringLiteral("map_points")] = int(map->points().size());
+    insidePhase[QStringLiteral("model")] = clipModel;
+    insidePhase[QStringLiteral("map_ms")] = mapMs;
     phases.append(insidePhase);
 
     // 5. Live video into the Zero-shot bars, at the current CLIP's size (the model given
