@@ -106,10 +106,11 @@ const std::vector<Command> kCommands = {
      {},
      infoCommand},
     {{"pull"},
-     "ORG/NAME[@REVISION]",
+     "ORG/NAME[@REVISION] [--verify]",
      "downloads the files a model needs from the Hugging Face Hub into its cache (HF_HOME, HF_HUB_CACHE;\n"
-     "      HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE as huggingface_hub reads them); resumes; checks sizes and sha256",
-     {},
+     "      HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE as huggingface_hub reads them); resumes; checks sizes and sha256;\n"
+     "      a damaged cached file is fetched again (--verify: hash the large cached files too)",
+     {"verify"},
      pullCommand},
     {{"convert"},
      "SRC DST",

@@ -68,14 +68,19 @@ hub::ProgressCallback stderrProgress()
 int pullCommand(Args &args)
 {
     const auto pos = args.positionals();
+    const bool verify = args.flag("verify");
     args.finish();
     if (pos.size() != 1)
         throw UsageError("pull takes one model id: vitscope-cli pull facebook/vit-mae-base[@revision]");
     auto repo = hub::parseRepoId(pos[0]);
     if (!repo)
         throw UsageError("'" + pos[0] + "' is not a Hub model id (org/name or org/name@revision)");
-    hub::HubClient client;
+    hub::HubSettings settings = hub::HubSettings::fromEnvironment();
+    settings.verifyCached = verify;
+    hub::HubClient client(settings);
     const hub::Snapshot s = client.fetchModel(*repo, stderrProgress());
+    for (const auto &r : s.repaired)
+        std::fprintf(stderr, "vitscope-cli: damaged in the cache, fetched again: %s\n", r.c_str());
     if (!s.fetched.empty() && ::isatty(2))
         std::fprintf(stderr, "\n");
     json files = json::array();
@@ -92,7 +97,8 @@ int pullCommand(Args &args)
                       {"cache", client.settings().cacheDir},
                       {"offline", client.settings().offline},
                       {"bytes", total},
-                      {"files", files}}
+                      {"files", files},
+                      {"repaired", s.repaired}}
                      .dump(2)
               << std::endl;
     return 0;

@@ -396,6 +396,41 @@ void linkIntoSnapshot(const fs::path &blob, const fs::path &link)
     }
 }
 
+// What is wrong with a file already in the snapshot, "" when nothing: its size against the
+// Hub's, then its digest: the git blob id of a small file always (cheap), the sha256 of an
+// LFS file when `verifyLarge` (reading it whole).
+std::string cachedFileDamage(const fs::path &entry, const RepoFile &f, bool verifyLarge)
+{
+    std::error_code ec;
+    const auto have = fs::file_size(entry, ec);
+    if (ec)
+        return "cannot be read (" + ec.message() + ")";
+    if (f.size >= 0 && int64_t(have) != f.size)
+        return std::to_string(have) + " bytes where the Hub announces " + std::to_string(f.size);
+    if (f.sha256.empty() && !f.blobId.empty() && f.size >= 0) {
+        const std::string prefix = "blob " + std::to_string(f.size) + std::string(1, '\0');
+        if (fileDigest(entry.string(), EVP_sha1(), prefix) != f.blobId)
+            return "its git blob id does not match the Hub's";
+    } else if (verifyLarge && !f.sha256.empty() && fileDigest(entry.string(), EVP_sha256()) != f.sha256) {
+        return "its sha256 does not match the Hub's";
+    }
+    return {};
+}
+
+// Removes a damaged file from the cache: the blob its snapshot link points to, then the link.
+void dropFromCache(const fs::path &entry)
+{
+    std::error_code ec;
+    if (fs::is_symlink(entry, ec)) {
+        const fs::path blob = fs::weakly_canonical(entry.parent_path() / fs::read_symlink(entry, ec), ec);
+        if (!ec)
+            fs::remove(blob, ec);
+    }
+    fs::remove(entry, ec);
+    if (ec)
+        throw HubError(entry.string() + ": damaged in the cache and cannot be removed: " + ec.message());
+}
+
 } // namespace
 
 Snapshot HubClient::fetchModel(const RepoId &repo, const ProgressCallback &progress)
@@ -422,11 +457,18 @@ Snapshot HubClient::fetchModel(const RepoId &repo, const ProgressCallback &progr
     out.files = files;
     std::vector<RepoFile> missing;
     int64_t allTotal = 0;
-    for (const auto &f : files)
-        if (!fs::exists(snap / f.name, ec)) {
-            missing.push_back(f);
-            allTotal += std::max<int64_t>(0, f.size);
+    for (const auto &f : files) {
+        const fs::path entry = snap / f.name;
+        if (fs::exists(entry, ec)) { // a link whose blob is gone counts as missing
+            const std::string damage = cachedFileDamage(entry, f, m_settings.verifyCached);
+            if (damage.empty())
+                continue;
+            out.repaired.push_back(entry.string() + ": " + damage);
+            dropFromCache(entry);
         }
+        missing.push_back(f);
+        allTotal += std::max<int64_t>(0, f.size);
+    }
     Http http(m_settings);
     FetchProgress fetchProgress(progress, allTotal);
     for (const auto &f : missing) {

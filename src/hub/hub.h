@@ -10,6 +10,11 @@
 // Environment, as huggingface_hub reads it: HF_ENDPOINT, HF_TOKEN (else $HF_HOME/token),
 // HF_HUB_OFFLINE, HF_HUB_CACHE, HF_HOME.
 //
+// A file already in the cache is checked before it is trusted: its size against the Hub's
+// (a truncated blob), the git blob id of a small file, and with `verifyCached` (`pull
+// --verify`) the sha256 of a large one; a damaged file, or a snapshot link whose blob is
+// gone, is removed and fetched again, and Snapshot::repaired says what was wrong.
+//
 // The repository's file list comes from the Hub API, so the files a model needs are
 // picked from what exists (model.safetensors before pytorch_model.bin, sharded indexes,
 // the tokenizer files). Downloads go to blobs/ETAG.incomplete, resume with Range after an
@@ -42,6 +47,7 @@ struct Snapshot {
     std::string commit;
     std::vector<RepoFile> files;
     std::vector<std::string> fetched; // files downloaded now (the rest came from the cache)
+    std::vector<std::string> repaired; // "PATH: what was wrong" for damaged cache files fetched again
 };
 
 class HubClient {

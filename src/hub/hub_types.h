@@ -38,6 +38,7 @@ struct HubSettings {
     double firstBackoffSeconds = 0.5; // doubled after each failure
     long connectTimeoutSeconds = 20;
     long lowSpeedSeconds = 60;       // give up when under 1 kB/s for this long
+    bool verifyCached = false;       // hash large cached files too before trusting them
 
     static HubSettings fromEnvironment();
 };

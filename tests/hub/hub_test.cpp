@@ -282,3 +282,75 @@ TEST_F(HubTest, CancellingKeepsThePartialFileForALaterResume)
     const Snapshot s = client.fetchModel(*parseRepoId("org/mae-tiny"));
     EXPECT_EQ(readFile(fs::path(s.folder) / "model.safetensors"), model.files["model.safetensors"]);
 }
+
+// A cache damaged by hand (issue 28): a truncated blob, a snapshot link whose blob is gone,
+// a small file with the right size and wrong bytes, and a large one the same (found with
+// verifyCached, as `pull --verify` sets it). Each is named, fetched again, and the model
+// loads with the served bytes; nothing damaged is ever handed to the loader.
+TEST_F(HubTest, ADamagedCacheIsRepairedBeforeTheModelLoads)
+{
+    HubClient client(settings());
+    const auto repo = *parseRepoId("org/mae-tiny");
+    const Snapshot first = client.fetchModel(repo);
+    const fs::path snap(first.folder);
+    const fs::path blobs = snap.parent_path().parent_path() / "blobs";
+    const std::string weights = model.files["model.safetensors"];
+    auto blobOf = [&](const std::string &name) { return fs::canonical(snap / name); };
+
+    // 1. The weights' blob cut in half.
+    fs::resize_file(blobOf("model.safetensors"), weights.size() / 2);
+    Snapshot s = client.fetchModel(repo);
+    ASSERT_EQ(s.repaired.size(), 1u);
+    EXPECT_NE(s.repaired[0].find("model.safetensors: " + std::to_string(weights.size() / 2) +
+                                 " bytes where the Hub announces " + std::to_string(weights.size())),
+              std::string::npos)
+        << s.repaired[0];
+    EXPECT_EQ(s.fetched, std::vector<std::string>{"model.safetensors"});
+    EXPECT_EQ(readFile(snap / "model.safetensors"), weights);
+
+    // 2. config.json's blob deleted: the link dangles.
+    fs::remove(blobOf("config.json"));
+    ASSERT_TRUE(fs::is_symlink(snap / "config.json"));
+    s = client.fetchModel(repo);
+    EXPECT_TRUE(s.repaired.empty()) << "a dangling link is simply missing";
+    EXPECT_EQ(s.fetched, std::vector<std::string>{"config.json"});
+    EXPECT_EQ(readFile(snap / "config.json"), model.files["config.json"]);
+
+    // 3. A small file with one byte changed, same size: its git blob id gives it away.
+    {
+        std::string bad = model.files["preprocessor_config.json"];
+        bad[bad.size() / 2] ^= 0x20;
+        std::ofstream(blobOf("preprocessor_config.json"), std::ios::binary | std::ios::trunc) << bad;
+    }
+    s = client.fetchModel(repo);
+    ASSERT_EQ(s.repaired.size(), 1u);
+    EXPECT_NE(s.repaired[0].find("git blob id"), std::string::npos) << s.repaired[0];
+    EXPECT_EQ(readFile(snap / "preprocessor_config.json"), model.files["preprocessor_config.json"]);
+
+    // 4. The weights with one byte changed, same size: only hashing finds it.
+    {
+        std::string bad = weights;
+        bad[bad.size() - 3] ^= 0x01;
+        std::ofstream(blobOf("model.safetensors"), std::ios::binary | std::ios::trunc) << bad;
+    }
+    EXPECT_TRUE(client.fetchModel(repo).repaired.empty()) << "sizes and small files only, by default";
+    HubSettings verify = settings();
+    verify.verifyCached = true;
+    HubClient verifying(verify);
+    const int blobsBefore = server.blobBodies;
+    s = verifying.fetchModel(repo);
+    ASSERT_EQ(s.repaired.size(), 1u);
+    EXPECT_NE(s.repaired[0].find("sha256"), std::string::npos) << s.repaired[0];
+    EXPECT_EQ(server.blobBodies, blobsBefore + 1);
+    EXPECT_EQ(readFile(snap / "model.safetensors"), weights);
+    EXPECT_TRUE(verifying.fetchModel(repo).repaired.empty());
+
+    // Nothing left behind, and the model is the served one.
+    for (const auto &e : fs::directory_iterator(blobs))
+        EXPECT_EQ(e.path().extension(), "") << e.path();
+    LoadedMae a = loadMae(VITSCOPE_SOURCE_DIR "/tests/fixtures/checkpoints/mae_fair_full.pth");
+    LoadedMae b = loadMae(s.folder);
+    auto pb = b.model->named_parameters(true);
+    for (const auto &p : a.model->named_parameters(true))
+        EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+}
