@@ -86,6 +86,8 @@ public:
     std::atomic<int> rateLimits{0};     // 429 with Retry-After: 0
     std::atomic<int> cutDownloads{0};   // the next N blob downloads stop halfway
     std::atomic<bool> wrongBytes{false}; // blobs served with one byte changed
+    std::atomic<int> chunkDelayMs{0};    // blobs served chunkBytes at a time, with this pause between
+    std::atomic<int> chunkBytes{16 * 1024};
 
     // What was seen.
     std::atomic<int> blobBodies{0};     // blob GETs that sent bytes
@@ -223,12 +225,17 @@ private:
             --cutDownloads;
         ++blobBodies;
         auto data = std::make_shared<std::string>(std::move(content));
+        const int delay = chunkDelayMs, chunk = chunkBytes;
         res.set_content_provider(data->size(), "application/octet-stream",
-                                 [data, cut](std::size_t offset, std::size_t length, httplib::DataSink &sink) {
+                                 [data, cut, delay, chunk](std::size_t offset, std::size_t length, httplib::DataSink &sink) {
                                      if (cut) {
                                          // Half the bytes, then the connection drops.
                                          sink.write(data->data() + offset, std::min(length, data->size() / 2));
                                          return false;
+                                     }
+                                     if (delay > 0) { // a slow link: a chunk, then a pause
+                                         length = std::min<std::size_t>(length, std::size_t(chunk));
+                                         std::this_thread::sleep_for(std::chrono::milliseconds(delay));
                                      }
                                      sink.write(data->data() + offset, length);
                                      return true;
