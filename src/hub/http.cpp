@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -86,6 +88,7 @@ struct Transfer {
     EVP_MD_CTX *hash = nullptr;        // downloads: hashed as the bytes arrive
     bool cancelled = false;
     bool writeFailed = false;
+    int writeErrno = 0;
 };
 
 size_t onHeader(char *data, size_t size, size_t n, void *user)
@@ -104,9 +107,11 @@ size_t onBody(char *data, size_t size, size_t n, void *user)
 {
     auto *t = static_cast<Transfer *>(user);
     if (t->sink) {
+        errno = 0;
         t->sink->write(data, std::streamsize(size * n));
         if (!*t->sink) {
             t->writeFailed = true;
+            t->writeErrno = errno;
             return 0;
         }
         if (t->hash)
@@ -186,7 +191,7 @@ Response Http::once(const std::string &method, const std::string &url, const std
     curl_easy_cleanup(curl);
     cancelled = t.cancelled;
     if (t.writeFailed)
-        throw HubError(url + ": writing the download failed (disk full?)");
+        throw WriteError(t.writeErrno ? std::strerror(t.writeErrno) : "the write failed");
     return r;
 }
 
@@ -201,9 +206,19 @@ Response Http::withRetries(const std::string &method, const std::string &url, co
         std::vector<std::string> h = headersFor ? headersFor() : headers;
         std::ofstream *sink = sinkFor ? sinkFor(nullptr) : nullptr;
         bool cancelled = false;
-        r = once(method, url, h, follow, sink, progress, cancelled);
-        if (sink)
-            sink->close();
+        try {
+            r = once(method, url, h, follow, sink, progress, cancelled);
+        } catch (const WriteError &) {
+            if (sink)
+                sink->close(); // what reached the disk stays, for a resume
+            throw;
+        }
+        if (sink) {
+            errno = 0;
+            sink->close(); // flushes the last buffered bytes: a full disk may show only here
+            if (sink->fail())
+                throw WriteError(errno ? std::strerror(errno) : "the write failed");
+        }
         if (cancelled)
             throw HubError(url + ": cancelled (the partial download is kept and resumes next time)");
         const bool transient = (r.curl != CURLE_OK && r.curl != CURLE_WRITE_ERROR) || r.status == 429 ||

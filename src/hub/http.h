@@ -28,6 +28,13 @@ std::string hostOf(const std::string &url);
 std::string urlEncode(const std::string &s);
 std::string normalizeEtag(std::string e); // W/"abc" -> abc
 
+// Writing a download to its file failed (a full disk, a file size limit): `what()` is the
+// system's reason ("No space left on device"); the caller names the file.
+class WriteError : public HubError {
+public:
+    using HubError::HubError;
+};
+
 struct Response {
     long status = 0;
     std::map<std::string, std::string> headers; // lower-case names, of the last response

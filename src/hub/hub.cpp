@@ -335,29 +335,37 @@ void downloadBlob(Http &http, const RepoId &repo, const RepoFile &f, const Remot
         return progress.report(f.name, resumeBase + now, size);
     };
     const auto haveOnDisk = [&] { return fs::exists(partial, ec) ? int64_t(fs::file_size(partial, ec)) : int64_t(0); };
-    Response get = http.withRetries(
-        "GET", remote.downloadUrl, {}, true,
-        [&](Response *) {
-            // (Re)open for each attempt: resume after what is already on disk.
-            const int64_t have = haveOnDisk();
-            resumeBase = have;
-            EVP_DigestInit_ex(digest.get(), md, nullptr);
-            EVP_DigestUpdate(digest.get(), prefix.data(), prefix.size());
-            if (have > 0)
-                hashExisting(digest.get(), partial.string());
-            if (firstAttempt)
-                progress.resumed(have), firstAttempt = false;
-            sink.rdbuf()->pubsetbuf(sinkBuffer.data(), std::streamsize(sinkBuffer.size()));
-            sink.open(partial, std::ios::binary | std::ios::app);
-            return &sink;
-        },
-        [&]() {
-            const int64_t have = haveOnDisk();
-            if (have > 0 && (size < 0 || have < size))
-                return std::vector<std::string>{"Range: bytes=" + std::to_string(have) + "-"};
-            return std::vector<std::string>{};
-        },
-        &onBytes);
+    Response get;
+    try {
+        get = http.withRetries(
+            "GET", remote.downloadUrl, {}, true,
+            [&](Response *) {
+                // (Re)open for each attempt: resume after what is already on disk.
+                const int64_t have = haveOnDisk();
+                resumeBase = have;
+                EVP_DigestInit_ex(digest.get(), md, nullptr);
+                EVP_DigestUpdate(digest.get(), prefix.data(), prefix.size());
+                if (have > 0)
+                    hashExisting(digest.get(), partial.string());
+                if (firstAttempt)
+                    progress.resumed(have), firstAttempt = false;
+                sink.rdbuf()->pubsetbuf(sinkBuffer.data(), std::streamsize(sinkBuffer.size()));
+                sink.open(partial, std::ios::binary | std::ios::app);
+                return &sink;
+            },
+            [&]() {
+                const int64_t have = haveOnDisk();
+                if (have > 0 && (size < 0 || have < size))
+                    return std::vector<std::string>{"Range: bytes=" + std::to_string(have) + "-"};
+                return std::vector<std::string>{};
+            },
+            &onBytes);
+    } catch (const WriteError &e) {
+        http.setHash(nullptr);
+        throw HubError(partial.string() + ": cannot write " + f.name + " into the cache: " + e.what() + " (" +
+                       std::to_string(haveOnDisk()) + " of " + std::to_string(size) +
+                       " bytes are kept; the next pull resumes from there)");
+    }
     if (get.curl != CURLE_OK || (get.status != 200 && get.status != 206 && get.status != 416))
         http.fail("the download", remote.downloadUrl, get, repo);
     http.setHash(nullptr);
