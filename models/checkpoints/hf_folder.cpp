@@ -1,9 +1,11 @@
 #include "models/checkpoints/hf_folder.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +13,7 @@
 #include "models/checkpoints/model_source.h"
 #include "models/error.h"
 #include "models/json_io.h"
+#include "models/runtime/machine.h"
 
 namespace fs = std::filesystem;
 
@@ -105,7 +108,80 @@ std::string configPathOf(const ModelSource &s)
 
 } // namespace
 
+namespace {
+
+// What the weight files of `path` take on disk: the file itself, or a folder's weights.
+double weightBytesOnDisk(const std::string &path)
+{
+    std::error_code ec;
+    if (!fs::is_directory(path, ec))
+        return double(fs::file_size(path, ec));
+    double total = 0;
+    for (const auto &e : fs::directory_iterator(path, ec)) {
+        const std::string ext = e.path().extension().string();
+        if (ext == ".safetensors" || ext == ".bin" || ext == ".pth" || ext == ".pt")
+            total += double(e.file_size(ec));
+    }
+    return total;
+}
+
+std::string sizeText(double bytes)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, bytes >= 1e9 ? "%.1f GB" : "%.1f MB", bytes >= 1e9 ? bytes / 1e9 : bytes / 1e6);
+    return buf;
+}
+
+bool isOutOfMemory(const std::exception &e)
+{
+    if (dynamic_cast<const std::bad_alloc *>(&e))
+        return true;
+    const std::string what = e.what();
+    return what.find("can't allocate memory") != std::string::npos ||
+           what.find("Cannot allocate memory") != std::string::npos;
+}
+
+LoadedMae loadMaeUnguarded(const std::string &path, torch::Device device);
+LoadedClip loadClipUnguarded(const std::string &path, torch::Device device);
+
+} // namespace
+
+void translateOutOfMemory(const std::string &path, const std::function<void()> &load)
+{
+    try {
+        load();
+    } catch (const Error &) {
+        throw;
+    } catch (const std::exception &e) {
+        if (!isOutOfMemory(e))
+            throw;
+        const MemoryLimit limit = memoryLimit();
+        throw FileError(path, "not enough memory to load this model: its weights take " +
+                                  sizeText(weightBytesOnDisk(path)) + " on disk" +
+                                  (limit.bytes ? ", and this process may use " + sizeText(double(limit.bytes)) +
+                                                     " (" + limit.what + ")"
+                                               : std::string()) +
+                                  "; close other models, or raise the limit");
+    }
+}
+
 LoadedMae loadMae(const std::string &path, torch::Device device)
+{
+    LoadedMae out;
+    translateOutOfMemory(path, [&] { out = loadMaeUnguarded(path, device); });
+    return out;
+}
+
+LoadedClip loadClip(const std::string &path, torch::Device device)
+{
+    LoadedClip out;
+    translateOutOfMemory(path, [&] { out = loadClipUnguarded(path, device); });
+    return out;
+}
+
+namespace {
+
+LoadedMae loadMaeUnguarded(const std::string &path, torch::Device device)
 {
     ModelSource src = openModelSource(path, "vit_mae");
     if (src.modelType != "vit_mae")
@@ -136,6 +212,8 @@ LoadedMae loadMae(const std::string &path, torch::Device device)
     out.model->eval();
     return out;
 }
+
+} // namespace
 
 void requireDecoder(const LoadedMae &loaded, const std::string &what)
 {
@@ -178,7 +256,9 @@ void saveMaeFolder(Mae &model, const ImageProcessorConfig &processor, const std:
 }
 
 
-LoadedClip loadClip(const std::string &path, torch::Device device)
+namespace {
+
+LoadedClip loadClipUnguarded(const std::string &path, torch::Device device)
 {
     ModelSource src = openModelSource(path, "clip");
     if (src.modelType != "clip")
@@ -249,6 +329,8 @@ LoadedClip loadClip(const std::string &path, torch::Device device)
     out.model->eval();
     return out;
 }
+
+} // namespace
 
 void saveClipFolder(Clip &model, const ClipTokenizer &tokenizer, const ImageProcessorConfig &processor,
                     const std::string &dir)

@@ -40,6 +40,12 @@ void loadTensors(torch::nn::Module &module, const TensorMap &tensors,
                  const std::function<std::string(const std::string &)> &fileName,
                  const std::set<std::string> &optional, const std::string &source);
 
+// Runs `load`; when it runs out of memory (std::bad_alloc, or LibTorch's allocator), throws
+// a FileError naming `path`, what its weight files take on disk and what this process may
+// use (models/runtime/machine.h), instead of the allocator's bare message. loadMae and
+// loadClip load through it.
+void translateOutOfMemory(const std::string &path, const std::function<void()> &load);
+
 struct LoadedMae {
     Mae model{nullptr};
     ImageProcessorConfig processor;

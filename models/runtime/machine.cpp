@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <sched.h>
+#include <sys/resource.h>
 
 namespace vitscope {
 
@@ -88,6 +89,36 @@ bool setOpenBlasThreads(int threads)
         return true;
     }
     return false;
+}
+
+MemoryLimit memoryLimit()
+{
+    MemoryLimit best;
+    auto consider = [&](unsigned long long bytes, const char *what) {
+        if (bytes > 0 && (best.bytes == 0 || bytes < best.bytes))
+            best = {bytes, what};
+    };
+    rlimit as{};
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+        consider(as.rlim_cur, "ulimit -v");
+    std::ifstream cg("/sys/fs/cgroup/memory.max");
+    std::string max;
+    if (cg >> max && max != "max")
+        try {
+            consider(std::stoull(max), "the cgroup's memory.max");
+        } catch (const std::exception &) {
+        }
+    std::ifstream meminfo("/proc/meminfo");
+    for (std::string key; meminfo >> key;) {
+        unsigned long long kb = 0;
+        meminfo >> kb;
+        if (key == "MemAvailable:") {
+            consider(kb * 1024ULL, "available on this machine");
+            break;
+        }
+        meminfo.ignore(256, '\n');
+    }
+    return best;
 }
 
 } // namespace vitscope

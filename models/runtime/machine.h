@@ -27,4 +27,12 @@ std::string openBlasCore();
 int openBlasThreads();
 bool setOpenBlasThreads(int threads);
 
+// The memory this process may use: the smallest of its address-space limit (ulimit -v),
+// its cgroup's memory.max and the machine's MemAvailable; `what` says which one.
+struct MemoryLimit {
+    unsigned long long bytes = 0; // 0: none could be read
+    std::string what;             // "ulimit -v", "the cgroup's memory.max", "available on this machine"
+};
+MemoryLimit memoryLimit();
+
 } // namespace vitscope

@@ -4,11 +4,14 @@
 
 #include <filesystem>
 #include <functional>
+#include <new>
+#include <sys/resource.h>
 
 #include "common/temp_dir.h"
 #include "models/error.h"
 #include "models/checkpoints/hf_folder.h"
 #include "models/json_io.h"
+#include "models/runtime/machine.h"
 #include "vitscope/version.h"
 
 using namespace vitscope;
@@ -226,4 +229,62 @@ TEST(HfConfigFuzzRegression, KeptCrashInputsAreRefused)
         ++replayed;
     }
     EXPECT_GE(replayed, 1);
+}
+
+// Running out of memory while loading (issue 28): the allocator's bare message becomes one
+// line naming the model, what its weights take on disk and what the process may use; other
+// errors pass through unchanged.
+TEST(HfFolder, OutOfMemoryWhileLoadingNamesTheModelAndTheNeed)
+{
+    TempDir dir;
+    const std::string model = dir.file("big-model");
+    std::filesystem::create_directories(model);
+    test::writeBytes(model + "/model.safetensors", std::string(2'500'000, 'w'));
+    test::writeBytes(model + "/config.json", std::string(1'000'000, ' ')); // not weights: not counted
+    auto messageOf = [&](const std::function<void()> &load) {
+        try {
+            translateOutOfMemory(model, load);
+        } catch (const FileError &e) {
+            EXPECT_EQ(e.path(), model);
+            return std::string(e.what());
+        }
+        return std::string("(no FileError)");
+    };
+    for (const std::function<void()> &oom :
+         {std::function<void()>([] { throw std::bad_alloc(); }), std::function<void()>([] {
+              TORCH_CHECK(false, "DefaultCPUAllocator: can't allocate memory: you tried to allocate 2359296 bytes. "
+                                 "Error code 12 (Cannot allocate memory)");
+          })}) {
+        const std::string m = messageOf(oom);
+        EXPECT_EQ(m.rfind(model + ": not enough memory to load this model: its weights take 2.5 MB on disk", 0), 0u)
+            << m;
+        EXPECT_NE(m.find("this process may use"), std::string::npos) << m; // MemAvailable at least
+        EXPECT_EQ(m.find('\n'), std::string::npos) << "one line: " << m;
+    }
+    // Other failures are not memory's: unchanged.
+    EXPECT_THROW(translateOutOfMemory(model, [] { throw std::runtime_error("other"); }), std::runtime_error);
+    try {
+        translateOutOfMemory(model, [&] { throw FileError(model + "/config.json", "bad"); });
+        ADD_FAILURE() << "no error";
+    } catch (const FileError &e) {
+        EXPECT_EQ(std::string(e.what()), model + "/config.json: bad");
+    }
+}
+
+// The limit it reports: with an address-space limit below what the machine has free, that
+// limit and its name.
+TEST(HfFolder, MemoryLimitReadsUlimitWhenItIsTheSmallest)
+{
+    const MemoryLimit available = memoryLimit();
+    ASSERT_GT(available.bytes, 0u) << "MemAvailable or a limit must be readable on Linux";
+    rlimit before{};
+    ASSERT_EQ(getrlimit(RLIMIT_AS, &before), 0);
+    const rlim_t below = std::min<rlim_t>(available.bytes / 2, before.rlim_cur == RLIM_INFINITY ? available.bytes / 2 : before.rlim_cur - 1);
+    rlimit lower = before;
+    lower.rlim_cur = below;
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &lower), 0);
+    const MemoryLimit limited = memoryLimit(); // reads files only: no large allocation here
+    setrlimit(RLIMIT_AS, &before);
+    EXPECT_EQ(limited.bytes, below);
+    EXPECT_EQ(limited.what, "ulimit -v");
 }
