@@ -237,14 +237,8 @@ QJsonObject runUiBenchmark(MainWindow *window, const QString &imageDir)
     window->showView(QStringLiteral("training"));
     auto *training = window->training();
     training->setRunsDir(imageDir + QStringLiteral("/../runs"));
-    engine::TrainRequest q;
-    q.limit = 6400;
-    q.epochs = 1;
-    q.batch = 64;
-    q.logEvery = 1;
-    q.evalLimit = 0;
     monitor.start();
-    training->startWith(q);
+    training->startWith(shortTrainingRequest(6400));
     spin(8000);
     training->stop();
     spinUntil([&] { return !training->isTraining(); }, 60000);

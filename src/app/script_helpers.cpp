@@ -60,4 +60,15 @@ bool writeVideo(const QString &path, int frames, double fps, const std::function
 #endif
 }
 
+engine::TrainRequest shortTrainingRequest(std::int64_t limit)
+{
+    engine::TrainRequest q;
+    q.limit = limit;
+    q.epochs = 1;
+    q.batch = 64;
+    q.logEvery = 1;
+    q.evalLimit = 0;
+    return q;
+}
+
 } // namespace vitscope::gui

@@ -5,7 +5,10 @@
 #include <QImage>
 #include <QString>
 
+#include <cstdint>
 #include <functional>
+
+#include "src/engine/training.h"
 
 namespace vitscope::gui {
 
@@ -19,5 +22,9 @@ bool spinUntil(const std::function<bool()> &done, int timeoutMs);
 // 224 x 224). False where the app was built without OpenCV's videoio or the file cannot
 // be written.
 bool writeVideo(const QString &path, int frames, double fps, const std::function<QImage(int)> &frame);
+
+// A short MAE run on the first `limit` Fashion-MNIST images: one epoch, batch 64, a curve
+// point per step, no evaluation; what the scripts start and stop in the Training view.
+engine::TrainRequest shortTrainingRequest(std::int64_t limit);
 
 } // namespace vitscope::gui
