@@ -34,6 +34,14 @@ json machineJson()
                 {"linear_kernel", linearKernelSummary()}};
 }
 
+// Prints `out` with the machine's description added; the exit status.
+int printWithMachine(json out)
+{
+    out.update(machineJson());
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+}
+
 std::vector<int64_t> parseSizes(const std::string &text)
 {
     std::vector<int64_t> sizes;
@@ -152,9 +160,7 @@ int benchMatmulCommand(Args &args)
              {"gflops_median", best["gflops_median"]},
              {"gflops_best", best["gflops_best"]},
              {"runs", runs}};
-    out.update(machineJson());
-    std::cout << out.dump(2) << std::endl;
-    return 0;
+    return printWithMachine(std::move(out));
 }
 
 // STREAM's triad (a = b + s c, 12 bytes per float element moved) and a read (the sum of
@@ -210,9 +216,7 @@ int benchMemoryCommand(Args &args)
              {"read_gbps", bestRead},
              {"read_threads", bestReadRun["threads"]},
              {"runs", runs}};
-    out.update(machineJson());
-    std::cout << out.dump(2) << std::endl;
-    return 0;
+    return printWithMachine(std::move(out));
 }
 
 
