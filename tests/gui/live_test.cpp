@@ -16,7 +16,9 @@
 #include "common/temp_dir.h"
 #include "gui/views_common.h"
 #include "src/gui/common/live_source.h"
+#include "src/gui/zero_shot/class_heatmaps.h"
 #include "src/gui/mae_explorer/mae_explorer_view.h"
+#include "src/gui/zero_shot/class_heatmaps.h"
 #include "src/gui/zero_shot/zero_shot_view.h"
 
 using vitscope::gui::LiveSource;
@@ -136,12 +138,24 @@ TEST_F(Views, AVideoDrivesTheZeroShotBarsAndTheExplorer)
     EXPECT_NEAR(sum, 1.0f, 1e-3f);
     EXPECT_LE(zs->liveFramesShown(), zs->liveSource()->framesTaken()) << "each frame shown was taken once";
     EXPECT_GE(zs->liveFramesShown(), zs->liveSource()->framesTaken() - 1) << "at most one frame in flight";
-    // Pause freezes the frame on screen.
+    // While the video plays, no class heat maps: those of the selected list item would
+    // stand beside another image's bars.
+    EXPECT_TRUE(zs->classHeatmaps()->maps().empty());
+    // Pause freezes the frame on screen, and the heat maps are drawn for it: the classes of
+    // the frozen frame's top bars.
     zs->liveSource()->setPaused(true);
     QTest::qWait(200);
     const int frozen = zs->liveFramesShown();
     QTest::qWait(400);
     EXPECT_EQ(zs->liveFramesShown(), frozen);
+    ASSERT_TRUE(waitFor([&] { return !zs->isBusy() && !zs->classHeatmaps()->maps().empty(); }, 20000));
+    QStringList top;
+    for (const auto &b : zs->currentBars())
+        if (top.size() < ClassHeatmaps::kMaps)
+            top << b.first;
+    EXPECT_EQ(zs->classHeatmaps()->classes(), top);
+    zs->liveSource()->setPaused(false);
+    EXPECT_TRUE(zs->classHeatmaps()->maps().empty()) << "playing again: the maps go";
     zs->liveSource()->stop();
 
     auto *mae = window->maeExplorer();

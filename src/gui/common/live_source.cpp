@@ -145,11 +145,14 @@ void LiveSource::stop()
 
 void LiveSource::setPaused(bool paused)
 {
+    const bool changed = paused != m_paused;
     m_paused = paused;
 #if VITSCOPE_HAVE_MULTIMEDIA
     if (m_backend->player)
         paused ? m_backend->player->pause() : m_backend->player->play();
 #endif
+    if (changed)
+        Q_EMIT pausedChanged(paused);
 }
 
 void LiveSource::noteFrame()

@@ -49,6 +49,7 @@ public:
 
 Q_SIGNALS:
     void frameArrived(); // a newer frame is waiting
+    void pausedChanged(bool paused);
     void failed(const QString &message);
 
 private:

@@ -34,6 +34,7 @@ public:
     bool isBusy() const { return m_job->isBusy(); }
     // The maps shown, for tests: classes x patches.
     const std::vector<std::vector<float>> &maps() const { return m_maps; }
+    const QStringList &classes() const { return m_classes; }
     static constexpr int kMaps = 3;
 
 Q_SIGNALS:

@@ -13,6 +13,7 @@
 #include "src/gui/common/image_io.h"
 #include "src/gui/common/live_source.h"
 #include "src/gui/common/widgets.h"
+#include "src/gui/zero_shot/class_heatmaps.h"
 #include "src/gui/zero_shot/probability_bars.h"
 #include "ui_zero_shot_view.h"
 
@@ -28,6 +29,14 @@ void ZeroShotView::setUpLive()
     m_ui->imageButtons->addWidget(status);
     showLiveStatus(status, m_live);
     connect(m_live, &LiveSource::frameArrived, this, &ZeroShotView::liveFrame);
+    // The class heat maps cost more than the bars: while the video plays they are cleared
+    // (the maps of another image would mislead); on Pause they are drawn for the frame shown.
+    connect(m_live, &LiveSource::pausedChanged, this, [this](bool paused) {
+        if (!paused || !m_live->isActive())
+            m_heatmaps->clear();
+        else if (m_liveImage.width > 0)
+            requestHeatmaps(m_liveImage, m_bars->bars());
+    });
     connect(&m_liveWatcher, &QFutureWatcher<LiveJob>::finished, this, &ZeroShotView::liveFinished);
 }
 
@@ -74,6 +83,11 @@ void ZeroShotView::liveFinished()
             bars << qMakePair(m_classNames[k], job.probabilities[std::size_t(k)]);
         std::stable_sort(bars.begin(), bars.end(), [](const auto &a, const auto &b) { return a.second > b.second; });
         m_bars->setBars(bars);
+        m_liveImage = job.image;
+        if (m_live->isPaused())
+            requestHeatmaps(job.image, bars); // the frame that was on its way when Pause came
+        else
+            m_heatmaps->clear();
         ++m_liveShown;
         Q_EMIT predictionsUpdated();
     }

@@ -303,6 +303,12 @@ void ZeroShotView::showCurrent()
         bars << qMakePair(m_classNames[k], item.probabilities[std::size_t(k)]);
     std::stable_sort(bars.begin(), bars.end(), [](const auto &a, const auto &b) { return a.second > b.second; });
     m_bars->setBars(bars);
+    if (m_itemsModel == m_classModel)
+        requestHeatmaps(item.image, bars);
+}
+
+void ZeroShotView::requestHeatmaps(const engine::RgbImage &image, const QList<QPair<QString, float>> &bars)
+{
     // Where the most probable classes are in the image.
     QStringList top;
     std::vector<std::vector<float>> embeddings;
@@ -313,8 +319,8 @@ void ZeroShotView::showCurrent()
         top << b.first;
         embeddings.push_back(m_classEmbeddings[std::size_t(k)]);
     }
-    if (auto s = session(); s && !embeddings.empty() && m_itemsModel == m_classModel)
-        m_heatmaps->request(s, item.image, top, embeddings);
+    if (auto s = session(); s && !embeddings.empty())
+        m_heatmaps->request(s, image, top, embeddings);
 }
 
 bool ZeroShotView::isBusy() const

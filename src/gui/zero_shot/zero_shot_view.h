@@ -82,6 +82,7 @@ public:
     int thumbnailCount() const;
     QString thumbnailText(int row) const;
     const QList<QPair<QString, float>> &currentBars() const;
+    const ClassHeatmaps *classHeatmaps() const { return m_heatmaps; }
     QString messageText() const;
     QString summaryText() const;
     bool confusionVisible() const;
@@ -144,6 +145,8 @@ private:
     void setUpLive();
     void liveFrame();
     void liveFinished();
+    // The class heat maps of `image` for the most probable of `bars`.
+    void requestHeatmaps(const engine::RgbImage &image, const QList<QPair<QString, float>> &bars);
     void matchClassPreset();
     void fitDefaultsToModel();
     std::shared_ptr<engine::ClipSession> session() const;
@@ -154,6 +157,7 @@ private:
     ImageIntake *m_intake = nullptr; // drops and pastes
     ProbabilityBars *m_bars = nullptr;
     ClassHeatmaps *m_heatmaps = nullptr;
+    engine::RgbImage m_liveImage; // the live frame on screen: its heat maps are drawn on Pause
     LiveLabel *m_summary = nullptr;
     std::vector<engine::TemplateSet> m_templateSets;
     std::vector<engine::ClassPreset> m_classPresets;
