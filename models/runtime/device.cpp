@@ -8,6 +8,7 @@
 #include <torch/version.h>
 
 #include "models/error.h"
+#include "models/runtime/allocator.h"
 #include "models/runtime/machine.h"
 
 namespace vitscope {
@@ -44,6 +45,7 @@ torch::Device parseDevice(const std::string &spec)
 void initTorchRuntime()
 {
     static const bool done = [] {
+        configureAllocator();
         if (!std::getenv("OMP_NUM_THREADS")) {
             const unsigned cores = std::thread::hardware_concurrency();
             if (cores > 0 && at::get_num_threads() < static_cast<int>(cores))

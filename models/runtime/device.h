@@ -20,7 +20,8 @@ torch::Device parseDevice(const std::string &spec);
 // Sets LibTorch's intra-op threads to the machine's cores unless OMP_NUM_THREADS says
 // otherwise (Debian's OpenMP build otherwise starts with 1 thread on some machines), and
 // OpenBLAS to one thread unless OPENBLAS_NUM_THREADS says otherwise (its spinning
-// threads slow training down next to LibTorch's OpenMP pool).
+// threads slow training down next to LibTorch's OpenMP pool); first of all it sets up
+// glibc's malloc for tensors (configureAllocator, models/runtime/allocator.h).
 // Idempotent; both front ends call it first thing, defaultDevice() calls it too.
 void initTorchRuntime();
 

@@ -79,6 +79,7 @@ void scheduleScriptedRun(vitscope::gui::MainWindow &window, bool bench, const QS
 
 int main(int argc, char **argv)
 {
+    vitscope::engine::prepareProcess(); // before Qt or LibTorch start a thread
     // --help and --version need no display: answer them with a QCoreApplication.
     std::unique_ptr<QCoreApplication> app;
     if (wantsTextOnly(argc, argv))

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "models/runtime/allocator.h"
 #include "models/runtime/timing.h"
 #include "models/runtime/device.h"
 #include "models/error.h"
@@ -62,6 +63,7 @@ json benchFields(torch::Device device, torch::ScalarType dtype, const std::strin
             {"precision", dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
             {"attention", attention},
             {"fast_paths", fastPathsName(fastPaths())},
+            {"allocator", configureAllocator().description},
             {"linear_kernel", device.is_cpu() && dtype == torch::kFloat32 ? linearKernelSummary() : "torch"},
             {"threads", at::get_num_threads()},
             {"batch_s_median", t.median()},
@@ -422,6 +424,7 @@ int benchClipTextCommand(Args &args)
              {"precision", b.dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
              {"attention", b.attention},
              {"fast_paths", fastPathsName(fastPaths())},
+             {"allocator", configureAllocator().description},
              {"linear_kernel", b.device.is_cpu() && b.dtype == torch::kFloat32 ? linearKernelSummary() : "torch"},
              {"threads", at::get_num_threads()},
              {"true_length_ms_median", trueMs},

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/kernels/linear.h"
+#include "models/runtime/allocator.h"
 #include "models/runtime/device.h"
 #include "models/error.h"
 #include "models/vit.h"
@@ -86,7 +87,8 @@ std::string versionText()
     return std::string("vitscope-cli ") + VITSCOPE_VERSION + "\nLibTorch " + torchVersion() +
            (torchHasCuda() ? " (CUDA)" : " (CPU only)") + "\ndevice: " + deviceDescription() +
            "\ndistributed: " + (backends.empty() ? "none" : backends) +
-           (torchHasCuda() ? std::string() : "\nlinear layers: " + linearKernelSummary()) + "\n";
+           (torchHasCuda() ? std::string() : "\nlinear layers: " + linearKernelSummary()) +
+           "\nmemory allocator: " + configureAllocator().description + "\n";
 }
 
 namespace {

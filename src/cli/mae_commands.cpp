@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "models/runtime/allocator.h"
 #include "models/autocast.h"
 #include "models/runtime/timing.h"
 #include "models/runtime/device.h"
@@ -225,6 +226,7 @@ int benchMaeTrainCommand(Args &args)
                       {"precision", amp ? "bf16 autocast, float32 weights" : "float32"},
                       {"attention", attention},
                       {"fast_paths", fastPathsName(fastPaths())},
+                      {"allocator", configureAllocator().description},
                       {"linear_kernel", device.is_cpu() ? linearKernelSummary() : "torch"},
                       {"threads", at::get_num_threads()},
                       {"parameters", parameterCount(*model)},
@@ -297,6 +299,7 @@ int benchMaeExploreCommand(Args &args)
                       {"device", device.str()},
                       {"attention", attention},
                       {"fast_paths", fastPathsName(fastPaths())},
+                      {"allocator", configureAllocator().description},
                       {"linear_kernel", device.is_cpu() ? linearKernelSummary() : "torch"},
                       {"threads", at::get_num_threads()},
                       {"redraw_ms_median", t.median() * 1e3},

@@ -3,6 +3,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "models/runtime/allocator.h"
 #include "models/runtime/device.h"
 #include "models/error.h"
 #include "models/runtime/data_files.h"
@@ -19,6 +20,11 @@ BuildInfo buildInfo()
     info.torchCuda = torchHasCuda();
     info.device = deviceDescription();
     return info;
+}
+
+std::string prepareProcess()
+{
+    return configureAllocator().description;
 }
 
 std::string defaultFashionMnistDir()

@@ -37,6 +37,11 @@ struct BuildInfo {
 
 BuildInfo buildInfo();
 
+// Sets up the process for tensors before any thread starts: glibc's malloc keeps its heaps
+// for the next pass instead of faulting fresh pages in (models/runtime/allocator.h).
+// Call it first thing in main. Returns what was set, for logs.
+std::string prepareProcess();
+
 // The folder the app reads Fashion-MNIST from when nothing else is given.
 std::string defaultFashionMnistDir();
 

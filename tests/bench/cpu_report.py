@@ -72,7 +72,8 @@ print(f"{cpu}, {cores} cores, flags: {', '.join(flags) or 'none of AVX2, AVX-512
       f"medians of {rounds} alternated rounds\n")
 print(f"- vitscope: OpenBLAS core {(gemm or {}).get('openblas_core') or '-'} (the environment as it is: "
       f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}), linear layers: "
-      f"{(gemm or {}).get('linear_kernel', '?')}")
+      f"{(gemm or {}).get('linear_kernel', '?')}, memory allocator: "
+      f"{next((r.get('allocator') for v in ours.values() for r in v if r.get('allocator')), '?')}")
 print("- PyTorch's OpenBLAS settings: " + "; ".join(f"{s} runs {c}" for s, c in peer_cores))
 if gemm:
     print(f"- GEMM rate: {gemm['gflops_median']:.1f} GFLOP/s float32 ({gemm['kernel']}, {gemm['threads']} "
@@ -116,9 +117,11 @@ for k, (label, unit, higher) in LABELS.items():
                       f"{'yes' if ok else '**no**: not counted'} |")
         if ok and (best is None or (m > best[0] if higher else m < best[0])):
             blas = rs[0].get("openblas_threads")
-            best = (m, f"OpenBLAS {setting} ({core}{f', its own {blas} threads' if blas else ''}), "
+            blas_setting, _, heaps = setting.partition(" + ")
+            best = (m, f"OpenBLAS {blas_setting} ({core}{f', its own {blas} threads' if blas else ''}), "
                        f"{threads} OpenMP thread{'s' if threads != 1 else ''}, "
-                       f"{'TorchScript frozen' if mode == 'jit' else 'eager'}")
+                       f"{'TorchScript frozen' if mode == 'jit' else 'eager'}"
+                       f"{', glibc malloc with its ' + heaps if heaps else ''}")
     ratio = (mine / best[0] if higher else best[0] / mine) if mine and best else None
     slow = statistics.median(value(r) for r in plain[k]) if plain[k] else None
     slow_ratio = (slow / best[0] if higher else best[0] / slow) if slow and best else None

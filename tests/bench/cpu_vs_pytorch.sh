@@ -7,7 +7,9 @@
 # PyTorch at its best (issue 27): every round runs the peer under each OpenBLAS setting
 # (as OpenBLAS detects the CPU, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; as this
 # machine's environment sets them; each core type this CPU can run), each at 1 thread and
-# at every core, eager and (inference) TorchScript frozen; the report keeps per row the
+# at every core, eager and (inference) TorchScript frozen, and under glibc's malloc as it
+# starts and with its heaps kept (MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647: what
+# vitscope sets in-process, models/runtime/allocator.h); the report keeps per row the
 # fastest setting whose outputs agree with the detected setting's, and names it. vitscope
 # runs in the environment as it is, with its own kernel choice (and --linear torch, its
 # plain path). Before and after the rounds, `bench matmul` and `bench memory` measure the
@@ -18,7 +20,8 @@
 #   workloads also run with --linear torch; default mae-fmnist,clip-image,clip-text),
 #   PY_THREADS (default "1,<cores>"), PY_MODES (default eager,jit), CORETYPES (the
 #   OpenBLAS settings to try: "detected", "env" and core names; default: detected, env
-#   where set, and the core types this CPU runs), PYTHON (default /usr/bin/python3).
+#   where set, and the core types this CPU runs), MALLOCS (the peer's malloc: "glibc",
+#   "kept"; default both), PYTHON (default /usr/bin/python3).
 set -uo pipefail
 build=${1:-build}
 rounds=${2:-3}
@@ -29,6 +32,7 @@ py=${PYTHON:-/usr/bin/python3}
 cores=$(nproc)
 pythreads=${PY_THREADS:-1,$cores}
 pymodes=${PY_MODES:-eager,jit}
+mallocs=${MALLOCS:-glibc,kept}
 cli=$build/bin/vitscope-cli
 here=$(cd "$(dirname "$0")" && pwd)
 [ -x "$cli" ] || { echo "no $cli: build first (cmake --build $build --target vitscope-cli)" >&2; exit 2; }
@@ -85,10 +89,18 @@ for r in $(seq 1 "$rounds"); do
         } | tag "vitscope-$linear" >> "$out/vitscope.jsonl"
     done
     for setting in ${CORETYPES//,/ }; do
-        echo "round $r/$rounds: PyTorch (OpenBLAS $setting, threads $pythreads, $pymodes)" >&2
-        peer "$setting" "$py" "$here/pytorch_cpu_reference.py" --only "$only" --threads "$pythreads" \
-            --modes "$pymodes" --setting "$setting" >> "$out/pytorch.jsonl" ||
-            echo "  OpenBLAS $setting: the peer failed (a core type this CPU cannot run?)" >&2
+        for malloc in ${mallocs//,/ }; do
+            echo "round $r/$rounds: PyTorch (OpenBLAS $setting, malloc $malloc, threads $pythreads, $pymodes)" >&2
+            name=$setting
+            heaps=()
+            if [ "$malloc" = kept ]; then
+                name+=" + heaps kept"
+                heaps=(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647)
+            fi
+            peer "$setting" env "${heaps[@]}" "$py" "$here/pytorch_cpu_reference.py" --only "$only" \
+                --threads "$pythreads" --modes "$pymodes" --setting "$name" >> "$out/pytorch.jsonl" ||
+                echo "  OpenBLAS $setting: the peer failed (a core type this CPU cannot run?)" >&2
+        done
     done
 done
 limits | tag limits-after >> "$out/limits.jsonl"
