@@ -340,8 +340,9 @@ int benchClipImageCommand(Args &args)
         bench::time([&] { (void)b.model->imageFeatures(pixels); }, int(warmup), int(repeats), b.device.is_cuda());
     json out{{"bench", "clip-image"}, {"model", b.what},       {"image_size", v.imageSize}, {"patch_size", v.patchSize},
              {"batch", batch},        {"repeats", repeats}, {"images_per_s", double(batch) / t.median()}};
-    out["model_gflop_per_image"] = clipImageFlops(b.model->config) / 1e9;
-    out["model_gflops"] = clipImageFlops(b.model->config) * double(batch) / t.median() / 1e9;
+    const double flopsPerImage = clipImageFlops(b.model->config);
+    out["model_gflop_per_image"] = flopsPerImage / 1e9;
+    out["model_gflops"] = flopsPerImage * double(batch) / t.median() / 1e9;
     out.update(benchFields(b.device, b.dtype, b.attention, t));
     std::cout << out.dump(2) << std::endl;
     return 0;
@@ -415,6 +416,7 @@ int benchClipTextCommand(Args &args)
         }
     }
     const double trueMs = bench::Timing{trueS}.median() * 1e3, padMs = bench::Timing{padS}.median() * 1e3;
+    const double weightBytes = textWeightBytesRead(b.model, int64_t(ids.size()));
     json out{{"bench", "clip-text"},
              {"model", b.what},
              {"prompt_tokens", ids.size()},
@@ -430,8 +432,8 @@ int benchClipTextCommand(Args &args)
              {"true_length_ms_median", trueMs},
              {"padded_ms_median", padMs},
              {"padded_over_true", padMs / trueMs},
-             {"weight_bytes_read", textWeightBytesRead(b.model, int64_t(ids.size()))},
-             {"weight_gbps", textWeightBytesRead(b.model, int64_t(ids.size())) / (trueMs / 1e3) / 1e9}};
+             {"weight_bytes_read", weightBytes},
+             {"weight_gbps", weightBytes / (trueMs / 1e3) / 1e9}};
     if (b.loaded && tokens == 0) {
         // End to end, as the app does for one newly typed class: tokenize + encode, cache miss.
         ZeroShotClassifier classifier(b.model, b.loaded->tokenizer, b.what);

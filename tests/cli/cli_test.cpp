@@ -439,10 +439,12 @@ TEST(CliTrain, EvalCommandsPrintAccuracy)
         const bool first = accuracy.empty();
         for (const char *split : {"train", "test"})
             EXPECT_EQ(j["features"][split]["from"], first ? "model" : "cache") << protocol << " " << split;
-        if (first)
+        if (first) {
             EXPECT_NE(e.err.find("features (train): 200/200 (100%)"), std::string::npos) << e.err;
-        if (accuracy.count(protocol))
+        }
+        if (accuracy.count(protocol)) {
             EXPECT_EQ(acc, accuracy[protocol]) << "the same features give the same probe";
+        }
         accuracy[protocol] = acc;
     }
     const CliRun fresh = runCli("eval knn --no-cache --model '" + model + "' --limit 200 --device cpu", cache);

@@ -215,7 +215,9 @@ TEST(LinearKernel, ChoiceIsMeasuredOnceThenReadFromTheCache)
         resetLinearKernelChoice();
         EXPECT_EQ(linearKernelChoice().source, "measured");
         std::ifstream again(file);
-        EXPECT_NO_THROW((void)nlohmann::json::parse(again));
+        nlohmann::json reread;
+        EXPECT_NO_THROW(reread = nlohmann::json::parse(again));
+        EXPECT_TRUE(reread.is_object()) << reread.dump();
     }
     // A set kernel needs no measurement.
     setLinearKernel(LinearKernel::Torch);
@@ -232,8 +234,9 @@ TEST(LinearKernel, NamesParseAndUnknownOnesAreRefused)
     EXPECT_EQ(parseLinearKernel("torch"), LinearKernel::Torch);
     EXPECT_EQ(parseLinearKernel("onednn"), LinearKernel::OneDnn);
     EXPECT_THROW(parseLinearKernel("mkl"), Error);
-    if (!oneDnnAvailable())
+    if (!oneDnnAvailable()) {
         EXPECT_THROW(setLinearKernel(LinearKernel::OneDnn), Error);
+    }
 }
 
 } // namespace

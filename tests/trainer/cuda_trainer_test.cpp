@@ -17,13 +17,8 @@
 #include "trainer/optim.h"
 
 namespace vitscope {
-namespace {
 
-using test::haveFashionMnist;
-
-using nlohmann::json;
-using test::stepLosses;
-
+// Outside the anonymous namespace: the TEST_F classes, which have external linkage, derive from it.
 class CudaTrain : public ::testing::Test {
 protected:
     void SetUp() override
@@ -47,6 +42,13 @@ protected:
 private:
     bool m_tf32 = false, m_tf32Cudnn = true;
 };
+
+namespace {
+
+using test::haveFashionMnist;
+
+using nlohmann::json;
+using test::stepLosses;
 
 double relDiff(const torch::Tensor &a, const torch::Tensor &b)
 {

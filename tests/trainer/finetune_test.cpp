@@ -74,8 +74,9 @@ TEST(PartialFinetune, FrozenBlocksStayBitIdenticalAndTheLastOnesTrain)
                 continue; // not part of the classifier
             if (inTrainedPart(name, blocks)) {
                 trainedEncoder += p.value().numel();
-                if (name.find("weight") != std::string::npos)
+                if (name.find("weight") != std::string::npos) {
                     EXPECT_FALSE(torch::equal(before.at(name), p.value())) << name << " did not train, k = " << blocks;
+                }
             } else {
                 frozenEncoder += p.value().numel();
                 EXPECT_TRUE(torch::equal(before.at(name), p.value())) << name << " changed, k = " << blocks;
