@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <stdexcept>
 
 #include "models/checkpoints/torch_archive.h"
 #include "models/clip.h"
@@ -86,10 +87,11 @@ struct PickledCheckpoint {
     std::string wrapper; // "model", "state_dict", "" (the root is the state dict), "torchscript"
 };
 
-PickledCheckpoint readPickled(const std::string &path)
+PickledCheckpoint readPickled(std::shared_ptr<TorchArchive> archive)
 {
     PickledCheckpoint c;
-    c.archive = TorchArchive::open(path);
+    c.archive = std::move(archive);
+    const std::string &path = c.archive->path();
     c.pickled = c.archive->readPickle("data.pkl");
     const Value &root = *c.pickled.root;
     if (c.archive->isTorchScript()) {
@@ -121,6 +123,11 @@ PickledCheckpoint readPickled(const std::string &path)
         throw FileError(path, "holds no tensors");
     c.tensors = stripPrefix(std::move(c.tensors), "module.");
     return c;
+}
+
+PickledCheckpoint readPickled(const std::string &path)
+{
+    return readPickled(TorchArchive::open(path));
 }
 
 bool isSafetensorsFile(const std::string &path)
@@ -375,14 +382,22 @@ ModelSource fromFairNames(const std::string &path, const LazyTensorMap &tensors,
 }
 
 // A loose file: safetensors or a PyTorch archive, recognised by its tensor names.
-ModelSource openFile(const fs::path &file)
+// A weights file, or an archive already open (`opened`, from memory: then no file beside
+// it is looked for).
+ModelSource openFile(const fs::path &file, std::shared_ptr<TorchArchive> opened = nullptr)
 {
     const std::string path = file.string();
     const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+    const bool besideFiles = !opened;
     LazyTensorMap tensors;
     std::optional<PickledCheckpoint> pickled;
     std::string container;
-    if (isSafetensorsFile(path)) {
+    if (opened) {
+        pickled = readPickled(std::move(opened));
+        tensors = pickled->tensors;
+        container = pickled->archive->isTorchScript() ? "TorchScript archive, weights read without running its code"
+                                                      : "torch.save zip, read without unpickling code";
+    } else if (isSafetensorsFile(path)) {
         tensors = stripPrefix(openSafetensors(path), "module.");
         container = "safetensors";
     } else {
@@ -398,7 +413,7 @@ ModelSource openFile(const fs::path &file)
         s.weightsPath = path;
         s.format = "FAIR MAE checkpoint (" + container + ")";
     } else if (hasOpenAiClipNames(tensors)) {
-        const json openClip = readOpenClipConfig(dir);
+        const json openClip = besideFiles ? readOpenClipConfig(dir) : json();
         const bool isOpenAi = pickled && pickled->archive->isTorchScript();
         const bool useConfig = !isOpenAi && openClip.is_object();
         s = fromOpenAiNames(path, tensors, useConfig ? openClip : json(),
@@ -410,7 +425,7 @@ ModelSource openFile(const fs::path &file)
             s.notes.push_back("no open_clip_config.json beside the file: OpenAI's QuickGELU assumed; open_clip's "
                               "LAION models use exact GELU, so put their open_clip_config.json next to the weights");
     } else if (tensors.count("vit.embeddings.cls_token") || tensors.count("vision_model.embeddings.class_embedding")) {
-        if (!fs::exists(dir / "config.json"))
+        if (!besideFiles || !fs::exists(dir / "config.json"))
             throw FileError(path, "Hugging Face tensor names, but no config.json beside the file: load the whole folder");
         return openHfFolder(dir, {});
     } else {
@@ -458,6 +473,14 @@ ModelSource openModelSource(const std::string &path, const std::string &expected
     if ((name == "model.safetensors" || name == "pytorch_model.bin") && fs::exists(p.parent_path() / "config.json"))
         return openHfFolder(p.parent_path(), expectedType);
     return openFile(p);
+}
+
+ModelSource openModelArchive(std::shared_ptr<TorchArchive> archive)
+{
+    if (!archive)
+        throw std::invalid_argument("openModelArchive: no archive");
+    const std::string path = archive->path();
+    return openFile(path, std::move(archive));
 }
 
 std::string modelTypeOf(const std::string &path)

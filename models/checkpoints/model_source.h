@@ -16,6 +16,7 @@
 //   .safetensors                     the same state dicts as safetensors
 // Nothing is read but headers and pickles until a tensor is asked for.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@
 #include "models/checkpoints/safetensors.h"
 
 namespace vitscope {
+
+class TorchArchive;
 
 struct ModelSource : ModelOrigin { // path as given, format, where the config and processor came from, settings, notes
     std::string modelType;       // "vit_mae" or "clip"
@@ -45,6 +48,11 @@ struct ModelSource : ModelOrigin { // path as given, format, where the config an
 // `expectedType` ("vit_mae", "clip"; empty: any) is checked against a folder's config.json
 // before its weights are opened.
 ModelSource openModelSource(const std::string &path, const std::string &expectedType = {});
+
+// A torch.save or TorchScript archive already open (TorchArchive::fromBytes: the fuzzer,
+// bytes not on disk), recognised and mapped as openModelSource maps such a file, except
+// that no file beside it is read (open_clip_config.json, a Hugging Face config.json).
+ModelSource openModelArchive(std::shared_ptr<TorchArchive> archive);
 
 // "vit_mae" or "clip" for any supported path (reads headers only).
 std::string modelTypeOf(const std::string &path);

@@ -1,5 +1,6 @@
 #include "models/checkpoints/torch_archive.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -7,7 +8,9 @@
 #include <set>
 #include <vector>
 
+#include <caffe2/serialize/file_adapter.h>
 #include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
 
 #include "models/error.h"
 
@@ -46,20 +49,44 @@ uint64_t le(const unsigned char *p, int n)
     return v;
 }
 
+using caffe2::serialize::ReadAdapterInterface;
+
+// Bytes in memory, read as LibTorch reads a file.
+class MemoryAdapter final : public ReadAdapterInterface {
+public:
+    explicit MemoryAdapter(std::shared_ptr<const std::string> bytes) : m_bytes(std::move(bytes)) {}
+    size_t size() const override { return m_bytes->size(); }
+    size_t read(uint64_t pos, void *buf, size_t n, const char * /*what*/) const override
+    {
+        if (n == 0 || pos >= m_bytes->size()) // LibTorch's reader asks for 0 bytes into no buffer
+            return 0;
+        n = std::min<std::size_t>(n, std::size_t(m_bytes->size() - pos));
+        std::memcpy(buf, m_bytes->data() + pos, n);
+        return n;
+    }
+
+private:
+    std::shared_ptr<const std::string> m_bytes;
+};
+
+// Reads exactly n bytes at pos into out; false when the source is shorter.
+bool readAt(const ReadAdapterInterface &in, uint64_t pos, void *out, std::size_t n)
+{
+    return pos <= in.size() && n <= in.size() - pos && in.read(pos, out, n, "") == n;
+}
+
 // The uncompressed size each entry of the zip's central directory claims, by name (the
 // archive's own names, top folder included). LibTorch's reader allocates a record's claimed
 // size before reading it; checking the claim against the file first keeps a corrupt or
 // hostile directory from asking for gigabytes. Empty when the directory cannot be read
-// (LibTorch then reports the damage itself).
-std::map<std::string, uint64_t> claimedSizes(const std::string &path, uint64_t fileSize)
+// (the archive is then refused).
+std::map<std::string, uint64_t> claimedSizes(const ReadAdapterInterface &in)
 {
     std::map<std::string, uint64_t> out;
-    std::ifstream in(path, std::ios::binary);
+    const uint64_t fileSize = in.size();
     const uint64_t tail = std::min<uint64_t>(fileSize, 65535 + 22);
     std::vector<unsigned char> end(tail);
-    in.seekg(std::streamoff(fileSize - tail));
-    in.read(reinterpret_cast<char *>(end.data()), std::streamsize(tail));
-    if (!in || tail < 22)
+    if (tail < 22 || !readAt(in, fileSize - tail, end.data(), std::size_t(tail)))
         return out;
     std::size_t eocd = std::string::npos;
     for (std::size_t i = tail - 22 + 1; i-- > 0;)
@@ -70,24 +97,21 @@ std::map<std::string, uint64_t> claimedSizes(const std::string &path, uint64_t f
     if (eocd == std::string::npos)
         return out;
     uint64_t count = le(&end[eocd + 10], 2), cdSize = le(&end[eocd + 12], 4), cdOffset = le(&end[eocd + 16], 4);
-    if ((count == 0xffff || cdSize == 0xffffffff || cdOffset == 0xffffffff) && eocd >= 20 &&
-        le(&end[eocd - 20], 4) == 0x07064b50) { // zip64: the locator points at the zip64 end record
+    // zip64, as miniz (LibTorch's zip code) reads it: whenever a locator precedes the end
+    // record and points at a zip64 end record, that record's count, size and offset win,
+    // whatever the 32-bit fields say.
+    if (eocd >= 20 && le(&end[eocd - 20], 4) == 0x07064b50) {
         const uint64_t at = le(&end[eocd - 20 + 8], 8);
         unsigned char z[56];
-        if (at + 56 > fileSize)
+        if (at > fileSize || fileSize - at < 56)
             return out;
-        in.seekg(std::streamoff(at));
-        in.read(reinterpret_cast<char *>(z), 56);
-        if (!in || le(z, 4) != 0x06064b50)
-            return out;
-        count = le(z + 32, 8), cdSize = le(z + 40, 8), cdOffset = le(z + 48, 8);
+        if (readAt(in, at, z, 56) && le(z, 4) == 0x06064b50)
+            count = le(z + 32, 8), cdSize = le(z + 40, 8), cdOffset = le(z + 48, 8);
     }
     if (cdOffset > fileSize || cdSize > fileSize - cdOffset || cdSize > (uint64_t(64) << 20))
         return out;
     std::vector<unsigned char> cd(cdSize);
-    in.seekg(std::streamoff(cdOffset));
-    in.read(reinterpret_cast<char *>(cd.data()), std::streamsize(cdSize));
-    if (!in)
+    if (!readAt(in, cdOffset, cd.data(), std::size_t(cdSize)))
         return out;
     std::size_t p = 0;
     for (uint64_t k = 0; k < count && p + 46 <= cd.size() && le(&cd[p], 4) == 0x02014b50; ++k) {
@@ -103,7 +127,7 @@ std::map<std::string, uint64_t> claimedSizes(const std::string &path, uint64_t f
                     uncomp = le(&cd[e + 4], 8);
                 e += 4 + len;
             }
-        out[name] = uncomp;
+        out[name] = std::max(out[name], uncomp); // a name twice: the larger claim
         p += 46 + nameLen + extraLen + commentLen;
     }
     return out;
@@ -121,7 +145,27 @@ std::shared_ptr<TorchArchive> TorchArchive::open(const std::string &path)
     std::error_code ec;
     if (!fs::is_regular_file(path, ec))
         throw FileError(path, fs::exists(path, ec) ? "not a file" : "missing");
-    const std::string head = firstBytes(path, 16);
+    std::shared_ptr<ReadAdapterInterface> in;
+    try {
+        in = std::make_shared<caffe2::serialize::FileAdapter>(path);
+    } catch (const c10::Error &e) {
+        throw FileError(path, "cannot be opened: " + firstLine(e.what_without_backtrace()));
+    }
+    return openFrom(std::move(in), path);
+}
+
+std::shared_ptr<TorchArchive> TorchArchive::fromBytes(std::shared_ptr<const std::string> bytes, const std::string &name)
+{
+    if (!bytes)
+        throw FileError(name, "empty file");
+    return openFrom(std::make_shared<MemoryAdapter>(std::move(bytes)), name);
+}
+
+std::shared_ptr<TorchArchive> TorchArchive::openFrom(std::shared_ptr<ReadAdapterInterface> in, const std::string &path)
+{
+    std::string head(std::min<std::size_t>(16, in->size()), '\0');
+    if (!readAt(*in, 0, head.data(), head.size()))
+        throw FileError(path, "unreadable");
     // torch.save before 1.6 (or with _use_new_zipfile_serialization=False): pickle protocol 2
     // followed by the magic number 0x1950a86a20f9469cfc6c as a LONG1.
     static const std::string legacyMagic("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 14);
@@ -137,9 +181,27 @@ std::shared_ptr<TorchArchive> TorchArchive::open(const std::string &path)
     }
     auto archive = std::shared_ptr<TorchArchive>(new TorchArchive());
     archive->m_path = path;
-    archive->m_fileSize = fs::file_size(path, ec);
+    archive->m_fileSize = in->size();
+    archive->m_claimed = claimedSizes(*in);
+    // Without the claims, nothing bounds what LibTorch's reader allocates: a directory that
+    // its reader accepts and this one cannot follow is refused.
+    if (archive->m_claimed.empty())
+        throw FileError(path, "not a readable PyTorch archive (truncated or corrupt?): its zip directory "
+                              "cannot be read");
+    // LibTorch's reader throws from its constructor when the version record is missing, and
+    // then leaks its zip state (748 bytes a file): refuse that case first, from the directory.
+    const auto isVersion = [](const std::string &name) {
+        for (const std::string tail : {"/version", "/.data/version"})
+            if (name.size() > tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0 &&
+                name.find('/') == name.size() - tail.size())
+                return true;
+        return false;
+    };
+    if (std::none_of(archive->m_claimed.begin(), archive->m_claimed.end(), [&](const auto &e) { return isVersion(e.first); }))
+        throw FileError(path, "not a readable PyTorch archive (truncated or corrupt?): a zip archive without the "
+                              "version record every torch.save and TorchScript file has");
     try {
-        archive->m_reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+        archive->m_reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(std::move(in));
     } catch (const c10::Error &e) {
         throw FileError(path, "not a readable PyTorch archive (truncated or corrupt?): " +
                                   firstLine(e.what_without_backtrace()));
@@ -149,16 +211,11 @@ std::shared_ptr<TorchArchive> TorchArchive::open(const std::string &path)
     if (!archive->hasRecord("data.pkl"))
         throw FileError(path, "a zip archive without data.pkl: not a torch.save or TorchScript file");
     archive->m_torchScript = archive->hasRecord("constants.pkl");
-    archive->m_claimed = claimedSizes(path, archive->m_fileSize);
     if (archive->hasRecord("byteorder")) {
-        try {
-            auto [ptr, size] = archive->m_reader->getRecord("byteorder");
-            const std::string order(static_cast<const char *>(ptr.get()), size);
-            if (order != "little")
-                throw FileError(path, "saved on a " + order + "-endian machine; only little-endian files load");
-        } catch (const c10::Error &e) {
-            throw FileError(path, "byteorder record unreadable: " + firstLine(e.what_without_backtrace()));
-        }
+        auto [ptr, size] = archive->readRecord("byteorder"); // its claimed size checked first
+        const std::string order(static_cast<const char *>(ptr.get()), size);
+        if (order != "little")
+            throw FileError(path, "saved on a " + order.substr(0, 32) + "-endian machine; only little-endian files load");
     }
     return archive;
 }

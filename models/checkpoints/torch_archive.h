@@ -21,6 +21,7 @@
 
 namespace caffe2::serialize {
 class PyTorchStreamReader;
+class ReadAdapterInterface;
 }
 
 namespace vitscope {
@@ -30,6 +31,10 @@ public:
     // Opens `path`. A pre-1.6 (legacy, not zip) torch.save file is refused with how to
     // convert it; anything else that is not a PyTorch archive is refused naming what it is.
     static std::shared_ptr<TorchArchive> open(const std::string &path);
+    // The same checks and reader over bytes already in memory (the fuzzer, a download
+    // being inspected); `name` stands for the file in every error and in path(). The
+    // archive keeps `bytes` alive for its lazy tensors.
+    static std::shared_ptr<TorchArchive> fromBytes(std::shared_ptr<const std::string> bytes, const std::string &name);
     ~TorchArchive();
 
     const std::string &path() const { return m_path; }
@@ -50,6 +55,8 @@ public:
 
 private:
     TorchArchive() = default;
+    static std::shared_ptr<TorchArchive> openFrom(std::shared_ptr<caffe2::serialize::ReadAdapterInterface> in,
+                                                  const std::string &name);
     // The record's bytes, in memory allocated for them; FileError when unreadable.
     std::pair<c10::DataPtr, std::size_t> readRecord(const std::string &record) const;
     std::string m_path;

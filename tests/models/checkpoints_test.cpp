@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "common/temp_dir.h"
@@ -389,12 +391,78 @@ TEST(Checkpoints, HostileFilesAreRefusedWithTheFileAndTheReason)
         // Found by fuzz_torch_archive: data.pkl's directory entry claims 3.5 GB; LibTorch would
         // allocate that before reading.
         {"hostile/huge_record.pt", {"huge_record.pt", "data.pkl claims 3539992819 bytes in a file of 1011"}},
+        // Found by fuzz_torch_archive reading from memory: the same claim behind a zip64 end
+        // record whose 32-bit twin holds a wrong offset. LibTorch's zip code follows zip64
+        // whenever its locator is there; the size check did so only for 0xffff markers, so
+        // 3.5 GB were allocated and zeroed.
+        {"hostile/huge_record_zip64.pt", {"huge_record_zip64.pt", "data.pkl claims 3539992819 bytes in a file of 1011"}},
     };
     for (const auto &[file, parts] : cases) {
         SCOPED_TRACE(file);
         expectErrorParts([&] { openModelSource(fixture(file)); }, parts);
     }
     EXPECT_FALSE(fs::exists(pwned)) << "a pickle ran code";
+}
+
+namespace {
+
+std::shared_ptr<const std::string> fixtureBytes(const std::string &name)
+{
+    std::ifstream in(fixture(name), std::ios::binary);
+    auto bytes = std::make_shared<std::string>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes->size(), fs::file_size(fixture(name))) << name;
+    return bytes;
+}
+
+} // namespace
+
+TEST(Checkpoints, ArchivesInMemoryReadAsTheirFiles)
+{
+    // The memory adapter against LibTorch's own file adapter, through openModelSource (the
+    // path every loader takes): the same format, names, dtypes and every value.
+    for (const std::string file : {"mae_fair_full.pth", "mae_pretrain_vit_tiny.pth", "openai_tiny.pt"}) {
+        SCOPED_TRACE(file);
+        const ModelSource fromFile = openModelSource(fixture(file));
+        const ModelSource fromMemory = openModelArchive(TorchArchive::fromBytes(fixtureBytes(file), file));
+        EXPECT_EQ(fromMemory.format, fromFile.format);
+        EXPECT_EQ(fromMemory.modelType, fromFile.modelType);
+        EXPECT_EQ(fromMemory.config, fromFile.config);
+        ASSERT_EQ(fromMemory.tensors.size(), fromFile.tensors.size());
+        for (const auto &[name, lazy] : fromFile.tensors) {
+            ASSERT_TRUE(fromMemory.tensors.count(name)) << name;
+            const torch::Tensor a = lazy.read(), b = fromMemory.tensors.at(name).read();
+            EXPECT_EQ(a.dtype(), b.dtype()) << name;
+            EXPECT_TRUE(torch::equal(a, b)) << name;
+        }
+    }
+    // A Hugging Face .bin read alone from memory: its names say Hugging Face, and no
+    // config.json is looked for beside bytes that have no folder.
+    expectErrorParts([] { openModelArchive(TorchArchive::fromBytes(fixtureBytes("mae_hf_bin/pytorch_model.bin"), "x.bin")); },
+                     {"x.bin", "no config.json"});
+}
+
+TEST(Checkpoints, HostileArchivesInMemoryAreRefusedAsTheirFiles)
+{
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"os_system.pt", "never runs code"},
+        {"huge_memo.pt", "memo index 4294967280"},
+        {"deep_nesting.pt", "nested deeper than"},
+        {"huge_storage.pt", "claims 1000000000000 elements"},
+        {"truncated.pth", "not a readable PyTorch archive"},
+        {"not_a_checkpoint.pt", "not a PyTorch checkpoint"},
+        {"cycle.pt", "inside itself"},
+        {"huge_record.pt", "data.pkl claims 3539992819 bytes in a file of 1011"},
+        {"huge_record_zip64.pt", "data.pkl claims 3539992819 bytes in a file of 1011"},
+        {"../mae_legacy.pth", "legacy (pre-1.6)"},
+    };
+    for (const auto &[file, reason] : cases) {
+        SCOPED_TRACE(file);
+        const std::string name = "in-memory-" + fs::path(file).filename().string();
+        expectErrorParts([&] { openModelArchive(TorchArchive::fromBytes(fixtureBytes("hostile/" + file), name)); },
+                         {name, reason});
+    }
+    expectErrorParts([] { TorchArchive::fromBytes(std::make_shared<const std::string>(), "nothing.pt"); },
+                     {"nothing.pt", "empty file"});
 }
 
 TEST(Checkpoints, ArchiveRefusesMissingStorageRecords)
