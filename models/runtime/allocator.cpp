@@ -43,9 +43,13 @@ const AllocatorSetting &configureAllocator()
         if (s.keep) {
             // Each call also turns off glibc's adaptive thresholds, so both are needed: the
             // trim threshold alone leaves every block over 128 KiB to mmap.
-            const bool ok = mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
-            if (!ok)
+            const bool mmapOff = mallopt(M_MMAP_MAX, 0) == 1;
+            const bool trimOff = mmapOff && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
+            if (!trimOff) {
+                if (mmapOff) // one without the other is neither setting: mmap back on (glibc's default count)
+                    mallopt(M_MMAP_MAX, 65536);
                 s = {false, "glibc's defaults (mallopt refused the setting)"};
+            }
         }
 #endif
         return s;

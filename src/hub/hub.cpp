@@ -445,7 +445,7 @@ Snapshot HubClient::fetchModel(const RepoId &repo, const ProgressCallback &progr
 {
     if (m_settings.offline) {
         if (auto cached = cachedModel(repo))
-            return Snapshot{*cached, fs::path(*cached).filename().string(), {}, {}};
+            return Snapshot{*cached, fs::path(*cached).filename().string(), {}, {}, {}};
         throw HubError(repo.id + "@" + repo.revision + ": not in the Hugging Face cache (" + m_settings.cacheDir +
                        ") and HF_HUB_OFFLINE is set");
     }

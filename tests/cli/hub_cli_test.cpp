@@ -6,21 +6,19 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <sys/mount.h>
-#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
 #include "common/cli_run.h"
 #include "common/mae_cli_fixture.h"
+#include "common/small_disk.h"
 #include "common/temp_dir.h"
 
 using vitscope::test::CliRun;
@@ -137,25 +135,14 @@ TEST(CliHub, APullIntoAFullDiskIsOneLineAndTheNextPullResumes)
 {
     SlowHub hub(0);
     const std::string disk = hub.home.file("disk");
-    std::filesystem::create_directories(disk);
-    if (geteuid() != 0 || mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=4m") != 0)
-        GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-    struct Unmount {
-        std::string path;
-        ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
-    } unmount{disk};
+    const vitscope::test::SmallDisk small(disk, "4m");
+    if (!small.mounted())
+        GTEST_SKIP() << small.why();
     setenv("HF_HOME", disk.c_str(), 1);
     // Leave room for config.json (one page) and half the weights.
-    struct statvfs st {};
-    ASSERT_EQ(statvfs(disk.c_str(), &st), 0);
-    const std::uint64_t freeBytes = std::uint64_t(st.f_bavail) * st.f_frsize;
     const std::uint64_t leave = 4096 + (hub.weights.size() / 2 / 4096) * 4096;
-    ASSERT_GT(freeBytes, leave + 4096);
-    {
-        std::ofstream filler(disk + "/filler", std::ios::binary);
-        filler << std::string(freeBytes - leave, '\0');
-        ASSERT_TRUE(filler.good());
-    }
+    ASSERT_GT(small.available(), leave + 4096);
+    ASSERT_TRUE(small.fillLeaving(leave));
     const CliRun full = runCli("pull org/tiny");
     EXPECT_EQ(full.status, 1) << full.err;
     const std::string line = full.err.substr(full.err.rfind("vitscope-cli: error: "));

@@ -13,11 +13,10 @@
 #include <random>
 #include <sstream>
 
-#include <sys/mount.h>
-#include <sys/statvfs.h>
 
 #include "common/cli_run.h"
 #include "common/fashion_mnist.h"
+#include "common/small_disk.h"
 #include "common/temp_dir.h"
 #include "models/checkpoints/safetensors.h"
 
@@ -275,13 +274,9 @@ TEST(Reliability, FullTmpfsIsAClearErrorAndTheLastCheckpointSurvives)
         GTEST_SKIP() << "Fashion-MNIST absent";
     vitscope::test::TempDir dir;
     const std::string disk = dir.file("disk");
-    fs::create_directories(disk);
-    if (geteuid() != 0 || mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=96m") != 0)
-        GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-    struct Unmount {
-        std::string path;
-        ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
-    } unmount{disk};
+    const vitscope::test::SmallDisk small(disk, "96m");
+    if (!small.mounted())
+        GTEST_SKIP() << small.why();
 
     const std::string run = disk + "/run";
     const auto before = runUntilTwoCheckpoints(run);
@@ -291,20 +286,8 @@ TEST(Reliability, FullTmpfsIsAClearErrorAndTheLastCheckpointSurvives)
 
     // Fill the file system up to the last 256 KB: room for metrics lines, none for a
     // checkpoint.
-    struct statvfs st {};
-    ASSERT_EQ(statvfs(disk.c_str(), &st), 0);
-    const std::uint64_t freeBytes = std::uint64_t(st.f_bavail) * st.f_frsize;
-    ASSERT_GT(freeBytes, 256u << 10);
-    {
-        std::ofstream filler(disk + "/filler", std::ios::binary);
-        const std::string block(1 << 16, '\0');
-        for (std::uint64_t left = freeBytes - (256u << 10); left > 0 && filler;) {
-            const auto n = std::min<std::uint64_t>(left, block.size());
-            filler.write(block.data(), std::streamsize(n));
-            left -= n;
-        }
-        ASSERT_TRUE(filler.good()) << "could not fill the tmpfs";
-    }
+    ASSERT_GT(small.available(), 256u << 10);
+    ASSERT_TRUE(small.fillLeaving(256u << 10)) << "could not fill the tmpfs";
     const Exit full = runCliWith({"resume", run}, 0, 0, dir.file("stderr"));
     expectCleanWriteFailure(full, "No space left on device", last, lastBytes, run);
     for (const auto &e : fs::directory_iterator(run + "/checkpoints"))

@@ -24,7 +24,10 @@ std::string readFile(const fs::path &p)
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// A real model folder to serve: FAIR's fixture saved in Hugging Face layout.
+} // namespace
+
+// A real model folder to serve: FAIR's fixture saved in Hugging Face layout. It and HubTest
+// stay outside the anonymous namespace: TEST_F derives from HubTest at namespace scope.
 struct ServedModel {
     test::TempDir dir;
     std::map<std::string, std::string> files;
@@ -71,8 +74,6 @@ struct HubTest : ::testing::Test {
         return "(no error)";
     }
 };
-
-} // namespace
 
 TEST(HubIds, ParseOrgNameAndRevision)
 {

@@ -14,8 +14,8 @@
 
 using namespace vitscope;
 
-namespace {
-
+// Outside the anonymous namespace: TEST_F derives from it at namespace scope
+// (-Wsubobject-linkage otherwise).
 class CudaFloat32 : public ::testing::Test {
 protected:
     void SetUp() override
@@ -40,6 +40,8 @@ protected:
 private:
     bool m_tf32Cudnn = true, m_tf32Cublas = false;
 };
+
+namespace {
 
 MaskSpec maskSpec(MaskStrategy strategy, double ratio, std::uint64_t seed)
 {
