@@ -182,12 +182,21 @@ std::shared_ptr<TorchArchive> TorchArchive::openFrom(std::shared_ptr<ReadAdapter
     auto archive = std::shared_ptr<TorchArchive>(new TorchArchive());
     archive->m_path = path;
     archive->m_fileSize = in->size();
-    archive->m_claimed = claimedSizes(*in);
+    const std::map<std::string, uint64_t> claimed = claimedSizes(*in);
     // Without the claims, nothing bounds what LibTorch's reader allocates: a directory that
     // its reader accepts and this one cannot follow is refused.
-    if (archive->m_claimed.empty())
+    if (claimed.empty())
         throw FileError(path, "not a readable PyTorch archive (truncated or corrupt?): its zip directory "
                               "cannot be read");
+    // Every claim, before LibTorch's reader reads any record (its constructor reads the
+    // version record at whatever size the directory gives).
+    for (const auto &[name, size] : claimed)
+        if (size > archive->m_fileSize) {
+            const auto slash = name.find('/');
+            throw FileError(path, (slash == std::string::npos ? name : name.substr(slash + 1)) + " claims " +
+                                      std::to_string(size) + " bytes in a file of " +
+                                      std::to_string(archive->m_fileSize) + ": the zip directory is corrupt");
+        }
     // LibTorch's reader throws from its constructor when the version record is missing, and
     // then leaks its zip state (748 bytes a file): refuse that case first, from the directory.
     const auto isVersion = [](const std::string &name) {
@@ -197,7 +206,7 @@ std::shared_ptr<TorchArchive> TorchArchive::openFrom(std::shared_ptr<ReadAdapter
                 return true;
         return false;
     };
-    if (std::none_of(archive->m_claimed.begin(), archive->m_claimed.end(), [&](const auto &e) { return isVersion(e.first); }))
+    if (std::none_of(claimed.begin(), claimed.end(), [&](const auto &e) { return isVersion(e.first); }))
         throw FileError(path, "not a readable PyTorch archive (truncated or corrupt?): a zip archive without the "
                               "version record every torch.save and TorchScript file has");
     try {
@@ -242,12 +251,8 @@ std::vector<std::string> TorchArchive::records() const
 
 std::pair<at::DataPtr, std::size_t> TorchArchive::readRecord(const std::string &record) const
 {
-    // LibTorch allocates what the zip directory claims before reading: check the claim.
-    for (const auto &[name, size] : m_claimed)
-        if (name.size() > record.size() && name.compare(name.size() - record.size(), record.size(), record) == 0 &&
-            name[name.size() - record.size() - 1] == '/' && size > m_fileSize)
-            throw FileError(m_path, record + " claims " + std::to_string(size) + " bytes in a file of " +
-                                        std::to_string(m_fileSize) + ": the zip directory is corrupt");
+    // LibTorch allocates what the zip directory claims before reading: openFrom checked
+    // every claim against the file's size.
     try {
         auto [data, size] = m_reader->getRecord(record);
         return {std::move(data), size};

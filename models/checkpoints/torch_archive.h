@@ -63,7 +63,6 @@ private:
     uint64_t m_fileSize = 0;
     bool m_torchScript = false;
     std::unique_ptr<caffe2::serialize::PyTorchStreamReader> m_reader;
-    std::map<std::string, uint64_t> m_claimed; // uncompressed sizes the zip directory claims
 };
 
 // True when the file starts like a zip archive ("PK\3\4").
