@@ -4,9 +4,10 @@
     tests/fuzz/run_fuzzers.py BUILD_DIR [--plateau S] [--max S] [--jobs N] [targets...]
 
 Each target starts from tests/fuzz/seeds/<name>/ (copied into BUILD_DIR/corpus/<name>,
-which grows as the fuzzer finds new inputs). A target stops when no new coverage came for
---plateau seconds, or at --max seconds. Crash, leak, OOM and timeout inputs land in
-BUILD_DIR/artifacts/<name>/; copy each one to tests/fuzz/regressions/<name>/ once fixed.
+which grows as the fuzzer finds new inputs, and is kept: a second run continues). A target
+stops when its edge coverage has not grown for --plateau seconds, or at --max seconds.
+Crash, leak, OOM and timeout inputs land in BUILD_DIR/artifacts/<name>/; copy each one
+to tests/fuzz/regressions/<name>/ once fixed.
 Output: a Markdown table (executions, seconds, when coverage last grew, final coverage,
 artifacts), the rows docs/reliability.md quotes.
 
@@ -17,8 +18,8 @@ input and cost 3 to 4 times the fuzzing; torch_archive fuzzes with -detect_leaks
 whole corpus is replayed afterwards under LeakSanitizer with full stacks, so that only
 that LibTorch allocation is suppressed. The replay's verdict is a column of the table.
 
---seeds-out DIR: after the run, merge each target's corpus into a minimal set (-merge=1)
-in DIR/<name>/, the seeds to commit.
+--seeds-out DIR: after the run, the fewest inputs of each target's corpus that reach all
+of its edges (minimize_seeds.py) in DIR/<name>/, the seeds to commit.
 """
 import argparse, os, re, shutil, signal, subprocess, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
@@ -63,7 +64,7 @@ def run(build, name, plateau, max_s, seeds_out=None):
     if "-detect_leaks=0" in FUZZ_OPTIONS.get(name, []):
         env["ASAN_OPTIONS"] = "detect_leaks=0"  # nor at exit: the replay below checks
     p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, errors="replace", env=env)
-    log = open(os.path.join(build, "fuzz_%s.log" % name), "w")
+    log = open(os.path.join(build, "fuzz_%s.log" % name), "w", buffering=1)  # line by line: watchable
 
     def watchdog():
         while p.poll() is None:
@@ -74,13 +75,15 @@ def run(build, name, plateau, max_s, seeds_out=None):
     threading.Thread(target=watchdog, daemon=True).start()
     for line in p.stderr:
         log.write(line)
-        m = re.match(r"#(\d+)\s+NEW\b", line)
-        if m:  # new coverage or features (REDUCE only shrinks an input: not growth)
-            last_new = time.time()
-            last_new_exec = m.group(1)
-        m = re.search(r"cov: (\d+)", line)
+        # Coverage is libFuzzer's edge count ("cov:"). Its features ("ft:", an edge at a
+        # new hit count, a longer input) keep growing long after the edges stop, so they
+        # do not hold the plateau back.
+        m = re.match(r"#(\d+)\s+\w+\s+cov: (\d+)", line)
         if m:
-            cov = m.group(1)
+            if cov == "?" or int(m.group(2)) > int(cov):
+                last_new = time.time()
+                last_new_exec = m.group(1)
+            cov = m.group(2)
         m = re.search(r"stat::number_of_executed_units: (\d+)", line)
         if m:
             execs = m.group(1)
@@ -89,12 +92,8 @@ def run(build, name, plateau, max_s, seeds_out=None):
     found = sorted(f for f in os.listdir(artifacts) if re.match(r"(crash|leak|oom|timeout|slow-unit)-", f))
     replay = leak_replay(exe, dirs) if "-detect_leaks=0" in FUZZ_OPTIONS.get(name, []) else "checked per input"
     if seeds_out:
-        out = os.path.join(seeds_out, name)
-        shutil.rmtree(out, ignore_errors=True)
-        os.makedirs(out)
-        subprocess.run([exe, "-merge=1", "-rss_limit_mb=2048", "-timeout=10", "-detect_leaks=0",
-                        "-artifact_prefix=" + artifacts, out, corpus],
-                       env=dict(env, ASAN_OPTIONS="detect_leaks=0"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([sys.executable, os.path.join(HERE, "minimize_seeds.py"), build, name, corpus,
+                        os.path.join(seeds_out, name)], stdout=sys.stderr)
     return {"name": name, "execs": execs, "seconds": round(end - start), "last_new": round(last_new - start),
             "last_new_exec": last_new_exec, "cov": cov, "artifacts": found, "status": p.returncode, "leaks": replay}
 
