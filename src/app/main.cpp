@@ -45,6 +45,7 @@ void scheduleScriptedRun(vitscope::gui::MainWindow &window, bool bench, const QS
             QTemporaryDir tmp;
             const QJsonObject result = vitscope::gui::runUiBenchmark(&window, tmp.path() + QStringLiteral("/images"));
             std::printf("%s\n", QJsonDocument(result).toJson(QJsonDocument::Indented).constData());
+            std::fflush(stdout); // before anything at exit (LeakSanitizer's report) can end the process
             QCoreApplication::exit(0);
         });
     } else if (!screenshotsDir.isEmpty()) {
@@ -222,6 +223,7 @@ int main(int argc, char **argv)
             QTemporaryDir tmp;
             const QJsonObject result = vitscope::gui::runSoak(&window, soakMinutes, tmp.path());
             std::printf("%s\n", QJsonDocument(result).toJson(QJsonDocument::Indented).constData());
+            std::fflush(stdout); // before anything at exit (LeakSanitizer's report) can end the process
             QCoreApplication::exit(0);
         });
         return app->exec();
