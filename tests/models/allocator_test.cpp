@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstring>
 #include <map>
 #include <string>
@@ -84,11 +86,14 @@ TEST(Allocator, RepeatedPassesFaultNoNewPages)
         GTEST_SKIP() << "allocator left alone here (" << configureAllocator().description << "); faults per pass:" << all;
     if (faults[0] < 1000) // transparent huge pages everywhere: too few faults to tell apart
         GTEST_SKIP() << "the first pass faulted only " << faults[0] << " pages in; faults per pass:" << all;
-    // Measured on a 2-core VM: kept, 0 to 300 faults in each of the last four passes (the
-    // heaps settle after three or four); glibc's defaults, 0 to 15,000 each and 5,000 or
-    // more in every run of four.
-    const long last4 = faults[8] + faults[9] + faults[10] + faults[11];
-    EXPECT_LT(last4, faults[0] / 20) << "faults per pass:" << all;
+    // Measured on a 2-core VM: kept, 0 faults in most of the last eight passes once the
+    // heaps settle (three or four passes), with a lone pass of up to about 2,100 now and
+    // then (a thread's stack, a page the kernel took back); glibc's defaults, 5,000 to
+    // 15,000 in most passes. So the typical pass of the last eight decides: the upper
+    // median, which three stray passes cannot move.
+    std::vector<long> last8(faults.begin() + 4, faults.end());
+    std::sort(last8.begin(), last8.end());
+    EXPECT_LT(last8[4], faults[0] / 20) << "faults per pass:" << all;
 }
 
 } // namespace vitscope
