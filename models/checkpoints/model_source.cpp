@@ -381,9 +381,8 @@ ModelSource fromFairNames(const std::string &path, const LazyTensorMap &tensors,
     return s;
 }
 
-// A loose file: safetensors or a PyTorch archive, recognised by its tensor names.
-// A weights file, or an archive already open (`opened`, from memory: then no file beside
-// it is looked for).
+// A loose file (safetensors or a PyTorch archive) or an archive already open (`opened`,
+// from memory: then no file beside it is looked for), recognised by its tensor names.
 ModelSource openFile(const fs::path &file, std::shared_ptr<TorchArchive> opened = nullptr)
 {
     const std::string path = file.string();
@@ -392,19 +391,14 @@ ModelSource openFile(const fs::path &file, std::shared_ptr<TorchArchive> opened 
     LazyTensorMap tensors;
     std::optional<PickledCheckpoint> pickled;
     std::string container;
-    if (opened) {
-        pickled = readPickled(std::move(opened));
+    if (opened || !isSafetensorsFile(path)) {
+        pickled = opened ? readPickled(std::move(opened)) : readPickled(path);
         tensors = pickled->tensors;
         container = pickled->archive->isTorchScript() ? "TorchScript archive, weights read without running its code"
                                                       : "torch.save zip, read without unpickling code";
-    } else if (isSafetensorsFile(path)) {
+    } else {
         tensors = stripPrefix(openSafetensors(path), "module.");
         container = "safetensors";
-    } else {
-        pickled = readPickled(path);
-        tensors = pickled->tensors;
-        container = pickled->archive->isTorchScript() ? "TorchScript archive, weights read without running its code"
-                                                      : "torch.save zip, read without unpickling code";
     }
     ModelSource s;
     s.weightsPath = path;
