@@ -263,9 +263,20 @@ ClipTextImpl::ClipTextImpl(const ClipTextConfig &cfg) : config(cfg)
     tokenEmbedding = register_module("token_embedding", torch::nn::Embedding(cfg.vocabSize, D));
     positionEmbedding = register_module("position_embedding", torch::nn::Embedding(cfg.maxPositionEmbeddings, D));
     blocks = register_module("blocks", torch::nn::ModuleList());
+    auto block = cfg.block();
+    block.bf16Candidate = true; // the text tower: bf16-text may apply (models/kernels/fast_paths.h)
     for (int64_t i = 0; i < cfg.numHiddenLayers; ++i)
-        blocks->push_back(TransformerBlock(cfg.block()));
+        blocks->push_back(TransformerBlock(block));
     finalLayerNorm = register_module("final_layer_norm", layerNorm(D, cfg.layerNormEps));
+}
+
+bool ClipTextImpl::usesBf16Weights() const
+{
+    if (blocks->is_empty())
+        return false;
+    const auto &w = tokenEmbedding->weight;
+    return blocks->ptr<TransformerBlockImpl>(0)->usesBf16Weights(
+        torch::empty({0}, torch::TensorOptions().dtype(w.scalar_type()).device(w.device())));
 }
 
 torch::Tensor ClipTextImpl::eosPositions(const torch::Tensor &ids) const

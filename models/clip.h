@@ -99,6 +99,9 @@ struct ClipTextImpl : torch::nn::Module {
     // eos_token_id is 2 (OpenAI's configs), else the first position holding eos_token_id
     // (the last position when there is none).
     torch::Tensor eosPositions(const torch::Tensor &ids) const;
+    // Whether a forward pass now would run on bfloat16 copies of the weights (the opt-in
+    // fast path bf16-text: inference, float32 weights on a CPU with native bfloat16).
+    bool usesBf16Weights() const;
 
     ClipTextConfig config;
     torch::nn::Embedding tokenEmbedding{nullptr}, positionEmbedding{nullptr};

@@ -6,6 +6,7 @@
 
 #include "models/error.h"
 #include "models/kernels/fast_paths.h"
+#include "models/kernels/bf16_gemm.h"
 #include "models/kernels/linear.h"
 #include "models/torch_compat.h"
 
@@ -135,19 +136,70 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor &x, const torch:
     return forwardWithAttention(x, nullptr, attnMask, causal);
 }
 
+namespace {
+
+} // namespace
+
+namespace {
+
+// Weights made under an InferenceMode have no version counter: their storage alone.
+int64_t versionOf(const torch::Tensor &t) { return t.is_inference() ? int64_t(-1) : int64_t(t._version()); }
+
+} // namespace
+
+TransformerBlockImpl::WeightStamp TransformerBlockImpl::WeightStamp::of(const std::vector<torch::Tensor> &tensors)
+{
+    WeightStamp s;
+    for (const auto &t : tensors) {
+        s.storages.push_back(t.storage().getWeakStorageImpl());
+        s.data.push_back(t.data_ptr());
+        s.versions.push_back(versionOf(t));
+    }
+    return s;
+}
+
+bool TransformerBlockImpl::WeightStamp::matches(const std::vector<torch::Tensor> &now) const
+{
+    if (now.size() != storages.size())
+        return false;
+    for (size_t i = 0; i < now.size(); ++i) {
+        const auto held = storages[i].lock();
+        if (!held || held.get() != now[i].storage().unsafeGetStorageImpl() || now[i].data_ptr() != data[i] ||
+            versionOf(now[i]) != versions[i])
+            return false;
+    }
+    return true;
+}
+
+bool TransformerBlockImpl::usesBf16Weights(const torch::Tensor &x) const
+{
+    return config.bf16Candidate && !torch::GradMode::is_enabled() && x.is_cpu() &&
+           x.scalar_type() == torch::kFloat32 && q->weight.scalar_type() == torch::kFloat32 &&
+           fastPaths().bf16Text && bf16KernelAvailable();
+}
+
 torch::Tensor TransformerBlockImpl::forwardWithAttention(const torch::Tensor &x, torch::Tensor *probs,
                                                          const torch::Tensor &attnMask, bool causal)
 {
     const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
     const int64_t H = config.heads, hd = D / H;
+    const bool bf16 = usesBf16Weights(x);
+    Bf16Weights low;
+    if (bf16)
+        low = bf16Weights();
     auto h = norm1(x);
     torch::Tensor qh, kh, vh; // (B, H, N, hd)
+    auto split = [&](const torch::Tensor &t) { return t.view({B, N, H, hd}).transpose(1, 2); };
     // q, k and v as one product (3D outputs) when training or on many rows: one pass over
     // the activations instead of three. The weights are joined per call (autograd sends
     // each its part of the gradient); in inference on a few hundred rows (one image in
     // the explorer, a batch of 8) copying 3 D^2 weights costs more than it saves.
-    const bool join = B * N > kSmallRows && (torch::GradMode::is_enabled() || B * N >= 2048);
-    if (join) {
+    const bool join = !bf16 && B * N > kSmallRows && (torch::GradMode::is_enabled() || B * N >= 2048);
+    if (bf16) {
+        qh = split(bf16Linear(h, low.q, q->bias));
+        kh = split(bf16Linear(h, low.k, k->bias));
+        vh = split(bf16Linear(h, low.v, v->bias));
+    } else if (join) {
         const auto w = torch::cat({q->weight, k->weight, v->weight}, 0);
         const auto b = config.qkvBias ? torch::cat({q->bias, k->bias, v->bias}, 0) : torch::Tensor();
         const auto qkv = linear(h, w, b).view({B, N, 3, H, hd}).permute({2, 0, 3, 1, 4}); // (3, B, H, N, hd)
@@ -160,7 +212,6 @@ torch::Tensor TransformerBlockImpl::forwardWithAttention(const torch::Tensor &x,
             qh = qkv.select(0, 0), kh = qkv.select(0, 1), vh = qkv.select(0, 2);
         }
     } else {
-        auto split = [&](const torch::Tensor &t) { return t.view({B, N, H, hd}).transpose(1, 2); };
         qh = split(linear(h, q->weight, q->bias));
         kh = split(linear(h, k->weight, k->bias));
         vh = split(linear(h, v->weight, v->bias));
@@ -173,12 +224,17 @@ torch::Tensor TransformerBlockImpl::forwardWithAttention(const torch::Tensor &x,
         heads = attention(qh, kh, vh, attnMask, causal);
     }
     auto out = heads.transpose(1, 2).reshape({B, N, D}); // (B, N, D)
-    auto y = x + linear(out, proj->weight, proj->bias);
-    return y + mlp(norm2(y));
+    auto y = x + (bf16 ? bf16Linear(out, low.proj, proj->bias)
+                       : linear(out, proj->weight, proj->bias));
+    return y + mlp(norm2(y), bf16 ? &low : nullptr);
 }
 
-torch::Tensor TransformerBlockImpl::mlp(const torch::Tensor &h)
+torch::Tensor TransformerBlockImpl::mlp(const torch::Tensor &h, const Bf16Weights *low)
 {
+    if (low) {
+        auto m = applyActivation(bf16Linear(h, low->fc1, fc1->bias), config.activation);
+        return bf16Linear(m, low->fc2, fc2->bias);
+    }
     if (config.activation == Activation::QuickGelu && !torch::GradMode::is_enabled()) {
         const auto paths = fastPaths();
         if (paths.quickGeluFold && (h.is_cuda() || paths.quickGeluFoldCpu)) {
@@ -195,23 +251,41 @@ torch::Tensor TransformerBlockImpl::mlp(const torch::Tensor &h)
 TransformerBlockImpl::QuickGeluFold TransformerBlockImpl::folded()
 {
     constexpr double kScale = 1.702;
-    // Weights made under an InferenceMode have no version counter: their storage alone.
-    auto key = [](const torch::Tensor &t) {
-        return std::make_pair(static_cast<const void *>(t.data_ptr()), t.is_inference() ? int64_t(-1) : t._version());
-    };
-    const std::vector<std::pair<const void *, int64_t>> source{key(fc1->weight), key(fc1->bias), key(fc2->weight)};
+    const std::vector<torch::Tensor> now{fc1->weight, fc1->bias, fc2->weight};
     std::lock_guard<std::mutex> lock(m_foldMutex);
-    if (m_fold.source != source) {
+    if (!m_fold.source.matches(now)) {
         torch::NoGradGuard noGrad;
         // Made outside any inference scope's restrictions: plain tensors, reusable anywhere.
         c10::InferenceMode normal(false);
         m_fold.fc1Weight = fc1->weight * kScale;
         m_fold.fc1Bias = fc1->bias * kScale;
         m_fold.fc2Weight = fc2->weight * (1.0 / kScale);
-        m_fold.source = source;
+        m_fold.source = WeightStamp::of(now);
         ++m_foldsMade;
     }
     return m_fold;
+}
+
+TransformerBlockImpl::Bf16Weights TransformerBlockImpl::bf16Weights()
+{
+    const std::vector<torch::Tensor> now{q->weight, k->weight, v->weight, proj->weight, fc1->weight, fc2->weight};
+    std::lock_guard<std::mutex> lock(m_foldMutex);
+    if (!m_bf16.source.matches(now)) {
+        torch::NoGradGuard noGrad;
+        c10::InferenceMode normal(false);
+        m_bf16.q = packBf16Weight(q->weight), m_bf16.k = packBf16Weight(k->weight);
+        m_bf16.v = packBf16Weight(v->weight), m_bf16.proj = packBf16Weight(proj->weight);
+        m_bf16.fc1 = packBf16Weight(fc1->weight), m_bf16.fc2 = packBf16Weight(fc2->weight);
+        m_bf16.source = WeightStamp::of(now);
+        ++m_bf16Made;
+    }
+    return m_bf16;
+}
+
+int64_t TransformerBlockImpl::bf16CopiesMade() const
+{
+    std::lock_guard<std::mutex> lock(m_foldMutex);
+    return m_bf16Made;
 }
 
 int64_t TransformerBlockImpl::quickGeluFoldsMade() const

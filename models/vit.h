@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include "models/kernels/bf16_gemm.h"
+
 namespace vitscope {
 
 // "gelu" (exact, erf), "quick_gelu" (x * sigmoid(1.702 x), OpenAI CLIP), "gelu_new" /
@@ -49,6 +51,9 @@ struct BlockConfig {
     double layerNormEps = 1e-6;
     bool qkvBias = true;
     Activation activation = Activation::Gelu;
+    // CLIP's text tower: in inference on the CPU its products may run on bfloat16 copies
+    // of the weights (the opt-in fast path bf16-text, models/kernels/fast_paths.h).
+    bool bf16Candidate = false;
 };
 
 // Pre-LN transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)), the attention
@@ -73,20 +78,45 @@ struct TransformerBlockImpl : torch::nn::Module {
     // How many times the QuickGELU fold's scaled weights were made (tests: once per
     // version of fc1 and fc2).
     int64_t quickGeluFoldsMade() const;
+    // How many times the bfloat16 copies of the weights were made (tests: once per version).
+    int64_t bf16CopiesMade() const;
+    // Whether forward() runs its products on bfloat16 weights for this input (bf16-text).
+    bool usesBf16Weights(const torch::Tensor &x) const;
+
+    // What derived weights were made from: each weight's storage (held weakly: its memory is
+    // freed with the weight, but no other storage can take its place while this stamp
+    // lives), data pointer and version. A weight replaced (set_data, as Module::to does),
+    // moved or written no longer matches, and the derived weights are made again.
+    struct WeightStamp {
+        std::vector<c10::weak_intrusive_ptr<c10::StorageImpl>> storages;
+        std::vector<const void *> data;
+        std::vector<int64_t> versions;
+        static WeightStamp of(const std::vector<torch::Tensor> &tensors);
+        bool matches(const std::vector<torch::Tensor> &now) const;
+    };
 
 private:
-    torch::Tensor mlp(const torch::Tensor &y);
+    struct Bf16Weights;
+    // low: the bfloat16 weights when bf16-text applies, else null.
+    torch::Tensor mlp(const torch::Tensor &y, const Bf16Weights *low);
     // QuickGELU folded into fc1 and fc2 (models/kernels/fast_paths.h): the scaled copies
-    // of fc1's weight and bias and fc2's weight, remade when a weight is replaced or
-    // written (its storage or version changes).
+    // of fc1's weight and bias and fc2's weight.
     struct QuickGeluFold {
         torch::Tensor fc1Weight, fc1Bias, fc2Weight;
-        std::vector<std::pair<const void *, int64_t>> source; // (data, version) of fc1.w, fc1.b, fc2.w
+        WeightStamp source; // fc1.w, fc1.b, fc2.w
     };
     QuickGeluFold folded();
+    // bfloat16 copies of the six product weights, packed for the kernel (bf16-text).
+    struct Bf16Weights {
+        PackedBf16Weight q, k, v, proj, fc1, fc2;
+        WeightStamp source;
+    };
+    Bf16Weights bf16Weights();
     mutable std::mutex m_foldMutex;
     QuickGeluFold m_fold;
     int64_t m_foldsMade = 0;
+    Bf16Weights m_bf16;
+    int64_t m_bf16Made = 0;
 };
 TORCH_MODULE(TransformerBlock);
 

@@ -115,11 +115,13 @@ ZeroShotClassifier::ZeroShotClassifier(Clip model, std::shared_ptr<const ClipTok
 torch::Tensor ZeroShotClassifier::textFeatures(const std::vector<std::string> &texts)
 {
     torch::NoGradGuard noGrad;
+    // Embeddings made on bfloat16 weights (bf16-text) are kept apart from float32 ones.
+    const std::string key = m_model->textModel->usesBf16Weights() ? m_key + "\x1f" "bf16-text" : m_key;
     std::vector<torch::Tensor> rows(texts.size());
     std::vector<std::size_t> missing;
     std::vector<std::vector<int64_t>> ids;
     for (std::size_t i = 0; i < texts.size(); ++i) {
-        if (auto hit = m_cache->find(m_key, texts[i]))
+        if (auto hit = m_cache->find(key, texts[i]))
             rows[i] = *hit;
         else {
             missing.push_back(i);
@@ -131,7 +133,7 @@ torch::Tensor ZeroShotClassifier::textFeatures(const std::vector<std::string> &t
         m_promptsEncoded += int64_t(missing.size());
         for (std::size_t j = 0; j < missing.size(); ++j) {
             rows[missing[j]] = features[int64_t(j)];
-            m_cache->insert(m_key, texts[missing[j]], features[int64_t(j)]);
+            m_cache->insert(key, texts[missing[j]], features[int64_t(j)]);
         }
     }
     if (rows.empty())

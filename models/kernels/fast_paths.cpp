@@ -26,10 +26,12 @@ void setNamed(FastPaths &p, const std::string &name, bool on)
         p.fusedAdamW = on;
     else if (name == "inference-mode")
         p.inferenceMode = on;
+    else if (name == "bf16-text")
+        p.bf16Text = on;
     else
         throw Error("unknown fast path '" + name +
                     "' in VITSCOPE_FAST_PATHS: expected quickgelu-fold, quickgelu-fold-cpu, qkv-unbind, fused-adamw, "
-                    "inference-mode, all or none (a leading '-' turns one off)");
+                    "inference-mode, bf16-text, all or none (a leading '-' turns one off)");
 }
 
 } // namespace
@@ -44,11 +46,12 @@ FastPaths parseFastPaths(const std::string &list, FastPaths p)
             continue;
         item = item.substr(first, last - first + 1);
         if (item == "none") {
-            p = FastPaths{false, false, false, false, false};
+            p = FastPaths{false, false, false, false, false, false};
         } else if (item == "all") {
-            const bool cpu = p.quickGeluFoldCpu;
+            const bool cpu = p.quickGeluFoldCpu, bf16 = p.bf16Text;
             p = FastPaths{};
             p.quickGeluFoldCpu = cpu;
+            p.bf16Text = bf16;
         } else if (item[0] == '-') {
             setNamed(p, item.substr(1), false);
         } else {
@@ -88,6 +91,7 @@ std::string fastPathsName(const FastPaths &p)
     add(p.qkvUnbind, "qkv-unbind");
     add(p.fusedAdamW, "fused-adamw");
     add(p.inferenceMode, "inference-mode");
+    add(p.bf16Text, "bf16-text");
     return out.empty() ? "none" : out;
 }
 

@@ -1,7 +1,9 @@
 #pragma once
-// Shortcuts that change which kernels run, never the model's math. Each one is behind a
-// switch, so that one run can measure with and without it (tests/gpu/check.sh) and a test
-// can hold the two paths against each other. All are on by default.
+// Shortcuts that change which kernels run. Each one is behind a switch, so that one run can
+// measure with and without it (tests/gpu/check.sh) and a test can hold the two paths against
+// each other. All but the last two below are on by default and never change the model's
+// math beyond float rounding; bf16-text does (its error is stated in docs/performance.md),
+// so it is an option, never a default.
 //
 //   quickgelu-fold  In inference, QuickGELU's x * sigmoid(1.702 x) (three kernels) becomes
 //                   SiLU (one): with z = 1.702 x, x * sigmoid(1.702 x) = SiLU(z) / 1.702, so
@@ -18,10 +20,19 @@
 //                   instead of nine multi-tensor passes.
 //   inference-mode  The benchmarks' inference runs under c10::InferenceMode (no version
 //                   counters, no view tracking) instead of a NoGradGuard.
+//   bf16-text       Opt-in. In inference on the CPU, the linear products of CLIP's text
+//                   tower read bfloat16 copies of their weights (made once per version of
+//                   the weights, half the bytes of float32) and their inputs rounded to
+//                   bfloat16; products accumulate and return float32, bias, LayerNorm,
+//                   attention and the residual stream stay float32 (models/kernels/bf16_gemm.h).
+//                   A new prompt reads its weights from memory once, so this halves what
+//                   bounds it. Applies only where the CPU has AVX512_BF16
+//                   (bf16KernelAvailable()); elsewhere the switch does nothing. Costs the
+//                   text tower's product weights again at half size.
 //
 // VITSCOPE_FAST_PATHS, read once: a comma-separated list applied to the defaults in order:
 // "name" turns one on, "-name" off, "none" all off, "all" all on (the CPU fold stays
-// opt-in), e.g. VITSCOPE_FAST_PATHS=none or VITSCOPE_FAST_PATHS=-fused-adamw.
+// and bf16-text stay opt-in), e.g. VITSCOPE_FAST_PATHS=none or VITSCOPE_FAST_PATHS=-fused-adamw.
 // An unknown name throws vitscope::Error on first use.
 #include <string>
 
@@ -37,6 +48,7 @@ struct FastPaths {
     bool qkvUnbind = true;
     bool fusedAdamW = true;
     bool inferenceMode = true;
+    bool bf16Text = false;
 };
 
 // The process's setting: VITSCOPE_FAST_PATHS over the defaults until set.

@@ -304,14 +304,24 @@ double clipImageFlops(const ClipConfig &c)
 
 // The bytes a one-prompt text pass must read: every text-tower weight but the rows of the
 // token table it does not look up (`tokens` rows of it are read), and the projection, in
-// the weights' dtype.
+// the weights' dtype; the blocks' product weights at 2 bytes each where bf16-text reads
+// their bfloat16 copies instead.
 double textWeightBytesRead(Clip &model, int64_t tokens)
 {
+    const bool bf16 = model->textModel->usesBf16Weights();
+    auto isProductWeight = [](const std::string &name) {
+        for (const char *end : {".q.weight", ".k.weight", ".v.weight", ".proj.weight", ".fc1.weight", ".fc2.weight"}) {
+            const std::string e(end);
+            if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0)
+                return true;
+        }
+        return false;
+    };
     double bytes = 0;
     for (const auto &p : model->textProjection->parameters())
         bytes += double(p.numel()) * double(p.element_size());
     for (const auto &p : model->textModel->named_parameters(true)) {
-        const double each = double(p.value().element_size());
+        const double each = bf16 && isProductWeight(p.key()) ? 2.0 : double(p.value().element_size());
         if (p.key().find("token_embedding") != std::string::npos)
             bytes += double(tokens) * double(p.value().size(-1)) * each;
         else
@@ -424,6 +434,7 @@ int benchClipTextCommand(Args &args)
              {"repeats", repeats},
              {"device", b.device.str()},
              {"precision", b.dtype == torch::kBFloat16 ? "bf16 weights" : "float32"},
+             {"text_weights", b.model->textModel->usesBf16Weights() ? "bf16 copies (bf16-text)" : "as loaded"},
              {"attention", b.attention},
              {"fast_paths", fastPathsName(fastPaths())},
              {"allocator", configureAllocator().description},

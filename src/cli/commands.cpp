@@ -178,6 +178,12 @@ const std::vector<Command> kCommands = {
      "zero-shot accuracy of a CLIP model (default: the held-out caption templates)",
      {"single-template"},
      evalZeroShotCommand},
+    {{"eval", "text-precision"},
+     "--model DIR [--data fashion-mnist|DIR] [--limit N]",
+     "zero-shot with the text tower on float32 weights and on bfloat16 copies (VITSCOPE_FAST_PATHS=bf16-text):\n"
+     "      prompt cosine, probability difference, top-1 agreement (CPUs with AVX512_BF16)",
+     {},
+     evalTextPrecisionCommand},
     {{"eval", "finetune"},
      "--model DIR [--data ...] [--epochs N] [--batch N] [--base-lr X] [--layer-decay X] [--weight-decay X]\n"
      "      [--warmup-epochs X] [--label-smoothing X] [--blocks K|all|K1,K2,...] [--limit N] [--test-limit N]\n"

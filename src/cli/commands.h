@@ -65,6 +65,7 @@ int evalShiftCommand(Args &args);
 int trainMaeCommand(Args &args);
 int trainClipCommand(Args &args);
 int evalZeroShotCommand(Args &args);
+int evalTextPrecisionCommand(Args &args);
 int evalFinetuneCommand(Args &args);
 int sweepCommand(Args &args);
 int resumeCommand(Args &args);

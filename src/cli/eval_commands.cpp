@@ -23,6 +23,9 @@
 #include "src/cli/commands.h"
 #include "src/cli/run_options.h"
 #include "models/zero_shot.h"
+#include "models/runtime/machine.h"
+#include "models/kernels/bf16_gemm.h"
+#include "models/kernels/fast_paths.h"
 #include "models/runtime/data_files.h"
 #include "trainer/data/processor_transform.h"
 #include "trainer/clip_trainer.h"
@@ -167,6 +170,31 @@ void printProbe(json out, const EvalData &e)
 
 } // namespace
 
+namespace {
+
+// A labelled test set for zero-shot and the captions that go with it: Fashion-MNIST's
+// (class synonyms, held-out templates) or, for a folder of class subfolders, the class names'.
+struct ZeroShotTestSet {
+    std::shared_ptr<data::SampleSource> source;
+    train::CaptionSet captions;
+    std::vector<std::string> firstNames; // each class's first synonym
+};
+
+ZeroShotTestSet openZeroShotTestSet(const std::string &dataSpec, int64_t limit)
+{
+    ZeroShotTestSet set;
+    set.source = data::openSource(dataSpec, data::Split::Test, limit);
+    if (set.source->classNames().empty())
+        throw UsageError("--data must have classes (fashion-mnist or a folder of class subfolders)");
+    const bool fmnist = dataSpec == "fashion-mnist" || dataSpec.rfind("fashion-mnist:", 0) == 0;
+    set.captions = fmnist ? train::fashionMnistCaptions() : train::classNameCaptions(set.source->classNames());
+    for (const auto &syns : set.captions.synonyms)
+        set.firstNames.push_back(syns.front());
+    return set;
+}
+
+} // namespace
+
 int evalZeroShotCommand(Args &args)
 {
     const std::string dir = resolveModelArg(args.required("model"));
@@ -178,17 +206,10 @@ int evalZeroShotCommand(Args &args)
     const auto limit = args.integer("limit", 0);
     const torch::Device device = parseDevice(args.value("device", "auto"));
     args.finish();
-    auto test = data::openSource(dataSpec, data::Split::Test, limit);
-    if (test->classNames().empty())
-        throw UsageError("--data must have classes (fashion-mnist or a folder of class subfolders)");
-    const bool fmnist = dataSpec == "fashion-mnist" || dataSpec.rfind("fashion-mnist:", 0) == 0;
-    const auto captions = fmnist ? train::fashionMnistCaptions() : train::classNameCaptions(test->classNames());
-    std::vector<std::string> labels;
-    if (labelsArg)
-        labels = parseClassNames(*labelsArg);
-    else
-        for (const auto &syns : captions.synonyms)
-            labels.push_back(syns.front());
+    const auto set = openZeroShotTestSet(dataSpec, limit);
+    const auto &test = set.source;
+    const auto &captions = set.captions;
+    const std::vector<std::string> labels = labelsArg ? parseClassNames(*labelsArg) : set.firstNames;
     if (labels.size() != test->classNames().size())
         throw UsageError("--labels gives " + std::to_string(labels.size()) + " names for " +
                          std::to_string(test->classNames().size()) + " classes");
@@ -211,6 +232,79 @@ int evalZeroShotCommand(Args &args)
                       {"ensemble", !single},
                       {"test_images", test->size()}}
                      .dump(2)
+              << std::endl;
+    return 0;
+}
+
+int evalTextPrecisionCommand(Args &args)
+{
+    // Zero-shot twice on one set of image features: the text tower on its float32 weights
+    // and on bfloat16 copies (the opt-in fast path bf16-text), and how far apart they are.
+    const std::string dir = resolveModelArg(args.required("model"));
+    const std::string dataSpec = args.value("data", "fashion-mnist");
+    const auto limit = args.integer("limit", 0);
+    args.finish();
+    if (!bf16KernelAvailable())
+        throw Error("this CPU computes no bfloat16 natively (it has no AVX512_BF16), so bf16-text "
+                    "does not apply here: there is nothing to compare");
+    const auto set = openZeroShotTestSet(dataSpec, limit);
+    const auto &test = set.source;
+    const auto &labels = set.firstNames;
+    const auto &templates = set.captions.heldOutTemplates;
+    LoadedClip clip = loadClip(dir, torch::kCPU);
+    const auto transform = data::transformForProcessor(clip.processor, clip.model->config.vision.numChannels);
+    const auto features = train::extractFeatures([&](const torch::Tensor &x) { return clip.model->imageFeatures(x); },
+                                                 *test, transform, torch::kCPU, limit, 256,
+                                                 progressPrinter("images (test)"));
+    std::vector<std::string> prompts;
+    for (const auto &name : labels)
+        for (const auto &t : templates)
+            prompts.push_back(fillTemplate(t, name));
+    struct Side {
+        torch::Tensor prompts, probs;
+        double seconds = 0;
+    };
+    auto side = [&](bool bf16) {
+        FastPaths paths = fastPaths();
+        paths.bf16Text = bf16;
+        FastPathsScope scope(paths);
+        ZeroShotClassifier classifier(clip.model, clip.tokenizer, bf16 ? "bf16" : "float32");
+        Side out;
+        const auto start = std::chrono::steady_clock::now();
+        out.prompts = torch::nn::functional::normalize(classifier.textFeatures(prompts),
+                                                       torch::nn::functional::NormalizeFuncOptions().dim(1));
+        out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        torch::NoGradGuard noGrad; // as the classifier runs the tower
+        if (clip.model->textModel->usesBf16Weights() != bf16)
+            throw Error("bf16-text did not switch as asked"); // never: the kernel's availability is checked above
+        out.probs = classifier.probabilities(features.x, classifier.classEmbeddings(labels, templates, true));
+        return out;
+    };
+    const Side f32 = side(false), b16 = side(true);
+    const auto cosine = (f32.prompts * b16.prompts).sum(1);
+    const auto diff = (f32.probs - b16.probs).abs();
+    const auto top32 = f32.probs.argmax(1), top16 = b16.probs.argmax(1);
+    auto accuracy = [&](const torch::Tensor &top) {
+        return top.eq(features.labels).to(torch::kFloat64).mean().item<double>();
+    };
+    std::cout << json{{"protocol", "text-precision"},
+                      {"model", dir},
+                      {"data", dataSpec},
+                      {"test_images", features.x.size(0)},
+                      {"classes", labels.size()},
+                      {"prompts", prompts.size()},
+                      {"cpu", cpuInfo().model},
+                      {"prompt_cosine_min", cosine.min().item<double>()},
+                      {"prompt_cosine_mean", cosine.mean().item<double>()},
+                      {"prob_abs_diff_max", diff.max().item<double>()},
+                      {"prob_abs_diff_mean", diff.mean().item<double>()},
+                      {"top1_agreement", top32.eq(top16).to(torch::kFloat64).mean().item<double>()},
+                      {"top1_disagreements", top32.ne(top16).sum().item<int64_t>()},
+                      {"accuracy_float32", accuracy(top32)},
+                      {"accuracy_bf16", accuracy(top16)},
+                      {"prompts_s_float32", f32.seconds},
+                      {"prompts_s_bf16", b16.seconds}}
+                         .dump(2)
               << std::endl;
     return 0;
 }

@@ -10,6 +10,7 @@
 
 #include <torch/torch.h>
 
+#include "common/block_in_float64.h"
 #include "common/clip_fixture.h"
 #include "models/clip.h"
 #include "models/error.h"
@@ -30,31 +31,6 @@ FastPaths with(std::function<void(FastPaths &)> change)
     FastPaths p = fastPaths();
     change(p);
     return p;
-}
-
-// The block of vit.h in float64 with QuickGELU, written from its definition:
-// y = x + proj(attn(ln1(x))), out = y + fc2(m * sigmoid(1.702 m)) with m = fc1(ln2(y)).
-torch::Tensor quickGeluBlockInFloat64(TransformerBlock &block, const torch::Tensor &x)
-{
-    const auto &c = block->config;
-    const int64_t B = x.size(0), N = x.size(1), D = c.dim, H = c.heads, hd = D / H;
-    auto d = [](const torch::Tensor &t) { return t.detach().to(torch::kFloat64); };
-    auto lin = [&](const torch::nn::Linear &l, const torch::Tensor &t) {
-        return torch::matmul(t, d(l->weight).t()) + d(l->bias);
-    };
-    auto ln = [&](const torch::nn::LayerNorm &n, const torch::Tensor &t) {
-        auto mu = t.mean(-1, true);
-        auto var = (t - mu).pow(2).mean(-1, true);
-        return (t - mu) / torch::sqrt(var + c.layerNormEps) * d(n->weight) + d(n->bias);
-    };
-    auto xd = d(x);
-    auto h = ln(block->norm1, xd);
-    auto split = [&](const torch::Tensor &t) { return t.view({B, N, H, hd}).transpose(1, 2); };
-    auto q = split(lin(block->q, h)), k = split(lin(block->k, h)), v = split(lin(block->v, h));
-    auto att = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(hd)), -1);
-    auto y = xd + lin(block->proj, torch::matmul(att, v).transpose(1, 2).reshape({B, N, D}));
-    auto m = lin(block->fc1, ln(block->norm2, y));
-    return y + lin(block->fc2, m * torch::sigmoid(1.702 * m));
 }
 
 // The names of every autograd node behind `t`.
@@ -117,7 +93,7 @@ TEST(FastPaths, QuickGeluFoldIsTheBlockItReplaces)
         torch::NoGradGuard g;
         folded = block->forward(x);
         EXPECT_EQ(block->quickGeluFoldsMade(), 1);
-        EXPECT_LT(relGap(folded, quickGeluBlockInFloat64(block, x)), 1e-5);
+        EXPECT_LT(relGap(folded, test::quickGeluBlockInFloat64(block, x)), 1e-5);
         (void)block->forward(x);
         EXPECT_EQ(block->quickGeluFoldsMade(), 1) << "the fold is kept while the weights stay";
         {
@@ -129,11 +105,11 @@ TEST(FastPaths, QuickGeluFoldIsTheBlockItReplaces)
         block->fc1->bias.add_(0.25);
         const auto after = block->forward(x);
         EXPECT_EQ(block->quickGeluFoldsMade(), 2);
-        EXPECT_LT(relGap(after, quickGeluBlockInFloat64(block, x)), 1e-5);
+        EXPECT_LT(relGap(after, test::quickGeluBlockInFloat64(block, x)), 1e-5);
     }
     {
         c10::InferenceMode inference;
-        EXPECT_LT(relGap(block->forward(x), quickGeluBlockInFloat64(block, x)), 1e-5);
+        EXPECT_LT(relGap(block->forward(x), test::quickGeluBlockInFloat64(block, x)), 1e-5);
         EXPECT_EQ(block->quickGeluFoldsMade(), 2);
     }
     // With gradients on, the activation as written: the weights get their own gradients.
