@@ -4,9 +4,13 @@ Hugging Face folders with pytorch_model.bin and with model.safetensors, and as F
 .pth, for `vitscope-cli bench load` (docs/performance.md); with `clip`, also a ViT-B/32
 CLIP (random weights, open_clip's ViT-B-32 shapes: a 768-wide 12-block image tower, a
 512-wide 12-block text tower, 49,408 tokens, 77 positions) as an open_clip folder, for the
-app at real size (`vitscope --bench-ui MAE CLIP`). Not committed: ~450 MB and ~600 MB.
+app at real size (`vitscope --bench-ui MAE CLIP`); with `openai`, also a CLIP in OpenAI's
+release format (a TorchScript archive with float16 weights, as ViT-B-32.pt), 224-pixel
+images in 32-pixel patches, 12 blocks of width 768 per tower (OpenAI's model has one width
+per tower; the test model's one width is the image tower's), 49,408 tokens, 77 positions.
+Not committed: ~450 MB, ~600 MB and ~420 MB.
 
-    /usr/bin/python3 tests/bench/make_load_models.py OUT_DIR [clip]
+    /usr/bin/python3 tests/bench/make_load_models.py OUT_DIR [clip] [openai]
 """
 import json
 import os
@@ -15,7 +19,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "checkpoints"))
-from make_fixtures import FairMae, TinyClip, fair_to_hf, save_safetensors  # noqa: E402
+from make_fixtures import FairMae, TinyClip, fair_to_hf, save_safetensors, to_fp16_like_openai  # noqa: E402
 
 
 def clip_b32(out):
@@ -38,16 +42,34 @@ def clip_b32(out):
                               "std": [0.26862954, 0.26130258, 0.27577711]}}
     with open(os.path.join(folder, "open_clip_config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
+    copy_tokenizer(folder)
+
+
+def copy_tokenizer(folder):
     tok = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "models", "fmnist-clip")
     for name in ("vocab.json", "merges.txt"):
         with open(os.path.join(tok, name), "rb") as src, open(os.path.join(folder, name), "wb") as dst:
             dst.write(src.read())
 
 
+def openai_b32(out):
+    """A real-size CLIP in OpenAI's .pt format: scripted, float16 weights (OpenAI's convert_weights),
+    in a folder with the bundled CLIP's tokenizer files beside it."""
+    torch.manual_seed(3)
+    model = TinyClip(quick=True, vocab=49408, context=77, width=768, layers=12, img=224, patch=32, embed=512).eval()
+    to_fp16_like_openai(model)
+    folder = os.path.join(out, "vit-b32-clip-openai")
+    os.makedirs(folder, exist_ok=True)
+    torch.jit.script(model).save(os.path.join(folder, "ViT-B-32.pt"))
+    copy_tokenizer(folder)
+
+
 def main():
     out = sys.argv[1]
-    if len(sys.argv) > 2 and sys.argv[2] == "clip":
+    if "clip" in sys.argv[2:]:
         clip_b32(out)
+    if "openai" in sys.argv[2:]:
+        openai_b32(out)
     torch.manual_seed(0)
     model = FairMae(img=224, patch=16, chans=3, dim=768, depth=12, heads=12, ddim=512, ddepth=8, dheads=16)
     sd = model.state_dict()
