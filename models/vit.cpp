@@ -138,10 +138,6 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor &x, const torch:
 
 namespace {
 
-} // namespace
-
-namespace {
-
 // Weights made under an InferenceMode have no version counter: their storage alone.
 int64_t versionOf(const torch::Tensor &t) { return t.is_inference() ? int64_t(-1) : int64_t(t._version()); }
 

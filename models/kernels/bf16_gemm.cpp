@@ -108,10 +108,13 @@ torch::Tensor bf16Linear(const torch::Tensor &x, const PackedBf16Weight &w, cons
     if (b.defined() && (b.scalar_type() != torch::kFloat32 || b.numel() != w.n || !b.is_cpu()))
         throw Error("bf16 product: the bias must be " + std::to_string(w.n) + " float32 values on the CPU");
 #if VITSCOPE_BF16_KERNEL
-    const int64_t K = w.k, N = w.n, M = x.numel() / std::max<int64_t>(K, 1);
+    const int64_t K = w.k, N = w.n;
     const int64_t pairs = pairsOf(K), blocks = blocksOf(N);
     auto sizes = x.sizes().vec();
     sizes.back() = N;
+    int64_t M = 1; // rows: every dimension but the last (K may be 0)
+    for (size_t i = 0; i + 1 < sizes.size(); ++i)
+        M *= sizes[i];
     auto y = torch::empty(sizes, x.options());
     if (M == 0 || N == 0)
         return y;

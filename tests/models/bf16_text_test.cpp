@@ -119,6 +119,10 @@ TEST(Bf16Kernel, ProductsAreFloat64ProductsOfTheRoundedOperands)
             << M << "x" << K << " by " << N << ": max error "
             << (y.to(torch::kFloat64) - expected).abs().max().item<double>();
     }
+    // No inputs (K = 0): y is the bias in every row.
+    const auto b0 = torch::randn({20});
+    EXPECT_TRUE(torch::equal(bf16Linear(torch::zeros({3, 0}), packBf16Weight(torch::zeros({20, 0})), b0),
+                             b0.expand({3, 20})));
     // A 3-D, non-contiguous x and no bias.
     const auto x = torch::randn({4, 5, 24}).transpose(0, 1);
     const auto w = torch::randn({32, 24});
