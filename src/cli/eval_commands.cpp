@@ -168,10 +168,6 @@ void printProbe(json out, const EvalData &e)
     std::cout << out.dump(2) << std::endl;
 }
 
-} // namespace
-
-namespace {
-
 // A labelled test set for zero-shot and the captions that go with it: Fashion-MNIST's
 // (class synonyms, held-out templates) or, for a folder of class subfolders, the class names'.
 struct ZeroShotTestSet {
