@@ -13,6 +13,8 @@ namespace {
 std::mutex g_mutex;
 bool g_read = false;
 FastPaths g_paths;
+thread_local bool t_scoped = false; // a ThreadFastPathsScope is open on this thread
+thread_local FastPaths t_paths;
 
 void setNamed(FastPaths &p, const std::string &name, bool on)
 {
@@ -63,6 +65,8 @@ FastPaths parseFastPaths(const std::string &list, FastPaths p)
 
 FastPaths fastPaths()
 {
+    if (t_scoped)
+        return t_paths;
     std::lock_guard<std::mutex> lock(g_mutex);
     if (!g_read) {
         const char *env = std::getenv("VITSCOPE_FAST_PATHS");
@@ -77,6 +81,18 @@ void setFastPaths(const FastPaths &paths)
     std::lock_guard<std::mutex> lock(g_mutex);
     g_paths = paths;
     g_read = true;
+}
+
+ThreadFastPathsScope::ThreadFastPathsScope(const FastPaths &paths) : m_hadOuter(t_scoped), m_outer(t_paths)
+{
+    t_paths = paths;
+    t_scoped = true;
+}
+
+ThreadFastPathsScope::~ThreadFastPathsScope()
+{
+    t_paths = m_outer;
+    t_scoped = m_hadOuter;
 }
 
 std::string fastPathsName(const FastPaths &p)

@@ -51,7 +51,10 @@ struct FastPaths {
     bool bf16Text = false;
 };
 
-// The process's setting: VITSCOPE_FAST_PATHS over the defaults until set.
+// The setting in force on the calling thread: a ThreadFastPathsScope's where one is open
+// on this thread, else the process's (VITSCOPE_FAST_PATHS over the defaults until set).
+// Every switch is read on the thread that calls into the model, never inside a kernel's
+// worker threads, so a thread's setting covers all the work its call starts.
 FastPaths fastPaths();
 void setFastPaths(const FastPaths &paths);
 // Applies a VITSCOPE_FAST_PATHS-style list to `base` (throws vitscope::Error on an unknown name).
@@ -76,7 +79,22 @@ private:
     c10::optional<c10::AutoGradMode> m_noGrad;
 };
 
-// A switch set for the length of a scope (tests and benchmarks), restored after.
+// A setting for the calling thread alone, for the length of a scope (nested scopes
+// restore the outer one): one request that chooses its own precision (the zero-shot
+// view's bf16 switch) while other threads keep the process's setting.
+class ThreadFastPathsScope {
+public:
+    explicit ThreadFastPathsScope(const FastPaths &paths);
+    ~ThreadFastPathsScope();
+    ThreadFastPathsScope(const ThreadFastPathsScope &) = delete;
+    ThreadFastPathsScope &operator=(const ThreadFastPathsScope &) = delete;
+
+private:
+    bool m_hadOuter;
+    FastPaths m_outer;
+};
+
+// The process's switches set for the length of a scope (tests and benchmarks), restored after.
 class FastPathsScope {
 public:
     explicit FastPathsScope(const FastPaths &paths) : m_saved(fastPaths()) { setFastPaths(paths); }

@@ -13,6 +13,8 @@
 #include "models/checkpoints/model_source.h"
 #include "models/checkpoints/hf_folder.h"
 #include "models/image_preprocess.h"
+#include "models/kernels/bf16_gemm.h"
+#include "models/kernels/fast_paths.h"
 #include "models/masking.h"
 #include "models/runtime/data_files.h"
 #include "models/zero_shot.h"
@@ -269,11 +271,26 @@ std::vector<std::vector<float>> ClipSession::embedImages(const std::vector<RgbIm
     return out;
 }
 
+bool ClipSession::bf16TextAvailable() const
+{
+    return m_impl->device.is_cpu() && bf16KernelAvailable();
+}
+
+bool ClipSession::bf16TextByDefault()
+{
+    return fastPaths().bf16Text;
+}
+
 std::vector<std::vector<float>> ClipSession::embedClasses(const std::vector<std::string> &classNames,
-                                                          const std::vector<std::string> &templates, bool ensemble)
+                                                          const std::vector<std::string> &templates, bool ensemble,
+                                                          TextWeights weights)
 {
     std::lock_guard<std::mutex> lock(m_mutex);
     torch::NoGradGuard noGrad;
+    FastPaths paths = fastPaths();
+    if (weights != TextWeights::Process)
+        paths.bf16Text = weights == TextWeights::BFloat16;
+    const ThreadFastPathsScope precision(paths); // this request's, not the process's
     if (classNames.empty())
         return {};
     if (templates.empty())

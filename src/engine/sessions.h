@@ -126,6 +126,13 @@ inline constexpr const char *kSinglePhotoTemplate = "a photo of a {}.";
 // What a user typed -> class names (one per line or comma-separated, trimmed, no repeats).
 std::vector<std::string> parseClassNames(const std::string &text);
 
+// The weights CLIP's text tower reads for one request: the process's setting
+// (VITSCOPE_FAST_PATHS), float32, or bfloat16 copies (fast path bf16-text: about 1.6x
+// faster for a new prompt on a CPU with AVX512_BF16; on the bundled model's test set no
+// probability moved by more than 5e-4: docs/performance.md). Where bfloat16 is not
+// available it runs float32.
+enum class TextWeights { Process, Float32, BFloat16 };
+
 class ClipSession {
 public:
     static std::shared_ptr<ClipSession> load(const std::string &dirOrName, const std::string &device = "auto");
@@ -147,8 +154,16 @@ public:
     PatchSimilarity patchSimilarity(const RgbImage &image, const std::vector<std::vector<float>> &classEmbeddings);
     // L2-normalized class embeddings (prompt ensemble, or the first template alone).
     // Prompt embeddings are cached: one more class name encodes only its prompts.
+    // The cache keeps float32 and bfloat16 embeddings apart. Thread-safe; the choice holds
+    // for this call alone.
     std::vector<std::vector<float>> embedClasses(const std::vector<std::string> &classNames,
-                                                 const std::vector<std::string> &templates, bool ensemble);
+                                                 const std::vector<std::string> &templates, bool ensemble,
+                                                 TextWeights weights = TextWeights::Process);
+    // Whether TextWeights::BFloat16 runs on bfloat16 here: the model on the CPU, and a CPU
+    // with AVX512_BF16.
+    bool bf16TextAvailable() const;
+    // The process's setting (VITSCOPE_FAST_PATHS has bf16-text): the app's switch starts there.
+    static bool bf16TextByDefault();
     // exp(logit_scale), clamped at 100: the softmax's inverse temperature.
     float logitScale() const { return m_logitScale; }
     // Prompts run through the text tower so far (cache misses).

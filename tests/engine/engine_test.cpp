@@ -68,10 +68,12 @@ TEST(Engine, BadFolderIsAnErrorNamingTheFile)
 
 // ------------------------------------------------------------------ model sessions
 
+#include <algorithm>
 #include <cmath>
 
 #include "src/engine/sessions.h"
 #include "src/engine/training.h"
+#include "models/kernels/fast_paths.h"
 
 namespace {
 
@@ -186,6 +188,42 @@ TEST(EngineSessions, ClipCachesPromptsAndProbabilitiesAreASoftmax)
     EXPECT_GT(p[0], p[2]);
 
     EXPECT_THROW(clip->embedClasses({"bag"}, {"no placeholder"}, true), std::exception);
+}
+
+// The zero-shot view's bf16 switch: one request's choice, never the process's; bfloat16
+// embeddings stay near float32's (docs/performance.md: probabilities within 1e-3) without
+// being them, and the cache serves each precision its own.
+TEST(EngineSessions, ClipTextWeightsAreChosenPerRequest)
+{
+    if (!haveBundled())
+        GTEST_SKIP() << "bundled models absent";
+    auto clip = engine::ClipSession::load("fmnist-clip", "cpu");
+    const bool processBf16 = vitscope::fastPaths().bf16Text;
+    const std::vector<std::string> names = {"trouser", "bag", "ankle boot"}, templates = {"a photo of a {}."};
+    const auto f32 = clip->embedClasses(names, templates, true, engine::TextWeights::Float32);
+    const auto encoded = clip->promptsEncoded();
+    const auto b16 = clip->embedClasses(names, templates, true, engine::TextWeights::BFloat16);
+    EXPECT_EQ(vitscope::fastPaths().bf16Text, processBf16) << "a request changed the process's setting";
+    ASSERT_EQ(b16.size(), f32.size());
+    if (!clip->bf16TextAvailable()) {
+        EXPECT_EQ(b16, f32) << "no bfloat16 here: the request runs float32";
+        EXPECT_EQ(clip->promptsEncoded(), encoded);
+        return;
+    }
+    EXPECT_EQ(clip->promptsEncoded(), encoded + 3) << "float32 embeddings were served to a bfloat16 request";
+    double largestGap = 0;
+    for (std::size_t k = 0; k < f32.size(); ++k) {
+        double dot = 0;
+        for (std::size_t i = 0; i < f32[k].size(); ++i) {
+            dot += double(f32[k][i]) * b16[k][i];
+            largestGap = std::max(largestGap, double(std::abs(f32[k][i] - b16[k][i])));
+        }
+        EXPECT_GT(dot, 0.9999) << names[k]; // both unit length: the cosine
+    }
+    EXPECT_GT(largestGap, 1e-6) << "no rounding happened";
+    EXPECT_EQ(clip->embedClasses(names, templates, true, engine::TextWeights::Float32), f32);
+    EXPECT_EQ(clip->embedClasses(names, templates, true, engine::TextWeights::BFloat16), b16);
+    EXPECT_EQ(clip->promptsEncoded(), encoded + 3) << "each precision's prompts come from the cache";
 }
 
 TEST(EngineSessions, ZeroShotProbabilitiesHandWorked)

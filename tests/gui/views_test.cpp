@@ -6,10 +6,12 @@
 #include <algorithm>
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QDir>
 #include <QDropEvent>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QLabel>
 #include <QMimeData>
 #include <QPlainTextEdit>
 #include <QProcess>
@@ -232,6 +234,45 @@ TEST_F(Views, TypingANewClassNameAddsABarAndChangesTheProbabilities)
     EXPECT_GT(newProb, 0.f);
     EXPECT_NEAR(oldMass, 1.0 - newProb, 1e-4);
     EXPECT_LT(oldMass, 1.0);
+}
+
+// The bf16 switch recomputes the class embeddings on bfloat16 weights: the same top
+// classes, probabilities within the tolerance docs/performance.md states (0.01), and back
+// to exactly float32's when switched off.
+TEST_F(Views, Bf16TextSwitchKeepsThePredictions)
+{
+    auto *zs = window->zeroShot();
+    window->showView(QStringLiteral("zeroshot"));
+    ASSERT_TRUE(waitFor([&] { return zs->imageCount() == 20 && !zs->isBusy() && zs->currentBars().size() == 10; }));
+    auto *check = window->findChild<QCheckBox *>(QStringLiteral("bf16Check"));
+    ASSERT_NE(check, nullptr);
+    EXPECT_EQ(check->isEnabled(), zs->bf16TextAvailable());
+    const auto before = zs->currentBars();
+    const int updates = zs->classEmbeddingUpdates();
+    zs->setBf16Text(true);
+    ASSERT_TRUE(waitFor([&] { return !zs->isBusy() && zs->classEmbeddingUpdates() > updates; }));
+    const auto on = zs->currentBars();
+    ASSERT_EQ(on.size(), before.size());
+    EXPECT_EQ(on[0].first, before[0].first);
+    double largest = 0;
+    for (const auto &b : before)
+        for (const auto &o : on)
+            if (o.first == b.first)
+                largest = std::max(largest, double(std::abs(o.second - b.second)));
+    EXPECT_LT(largest, 0.01);
+    auto *info = window->findChild<QLabel *>(QStringLiteral("promptInfo"));
+    ASSERT_NE(info, nullptr);
+    EXPECT_TRUE(info->text().contains(zs->bf16TextAvailable() ? QStringLiteral("bfloat16") : QStringLiteral("float32")))
+        << info->text().toStdString();
+    const int onUpdates = zs->classEmbeddingUpdates();
+    zs->setBf16Text(false);
+    ASSERT_TRUE(waitFor([&] { return !zs->isBusy() && zs->classEmbeddingUpdates() > onUpdates; }));
+    const auto off = zs->currentBars();
+    ASSERT_EQ(off.size(), before.size());
+    for (int i = 0; i < off.size(); ++i) {
+        EXPECT_EQ(off[i].first, before[i].first);
+        EXPECT_EQ(off[i].second, before[i].second) << "float32 again is float32's result";
+    }
 }
 
 TEST_F(Views, DroppingAnImageAddsAThumbnailWithAPrediction)

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include <torch/torch.h>
 
@@ -66,6 +67,15 @@ torch::Tensor textBlockInFloat64(TransformerBlock &block, const torch::Tensor &x
     return test::quickGeluBlockInFloat64(block, x, /*causal=*/true,
                                          rounded ? std::function<torch::Tensor(const torch::Tensor &)>(roundedByHand)
                                                  : nullptr);
+}
+
+// A small text-tower block (QuickGELU, a bf16 candidate) with weights from `seed`.
+TransformerBlock smallTextBlock(int seed)
+{
+    torch::manual_seed(seed);
+    BlockConfig cfg{32, 4, 128, 1e-5, true, Activation::QuickGelu};
+    cfg.bf16Candidate = true;
+    return TransformerBlock(cfg);
 }
 
 } // namespace
@@ -135,10 +145,7 @@ TEST(Bf16Text, TextBlockIsTheFloat64BlockWithItsProductsRounded)
 {
     if (!bf16KernelAvailable())
         GTEST_SKIP() << "this CPU has no AVX512_BF16: bf16-text does nothing here";
-    torch::manual_seed(11);
-    BlockConfig cfg{32, 4, 128, 1e-5, true, Activation::QuickGelu};
-    cfg.bf16Candidate = true;
-    TransformerBlock block(cfg);
+    TransformerBlock block = smallTextBlock(11);
     const auto x = torch::randn({2, 7, 32});
     const FastPathsScope on(withBf16Text(true));
     {
@@ -168,7 +175,7 @@ TEST(Bf16Text, TextBlockIsTheFloat64BlockWithItsProductsRounded)
     const auto trained = block->forward(x, {}, true);
     EXPECT_LT(bf16RelGap(trained, textBlockInFloat64(block, x, false)), 1e-5);
     EXPECT_TRUE(trained.requires_grad());
-    BlockConfig vision = cfg;
+    BlockConfig vision = block->config;
     vision.bf16Candidate = false;
     TransformerBlock other(vision);
     torch::NoGradGuard g;
@@ -176,6 +183,29 @@ TEST(Bf16Text, TextBlockIsTheFloat64BlockWithItsProductsRounded)
     EXPECT_LT(bf16RelGap(other->forward(x, {}, true), textBlockInFloat64(other, x, false)), 1e-5);
     const FastPathsScope off(withBf16Text(false));
     EXPECT_FALSE(block->usesBf16Weights(x));
+}
+
+// One request can choose bf16 for itself (the zero-shot view's switch): the thread that
+// opened the scope runs bf16, a call from another thread meanwhile keeps float32.
+TEST(Bf16Text, AThreadOfItsOwnRunsBf16WhileOthersKeepFloat32)
+{
+    if (!bf16KernelAvailable())
+        GTEST_SKIP() << "this CPU has no AVX512_BF16: bf16-text does nothing here";
+    TransformerBlock block = smallTextBlock(12);
+    const auto x = torch::randn({1, 5, 32});
+    const FastPathsScope processOff(withBf16Text(false));
+    torch::NoGradGuard g;
+    const ThreadFastPathsScope mine(withBf16Text(true));
+    const auto here = block->forward(x, {}, true);
+    EXPECT_LT(bf16RelGap(here, textBlockInFloat64(block, x, true)), 2e-6);
+    torch::Tensor there;
+    std::thread other([&] {
+        torch::NoGradGuard otherGrad;
+        there = block->forward(x, {}, true);
+    });
+    other.join();
+    EXPECT_LT(bf16RelGap(there, textBlockInFloat64(block, x, false)), 1e-5) << "the other thread ran bf16";
+    EXPECT_GT(bf16RelGap(here, there), 1e-4);
 }
 
 TEST(Bf16Text, ZeroShotKeepsItsEmbeddingsApartFromFloat32s)

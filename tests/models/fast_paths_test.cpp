@@ -7,6 +7,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <thread>
 
 #include <torch/torch.h>
 
@@ -73,6 +74,32 @@ TEST(FastPaths, ListsApplyInOrderAndUnknownNamesAreRefused)
     } catch (const Error &e) {
         EXPECT_NE(std::string(e.what()).find("'quick-gelu'"), std::string::npos) << e.what();
     }
+}
+
+// A thread's own setting covers that thread alone, nests, and leaves the process's as it was.
+TEST(FastPaths, AThreadScopeCoversItsThreadAloneAndNests)
+{
+    const FastPaths process = fastPaths();
+    FastPaths outer = process, inner = process;
+    outer.qkvUnbind = !process.qkvUnbind;
+    inner.qkvUnbind = process.qkvUnbind;
+    inner.fusedAdamW = !process.fusedAdamW;
+    {
+        const ThreadFastPathsScope a(outer);
+        EXPECT_EQ(fastPaths().qkvUnbind, outer.qkvUnbind);
+        bool seenElsewhere = outer.qkvUnbind;
+        std::thread other([&] { seenElsewhere = fastPaths().qkvUnbind; });
+        other.join();
+        EXPECT_EQ(seenElsewhere, process.qkvUnbind) << "another thread saw this thread's setting";
+        {
+            const ThreadFastPathsScope b(inner);
+            EXPECT_EQ(fastPaths().qkvUnbind, inner.qkvUnbind);
+            EXPECT_EQ(fastPaths().fusedAdamW, inner.fusedAdamW);
+        }
+        EXPECT_EQ(fastPaths().qkvUnbind, outer.qkvUnbind) << "the outer scope was not restored";
+        EXPECT_EQ(fastPaths().fusedAdamW, outer.fusedAdamW);
+    }
+    EXPECT_EQ(fastPathsName(fastPaths()), fastPathsName(process));
 }
 
 // SiLU on 1.702 fc1(h), through fc2 / 1.702, is QuickGELU's block to float32 rounding; the

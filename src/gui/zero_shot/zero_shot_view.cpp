@@ -115,7 +115,10 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
     });
     connect(m_ui->templateSetCombo, &QComboBox::currentIndexChanged, this, &ZeroShotView::templateSetChanged);
     connect(m_ui->ensembleCheck, &QCheckBox::toggled, this, &ZeroShotView::scheduleClasses);
+    m_ui->bf16Check->setChecked(engine::ClipSession::bf16TextByDefault());
+    connect(m_ui->bf16Check, &QCheckBox::toggled, this, &ZeroShotView::scheduleClasses);
     connect(m_ui->modelCombo, &QComboBox::currentIndexChanged, this, [this]() {
+        updateBf16Check();
         fitDefaultsToModel();
         scheduleClasses();
         if (!m_items.empty() && m_itemsModel != m_ui->modelCombo->currentData().toString()) {
@@ -158,6 +161,7 @@ void ZeroShotView::modelsChanged()
         m_ui->modelCombo, *m_models,
         [](const ModelEntry &m) { return m.info.kind == "clip" ? QString::fromStdString(m.info.name) : QString(); },
         tr("no CLIP loaded (see Models)"));
+    updateBf16Check();
     if (changed) {
         fitDefaultsToModel();
         scheduleClasses();
@@ -190,19 +194,21 @@ void ZeroShotView::startClasses()
             templates.push_back(t.toStdString());
     }
     const bool ensemble = m_ui->ensembleCheck->isChecked();
+    const auto weights = m_ui->bf16Check->isChecked() ? engine::TextWeights::BFloat16 : engine::TextWeights::Float32;
     const quint64 generation = m_classGeneration;
     const QString modelId = m_ui->modelCombo->currentData().toString();
     m_classRunning = true;
-    m_classWatcher.setFuture(QtConcurrent::run([s, names, templates, ensemble, generation, modelId]() {
+    m_classWatcher.setFuture(QtConcurrent::run([s, names, templates, ensemble, weights, generation, modelId]() {
         ClassJob job;
         job.generation = generation;
         job.modelId = modelId;
+        job.bf16 = weights == engine::TextWeights::BFloat16 && s->bf16TextAvailable();
         for (const auto &n : names)
             job.names << QString::fromStdString(n);
         QElapsedTimer timer;
         timer.start();
         try {
-            job.embeddings = s->embedClasses(names, templates, ensemble);
+            job.embeddings = s->embedClasses(names, templates, ensemble, weights);
             job.promptsEncoded = s->promptsEncoded();
         } catch (const std::exception &e) {
             job.error = QString::fromStdString(e.what());
@@ -225,10 +231,11 @@ void ZeroShotView::classesFinished()
             m_classEmbeddings = job.embeddings;
             m_classModel = job.modelId;
             ++m_classUpdates;
-            m_ui->promptInfo->setText(tr("<small>%1 classes · class embeddings in %2 ms · %3 prompts encoded by the "
-                                         "text tower so far (repeats come from the cache)</small>")
+            m_ui->promptInfo->setText(tr("<small>%1 classes · class embeddings in %2 ms on %3 weights · %4 prompts "
+                                         "encoded by the text tower so far (repeats come from the cache)</small>")
                                           .arg(job.names.size())
                                           .arg(job.ms, 0, 'f', 0)
+                                          .arg(job.bf16 ? tr("bfloat16") : tr("float32"))
                                           .arg(job.promptsEncoded));
             recompute();
         }

@@ -73,6 +73,10 @@ public:
     QString classText() const;
     void setEnsemble(bool on);
     bool ensemble() const;
+    // The text tower on bfloat16 weights for this view's prompts (engine::TextWeights).
+    void setBf16Text(bool on);
+    bool bf16Text() const;
+    bool bf16TextAvailable() const; // for the chosen model on this machine
     void setTemplates(const QStringList &templates); // "Custom"
     QStringList templates() const;
 
@@ -120,6 +124,7 @@ private:
         QString error;
         double ms = 0;
         std::int64_t promptsEncoded = 0;
+        bool bf16 = false; // the text tower ran on bfloat16 weights
     };
 
     void modelsChanged();
@@ -149,6 +154,7 @@ private:
     void requestHeatmaps(const engine::RgbImage &image, const QList<QPair<QString, float>> &bars);
     void matchClassPreset();
     void fitDefaultsToModel();
+    void updateBf16Check();
     std::shared_ptr<engine::ClipSession> session() const;
 
     std::unique_ptr<Ui::ZeroShotView> m_ui;
