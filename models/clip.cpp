@@ -238,9 +238,29 @@ ClipVisionImpl::ClipVisionImpl(const ClipVisionConfig &cfg) : config(cfg)
         register_module("position_embedding", torch::nn::Embedding(cfg.patchCount() + 1, D));
     preLayrnorm = register_module("pre_layrnorm", layerNorm(D, cfg.layerNormEps));
     blocks = register_module("blocks", torch::nn::ModuleList());
+    auto block = cfg.block();
+    block.bf16Tower = Bf16Tower::Image; // bf16-image may apply (models/kernels/fast_paths.h)
     for (int64_t i = 0; i < cfg.numHiddenLayers; ++i)
-        blocks->push_back(TransformerBlock(cfg.block()));
+        blocks->push_back(TransformerBlock(block));
     postLayernorm = register_module("post_layernorm", layerNorm(D, cfg.layerNormEps));
+}
+
+namespace {
+
+// What the first block would do now with an input of `like`'s type and device.
+bool firstBlockUsesBf16(const torch::nn::ModuleList &blocks, const torch::Tensor &like)
+{
+    if (blocks->is_empty())
+        return false;
+    return blocks->ptr<TransformerBlockImpl>(0)->usesBf16Weights(
+        torch::empty({0}, torch::TensorOptions().dtype(like.scalar_type()).device(like.device())));
+}
+
+} // namespace
+
+bool ClipVisionImpl::usesBf16Weights() const
+{
+    return firstBlockUsesBf16(blocks, positionEmbedding->weight);
 }
 
 torch::Tensor ClipVisionImpl::forwardTokens(const torch::Tensor &pixels, std::vector<torch::Tensor> *attention)
@@ -264,7 +284,7 @@ ClipTextImpl::ClipTextImpl(const ClipTextConfig &cfg) : config(cfg)
     positionEmbedding = register_module("position_embedding", torch::nn::Embedding(cfg.maxPositionEmbeddings, D));
     blocks = register_module("blocks", torch::nn::ModuleList());
     auto block = cfg.block();
-    block.bf16Candidate = true; // the text tower: bf16-text may apply (models/kernels/fast_paths.h)
+    block.bf16Tower = Bf16Tower::Text; // bf16-text may apply (models/kernels/fast_paths.h)
     for (int64_t i = 0; i < cfg.numHiddenLayers; ++i)
         blocks->push_back(TransformerBlock(block));
     finalLayerNorm = register_module("final_layer_norm", layerNorm(D, cfg.layerNormEps));
@@ -272,11 +292,7 @@ ClipTextImpl::ClipTextImpl(const ClipTextConfig &cfg) : config(cfg)
 
 bool ClipTextImpl::usesBf16Weights() const
 {
-    if (blocks->is_empty())
-        return false;
-    const auto &w = tokenEmbedding->weight;
-    return blocks->ptr<TransformerBlockImpl>(0)->usesBf16Weights(
-        torch::empty({0}, torch::TensorOptions().dtype(w.scalar_type()).device(w.device())));
+    return firstBlockUsesBf16(blocks, tokenEmbedding->weight);
 }
 
 torch::Tensor ClipTextImpl::eosPositions(const torch::Tensor &ids) const

@@ -80,6 +80,9 @@ struct ClipVisionImpl : torch::nn::Module {
     torch::Tensor forwardTokens(const torch::Tensor &pixels, std::vector<torch::Tensor> *attention = nullptr);
     // -> post_layernorm(class token): (B, D)
     torch::Tensor forward(const torch::Tensor &pixels);
+    // Whether a forward pass now would run on bfloat16 copies of the weights (the opt-in
+    // fast path bf16-image: inference, float32 weights on a CPU with native bfloat16).
+    bool usesBf16Weights() const;
 
     ClipVisionConfig config;
     torch::nn::Conv2d patchEmbedding{nullptr};

@@ -169,9 +169,11 @@ bool TransformerBlockImpl::WeightStamp::matches(const std::vector<torch::Tensor>
 
 bool TransformerBlockImpl::usesBf16Weights(const torch::Tensor &x) const
 {
-    return config.bf16Candidate && !torch::GradMode::is_enabled() && x.is_cpu() &&
-           x.scalar_type() == torch::kFloat32 && q->weight.scalar_type() == torch::kFloat32 &&
-           fastPaths().bf16Text && bf16KernelAvailable();
+    if (config.bf16Tower == Bf16Tower::None || torch::GradMode::is_enabled() || !x.is_cpu() ||
+        x.scalar_type() != torch::kFloat32 || q->weight.scalar_type() != torch::kFloat32)
+        return false;
+    const auto paths = fastPaths();
+    return (config.bf16Tower == Bf16Tower::Text ? paths.bf16Text : paths.bf16Image) && bf16KernelAvailable();
 }
 
 torch::Tensor TransformerBlockImpl::forwardWithAttention(const torch::Tensor &x, torch::Tensor *probs,

@@ -44,6 +44,9 @@ torch::Tensor attentionWeights(const torch::Tensor &q, const torch::Tensor &k, c
 torch::Tensor explicitAttention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
                                 const torch::Tensor &mask = {}, bool causal = false);
 
+// Which opt-in bfloat16 switch a block answers to.
+enum class Bf16Tower { None, Text, Image };
+
 struct BlockConfig {
     int64_t dim = 768;
     int64_t heads = 12;
@@ -51,9 +54,10 @@ struct BlockConfig {
     double layerNormEps = 1e-6;
     bool qkvBias = true;
     Activation activation = Activation::Gelu;
-    // CLIP's text tower: in inference on the CPU its products may run on bfloat16 copies
-    // of the weights (the opt-in fast path bf16-text, models/kernels/fast_paths.h).
-    bool bf16Candidate = false;
+    // CLIP's text or image tower: in inference on the CPU its products may run on
+    // bfloat16 copies of the weights (the opt-in fast paths bf16-text and bf16-image,
+    // models/kernels/fast_paths.h).
+    Bf16Tower bf16Tower = Bf16Tower::None;
 };
 
 // Pre-LN transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)), the attention

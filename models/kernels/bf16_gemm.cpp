@@ -26,34 +26,48 @@ int64_t blocksOf(int64_t n) { return (n + kBlock - 1) / kBlock; }
 int64_t pairsOf(int64_t k) { return (k + 1) / 2; }
 
 #if VITSCOPE_BF16_KERNEL
-// R rows of x (bf16, `pairs` pairs each, row stride xStride values) against one packed
-// block (pairs x 16 x 2 bf16): y[r][0..valid) = sums + bias.
-template <int R>
+// R rows of x (bf16, `pairs` pairs each, row stride xStride values) against NB adjacent
+// packed blocks (each pairs x 16 x 2 bf16, blockValues apart): y[r][0..16 NB) = sums + bias,
+// the last block's outputs cut at `valid`. NB x R independent sums: one vdpbf16ps
+// result takes several cycles, so a few sums alone would leave the unit idle.
+template <int NB, int R>
 __attribute__((target("avx512f,avx512bf16"))) void blockRows(const uint16_t *x, int64_t xStride, int64_t pairs,
-                                                              const uint16_t *block, const float *bias, float *y,
-                                                              int64_t yStride, int valid)
+                                                              const uint16_t *block, int64_t blockValues,
+                                                              const float *bias, float *y, int64_t yStride,
+                                                              int valid)
 {
-    __m512 acc[R];
-    for (int r = 0; r < R; ++r)
-        acc[r] = _mm512_setzero_ps();
+    __m512 acc[NB][R];
+    for (int j = 0; j < NB; ++j)
+        for (int r = 0; r < R; ++r)
+            acc[j][r] = _mm512_setzero_ps();
     for (int64_t p = 0; p < pairs; ++p) {
-        const __m512bh w = (__m512bh)_mm512_loadu_si512(block + p * 2 * kBlock);
+        __m512bh w[NB];
+        for (int j = 0; j < NB; ++j)
+            w[j] = (__m512bh)_mm512_loadu_si512(block + j * blockValues + p * 2 * kBlock);
         for (int r = 0; r < R; ++r) {
             int32_t both;
             std::memcpy(&both, x + r * xStride + 2 * p, sizeof both);
-            acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)_mm512_set1_epi32(both), w);
+            const auto xr = (__m512bh)_mm512_set1_epi32(both);
+            for (int j = 0; j < NB; ++j)
+                acc[j][r] = _mm512_dpbf16_ps(acc[j][r], xr, w[j]);
         }
     }
-    const __mmask16 mask = valid >= 16 ? __mmask16(0xffff) : __mmask16((1u << valid) - 1);
-    const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
-    for (int r = 0; r < R; ++r)
-        _mm512_mask_storeu_ps(y + r * yStride, mask, _mm512_add_ps(acc[r], b));
+    for (int j = 0; j < NB; ++j) {
+        const int v = j + 1 < NB ? 16 : valid;
+        const __mmask16 mask = v >= 16 ? __mmask16(0xffff) : __mmask16((1u << v) - 1);
+        const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + j * kBlock) : _mm512_setzero_ps();
+        for (int r = 0; r < R; ++r)
+            _mm512_mask_storeu_ps(y + r * yStride + j * kBlock, mask, _mm512_add_ps(acc[j][r], b));
+    }
 }
 
-using BlockRowsFn = void (*)(const uint16_t *, int64_t, int64_t, const uint16_t *, const float *, float *, int64_t,
-                             int);
-constexpr BlockRowsFn kBlockRows[kRows + 1] = {nullptr,      blockRows<1>, blockRows<2>, blockRows<3>, blockRows<4>,
-                                               blockRows<5>, blockRows<6>, blockRows<7>, blockRows<8>};
+using BlockRowsFn = void (*)(const uint16_t *, int64_t, int64_t, const uint16_t *, int64_t, const float *, float *,
+                             int64_t, int);
+template <int NB>
+constexpr BlockRowsFn kBlockRows[kRows + 1] = {nullptr,           blockRows<NB, 1>, blockRows<NB, 2>,
+                                               blockRows<NB, 3>,  blockRows<NB, 4>, blockRows<NB, 5>,
+                                               blockRows<NB, 6>,  blockRows<NB, 7>, blockRows<NB, 8>};
+constexpr int64_t kWide = 2; // blocks per pass where two full ones are left: 16 sums at 8 rows
 #endif
 
 } // namespace
@@ -129,13 +143,16 @@ torch::Tensor bf16Linear(const torch::Tensor &x, const PackedBf16Weight &w, cons
     const int64_t xStride = pairs * 2, blockValues = pairs * 2 * kBlock;
     // Threads split the blocks of output rows; each block's weights are read by one thread.
     at::parallel_for(0, blocks, 4, [&](int64_t begin, int64_t end) {
-        for (int64_t j = begin; j < end; ++j) {
-            const int valid = int(std::min<int64_t>(kBlock, N - j * kBlock));
+        for (int64_t j = begin; j < end;) {
+            const int64_t nb = j + kWide <= end ? kWide : 1;
+            const int valid = int(std::min<int64_t>(kBlock, N - (j + nb - 1) * kBlock));
+            const auto *fns = nb == kWide ? kBlockRows<kWide> : kBlockRows<1>;
             for (int64_t m = 0; m < M; m += kRows) {
                 const int64_t rows = std::min<int64_t>(kRows, M - m);
-                kBlockRows[rows](xp + m * xStride, xStride, pairs, wp + j * blockValues,
-                                 bp ? bp + j * kBlock : nullptr, yp + m * N + j * kBlock, N, valid);
+                fns[rows](xp + m * xStride, xStride, pairs, wp + j * blockValues, blockValues,
+                          bp ? bp + j * kBlock : nullptr, yp + m * N + j * kBlock, N, valid);
             }
+            j += nb;
         }
     });
     return y;

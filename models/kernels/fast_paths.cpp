@@ -30,10 +30,12 @@ void setNamed(FastPaths &p, const std::string &name, bool on)
         p.inferenceMode = on;
     else if (name == "bf16-text")
         p.bf16Text = on;
+    else if (name == "bf16-image")
+        p.bf16Image = on;
     else
         throw Error("unknown fast path '" + name +
                     "' in VITSCOPE_FAST_PATHS: expected quickgelu-fold, quickgelu-fold-cpu, qkv-unbind, fused-adamw, "
-                    "inference-mode, bf16-text, all or none (a leading '-' turns one off)");
+                    "inference-mode, bf16-text, bf16-image, all or none (a leading '-' turns one off)");
 }
 
 } // namespace
@@ -48,12 +50,13 @@ FastPaths parseFastPaths(const std::string &list, FastPaths p)
             continue;
         item = item.substr(first, last - first + 1);
         if (item == "none") {
-            p = FastPaths{false, false, false, false, false, false};
+            p = FastPaths{false, false, false, false, false, false, false};
         } else if (item == "all") {
-            const bool cpu = p.quickGeluFoldCpu, bf16 = p.bf16Text;
+            const FastPaths optIn = p;
             p = FastPaths{};
-            p.quickGeluFoldCpu = cpu;
-            p.bf16Text = bf16;
+            p.quickGeluFoldCpu = optIn.quickGeluFoldCpu;
+            p.bf16Text = optIn.bf16Text;
+            p.bf16Image = optIn.bf16Image;
         } else if (item[0] == '-') {
             setNamed(p, item.substr(1), false);
         } else {
@@ -108,6 +111,7 @@ std::string fastPathsName(const FastPaths &p)
     add(p.fusedAdamW, "fused-adamw");
     add(p.inferenceMode, "inference-mode");
     add(p.bf16Text, "bf16-text");
+    add(p.bf16Image, "bf16-image");
     return out.empty() ? "none" : out;
 }
 

@@ -29,10 +29,15 @@
 //                   bounds it. Applies only where the CPU has AVX512_BF16
 //                   (bf16KernelAvailable()); elsewhere the switch does nothing. Costs the
 //                   text tower's product weights again at half size.
+//   bf16-image      Opt-in. The same for CLIP's image tower: its blocks' products on
+//                   bfloat16 copies. An image batch is bound by arithmetic, not by reading
+//                   weights, and AVX512_BF16 does twice float32's multiply-adds per
+//                   instruction (bench matmul's best_bf16). The error on image features is
+//                   stated beside bf16-text's.
 //
 // VITSCOPE_FAST_PATHS, read once: a comma-separated list applied to the defaults in order:
-// "name" turns one on, "-name" off, "none" all off, "all" all on (the CPU fold stays
-// and bf16-text stay opt-in), e.g. VITSCOPE_FAST_PATHS=none or VITSCOPE_FAST_PATHS=-fused-adamw.
+// "name" turns one on, "-name" off, "none" all off, "all" all on (the CPU fold, bf16-text
+// and bf16-image stay opt-in), e.g. VITSCOPE_FAST_PATHS=none or VITSCOPE_FAST_PATHS=-fused-adamw.
 // An unknown name throws vitscope::Error on first use.
 #include <string>
 
@@ -49,6 +54,7 @@ struct FastPaths {
     bool fusedAdamW = true;
     bool inferenceMode = true;
     bool bf16Text = false;
+    bool bf16Image = false;
 };
 
 // The setting in force on the calling thread: a ThreadFastPathsScope's where one is open

@@ -353,6 +353,7 @@ int benchClipImageCommand(Args &args)
     const double flopsPerImage = clipImageFlops(b.model->config);
     out["model_gflop_per_image"] = flopsPerImage / 1e9;
     out["model_gflops"] = flopsPerImage * double(batch) / t.median() / 1e9;
+    out["image_weights"] = b.model->visionModel->usesBf16Weights() ? "bf16 copies (bf16-image)" : "as loaded";
     out.update(benchFields(b.device, b.dtype, b.attention, t));
     std::cout << out.dump(2) << std::endl;
     return 0;

@@ -184,6 +184,12 @@ const std::vector<Command> kCommands = {
      "      prompt cosine, probability difference, top-1 agreement (CPUs with AVX512_BF16)",
      {},
      evalTextPrecisionCommand},
+    {{"eval", "image-precision"},
+     "--model DIR [--data fashion-mnist|DIR] [--limit N]",
+     "zero-shot with the image tower on float32 weights and on bfloat16 copies (VITSCOPE_FAST_PATHS=bf16-image):\n"
+     "      image feature cosine, probability difference, top-1 agreement (CPUs with AVX512_BF16)",
+     {},
+     evalImagePrecisionCommand},
     {{"eval", "finetune"},
      "--model DIR [--data ...] [--epochs N] [--batch N] [--base-lr X] [--layer-decay X] [--weight-decay X]\n"
      "      [--warmup-epochs X] [--label-smoothing X] [--blocks K|all|K1,K2,...] [--limit N] [--test-limit N]\n"

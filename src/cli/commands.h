@@ -66,6 +66,7 @@ int trainMaeCommand(Args &args);
 int trainClipCommand(Args &args);
 int evalZeroShotCommand(Args &args);
 int evalTextPrecisionCommand(Args &args);
+int evalImagePrecisionCommand(Args &args);
 int evalFinetuneCommand(Args &args);
 int sweepCommand(Args &args);
 int resumeCommand(Args &args);

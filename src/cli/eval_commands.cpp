@@ -189,6 +189,98 @@ ZeroShotTestSet openZeroShotTestSet(const std::string &dataSpec, int64_t limit)
     return set;
 }
 
+// Zero-shot twice, once on float32 weights and once with one tower's products on bfloat16
+// copies (the opt-in fast paths bf16-text and bf16-image), the other tower's side shared:
+// how far apart the towers' outputs and the probabilities are.
+int precisionCommand(Args &args, Bf16Tower tower)
+{
+    const bool text = tower == Bf16Tower::Text;
+    const std::string path = text ? "bf16-text" : "bf16-image";
+    const std::string dir = resolveModelArg(args.required("model"));
+    const std::string dataSpec = args.value("data", "fashion-mnist");
+    const auto limit = args.integer("limit", 0);
+    args.finish();
+    if (!bf16KernelAvailable())
+        throw Error("this CPU computes no bfloat16 natively (it has no AVX512_BF16), so " + path +
+                    " does not apply here: there is nothing to compare");
+    const auto set = openZeroShotTestSet(dataSpec, limit);
+    const auto &test = set.source;
+    const auto &labels = set.firstNames;
+    const auto &templates = set.captions.heldOutTemplates;
+    LoadedClip clip = loadClip(dir, torch::kCPU);
+    const auto transform = data::transformForProcessor(clip.processor, clip.model->config.vision.numChannels);
+    std::vector<std::string> prompts;
+    for (const auto &name : labels)
+        for (const auto &t : templates)
+            prompts.push_back(fillTemplate(t, name));
+    const auto unit = [](const torch::Tensor &t) {
+        return torch::nn::functional::normalize(t, torch::nn::functional::NormalizeFuncOptions().dim(1));
+    };
+    struct Side {
+        torch::Tensor outputs, probs, labels; // outputs: the tower's unit-length features
+        double seconds = 0;
+    };
+    train::Features shared; // the image features, when the text tower is compared
+    if (text)
+        shared = train::extractFeatures([&](const torch::Tensor &x) { return clip.model->imageFeatures(x); }, *test,
+                                        transform, torch::kCPU, limit, 256, progressPrinter("images (test)"));
+    torch::Tensor sharedClasses; // the class embeddings, when the image tower is compared
+    auto side = [&](bool bf16) {
+        FastPaths paths = fastPaths();
+        (text ? paths.bf16Text : paths.bf16Image) = bf16;
+        FastPathsScope scope(paths);
+        ZeroShotClassifier classifier(clip.model, clip.tokenizer, bf16 ? "bf16" : "float32");
+        Side out;
+        const auto start = std::chrono::steady_clock::now();
+        train::Features images = shared;
+        if (text) {
+            out.outputs = unit(classifier.textFeatures(prompts));
+        } else {
+            images = train::extractFeatures([&](const torch::Tensor &x) { return clip.model->imageFeatures(x); },
+                                            *test, transform, torch::kCPU, limit, 256,
+                                            progressPrinter(bf16 ? "images (test, bf16)" : "images (test, float32)"));
+            out.outputs = unit(images.x);
+        }
+        out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        torch::NoGradGuard noGrad; // as the classifier runs the towers
+        const bool switched = text ? clip.model->textModel->usesBf16Weights() : clip.model->visionModel->usesBf16Weights();
+        if (switched != bf16)
+            throw Error(path + " did not switch as asked"); // never: the kernel's availability is checked above
+        if (text || !sharedClasses.defined())
+            sharedClasses = classifier.classEmbeddings(labels, templates, true);
+        out.probs = classifier.probabilities(images.x, sharedClasses);
+        out.labels = images.labels;
+        return out;
+    };
+    const Side f32 = side(false), b16 = side(true);
+    const auto cosine = (f32.outputs * b16.outputs).sum(1);
+    const auto diff = (f32.probs - b16.probs).abs();
+    const auto top32 = f32.probs.argmax(1), top16 = b16.probs.argmax(1);
+    auto accuracy = [&](const torch::Tensor &top) { return top.eq(f32.labels).to(torch::kFloat64).mean().item<double>(); };
+    const std::string what = text ? "prompt" : "image";
+    std::cout << json{{"protocol", text ? "text-precision" : "image-precision"},
+                      {"fast_path", path},
+                      {"model", dir},
+                      {"data", dataSpec},
+                      {"test_images", f32.probs.size(0)},
+                      {"classes", labels.size()},
+                      {"prompts", prompts.size()},
+                      {"cpu", cpuInfo().model},
+                      {what + "_cosine_min", cosine.min().item<double>()},
+                      {what + "_cosine_mean", cosine.mean().item<double>()},
+                      {"prob_abs_diff_max", diff.max().item<double>()},
+                      {"prob_abs_diff_mean", diff.mean().item<double>()},
+                      {"top1_agreement", top32.eq(top16).to(torch::kFloat64).mean().item<double>()},
+                      {"top1_disagreements", top32.ne(top16).sum().item<int64_t>()},
+                      {"accuracy_float32", accuracy(top32)},
+                      {"accuracy_bf16", accuracy(top16)},
+                      {what + "s_s_float32", f32.seconds},
+                      {what + "s_s_bf16", b16.seconds}}
+                         .dump(2)
+              << std::endl;
+    return 0;
+}
+
 } // namespace
 
 int evalZeroShotCommand(Args &args)
@@ -234,75 +326,12 @@ int evalZeroShotCommand(Args &args)
 
 int evalTextPrecisionCommand(Args &args)
 {
-    // Zero-shot twice on one set of image features: the text tower on its float32 weights
-    // and on bfloat16 copies (the opt-in fast path bf16-text), and how far apart they are.
-    const std::string dir = resolveModelArg(args.required("model"));
-    const std::string dataSpec = args.value("data", "fashion-mnist");
-    const auto limit = args.integer("limit", 0);
-    args.finish();
-    if (!bf16KernelAvailable())
-        throw Error("this CPU computes no bfloat16 natively (it has no AVX512_BF16), so bf16-text "
-                    "does not apply here: there is nothing to compare");
-    const auto set = openZeroShotTestSet(dataSpec, limit);
-    const auto &test = set.source;
-    const auto &labels = set.firstNames;
-    const auto &templates = set.captions.heldOutTemplates;
-    LoadedClip clip = loadClip(dir, torch::kCPU);
-    const auto transform = data::transformForProcessor(clip.processor, clip.model->config.vision.numChannels);
-    const auto features = train::extractFeatures([&](const torch::Tensor &x) { return clip.model->imageFeatures(x); },
-                                                 *test, transform, torch::kCPU, limit, 256,
-                                                 progressPrinter("images (test)"));
-    std::vector<std::string> prompts;
-    for (const auto &name : labels)
-        for (const auto &t : templates)
-            prompts.push_back(fillTemplate(t, name));
-    struct Side {
-        torch::Tensor prompts, probs;
-        double seconds = 0;
-    };
-    auto side = [&](bool bf16) {
-        FastPaths paths = fastPaths();
-        paths.bf16Text = bf16;
-        FastPathsScope scope(paths);
-        ZeroShotClassifier classifier(clip.model, clip.tokenizer, bf16 ? "bf16" : "float32");
-        Side out;
-        const auto start = std::chrono::steady_clock::now();
-        out.prompts = torch::nn::functional::normalize(classifier.textFeatures(prompts),
-                                                       torch::nn::functional::NormalizeFuncOptions().dim(1));
-        out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        torch::NoGradGuard noGrad; // as the classifier runs the tower
-        if (clip.model->textModel->usesBf16Weights() != bf16)
-            throw Error("bf16-text did not switch as asked"); // never: the kernel's availability is checked above
-        out.probs = classifier.probabilities(features.x, classifier.classEmbeddings(labels, templates, true));
-        return out;
-    };
-    const Side f32 = side(false), b16 = side(true);
-    const auto cosine = (f32.prompts * b16.prompts).sum(1);
-    const auto diff = (f32.probs - b16.probs).abs();
-    const auto top32 = f32.probs.argmax(1), top16 = b16.probs.argmax(1);
-    auto accuracy = [&](const torch::Tensor &top) {
-        return top.eq(features.labels).to(torch::kFloat64).mean().item<double>();
-    };
-    std::cout << json{{"protocol", "text-precision"},
-                      {"model", dir},
-                      {"data", dataSpec},
-                      {"test_images", features.x.size(0)},
-                      {"classes", labels.size()},
-                      {"prompts", prompts.size()},
-                      {"cpu", cpuInfo().model},
-                      {"prompt_cosine_min", cosine.min().item<double>()},
-                      {"prompt_cosine_mean", cosine.mean().item<double>()},
-                      {"prob_abs_diff_max", diff.max().item<double>()},
-                      {"prob_abs_diff_mean", diff.mean().item<double>()},
-                      {"top1_agreement", top32.eq(top16).to(torch::kFloat64).mean().item<double>()},
-                      {"top1_disagreements", top32.ne(top16).sum().item<int64_t>()},
-                      {"accuracy_float32", accuracy(top32)},
-                      {"accuracy_bf16", accuracy(top16)},
-                      {"prompts_s_float32", f32.seconds},
-                      {"prompts_s_bf16", b16.seconds}}
-                         .dump(2)
-              << std::endl;
-    return 0;
+    return precisionCommand(args, Bf16Tower::Text);
+}
+
+int evalImagePrecisionCommand(Args &args)
+{
+    return precisionCommand(args, Bf16Tower::Image);
 }
 
 int evalFinetuneCommand(Args &args)

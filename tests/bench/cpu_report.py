@@ -35,6 +35,8 @@ def key(r):
         return "mae-" + r["preset"]
     if r["bench"] == "clip-text" and ("bf16" in r.get("text_weights", "") or r.get("precision") == "bf16"):
         return "clip-text-bf16"
+    if r["bench"] == "clip-image" and ("bf16" in r.get("image_weights", "") or r.get("precision") == "bf16"):
+        return "clip-image-bf16"
     return r["bench"]
 
 
@@ -42,6 +44,8 @@ LABELS = {
     "mae-fmnist": ("MAE `fmnist` training step, batch 256, 75% random (fwd + bwd + AdamW)", "img/s", True),
     "mae-vit-b16": ("MAE ViT-B/16 training step, batch 8, 75% random", "img/s", True),
     "clip-image": ("CLIP ViT-B/32 image embedding, batch 8", "img/s", True),
+    "clip-image-bf16": ("the same image batch on bfloat16 weights (vitscope: VITSCOPE_FAST_PATHS=bf16-image; "
+                        "PyTorch: model.bfloat16())", "img/s", True),
     "clip-text": ("CLIP ViT-B/32 text tower, one new 8-token prompt", "ms", False),
     "clip-text-bf16": ("the same prompt on bfloat16 weights (vitscope: VITSCOPE_FAST_PATHS=bf16-text; "
                        "PyTorch: model.bfloat16())", "ms", False),
@@ -67,6 +71,8 @@ for r in rows("pytorch.jsonl"):
 limits = rows("limits.jsonl")
 gemm = max((r for r in limits if r["bench"] == "matmul"), key=lambda r: r["gflops_median"], default=None)
 memory = max((r for r in limits if r["bench"] == "memory"), key=lambda r: r["triad_gbps"], default=None)
+gemm_bf16 = max((r["best_bf16"] for r in limits if r["bench"] == "matmul" and r.get("best_bf16")),
+                key=lambda r: r["gflops_median"], default=None)
 
 # The machine.
 cpu = (gemm or {}).get("cpu", "unknown CPU")
@@ -83,7 +89,9 @@ print(f"- vitscope: OpenBLAS core {(gemm or {}).get('openblas_core') or '-'} (th
 print("- PyTorch's OpenBLAS settings: " + "; ".join(f"{s} runs {c}" for s, c in peer_cores))
 if gemm:
     print(f"- GEMM rate: {gemm['gflops_median']:.1f} GFLOP/s float32 ({gemm['kernel']}, {gemm['threads']} "
-          f"thread{'s' if gemm['threads'] != 1 else ''}, {gemm['size']}^3; `vitscope-cli bench matmul`)")
+          f"thread{'s' if gemm['threads'] != 1 else ''}, {gemm['size']}^3; `vitscope-cli bench matmul`)"
+          + (f"; bfloat16 operands {gemm_bf16['gflops_median']:.1f} GFLOP/s (vitscope's AVX512_BF16 kernel, "
+             f"{gemm_bf16['threads']} thread{'s' if gemm_bf16['threads'] != 1 else ''})" if gemm_bf16 else ""))
 if memory:
     print(f"- memory bandwidth: triad {memory['triad_gbps']:.1f} GB/s ({memory['triad_threads']} threads), read "
           f"{memory['read_gbps']:.1f} GB/s (`vitscope-cli bench memory`)")
@@ -98,9 +106,10 @@ def share(k, rate, sample):
         gbps = sample["weight_bytes_read"] / (rate / 1e3) / 1e9
         return f"{gbps / memory['triad_gbps']:.0%} of bandwidth"
     per = sample.get("model_gflop_per_image_step") or sample.get("model_gflop_per_image")
-    if not gemm or not per:
+    limit = gemm_bf16 if k.endswith("bf16") else gemm
+    if not limit or not per:
         return "-"
-    return f"{per * rate / gemm['gflops_median']:.0%} of GEMM"
+    return f"{per * rate / limit['gflops_median']:.0%} of {'bf16 ' if k.endswith('bf16') else ''}GEMM"
 
 
 print("| workload | vitscope | PyTorch at its best | the setting that won | ratio | vitscope, torch::linear "
@@ -143,6 +152,10 @@ for k, (label, unit, higher) in LABELS.items():
     bests[k] = best[0] if best else None
     mines[k] = mine
 
+if mines.get("clip-image-bf16") and bests.get("clip-image"):
+    print(f"\nvitscope's bf16-image batch against PyTorch's best float32 batch: "
+          f"{mines['clip-image-bf16'] / bests['clip-image']:.2f}x (its error against float32: "
+          f"`vitscope-cli eval image-precision`, docs/performance.md)")
 if mines.get("clip-text-bf16") and bests.get("clip-text"):
     print(f"\nvitscope's bf16-text prompt against PyTorch's best float32 prompt: "
           f"{bests['clip-text'] / mines['clip-text-bf16']:.2f}x (its error against float32: "

@@ -16,8 +16,9 @@
 # machine's GEMM rate and bandwidth, the limits each row is set against.
 #
 # Usage: tests/bench/cpu_vs_pytorch.sh [BUILD_DIR] [ROUNDS] [OUT_DIR]
-# Environment: ONLY (default mae-fmnist,mae-vit-b16,clip-image,clip-text,clip-text-bf16; the
-#   last: the prompt on bfloat16 weights, vitscope's bf16-text against model.bfloat16()), PLAIN (the
+# Environment: ONLY (default mae-fmnist,mae-vit-b16,clip-image,clip-text,clip-image-bf16,clip-text-bf16;
+#   the last two: on bfloat16 weights, vitscope's bf16-image and bf16-text against
+#   model.bfloat16(), on CPUs with AVX512_BF16), PLAIN (the
 #   workloads also run with --linear torch; default mae-fmnist,clip-image,clip-text),
 #   PY_THREADS (default "1,<cores>"), PY_MODES (default eager,jit), CORETYPES (the
 #   OpenBLAS settings to try: "detected", "env" and core names; default: detected, env
@@ -27,7 +28,7 @@ set -uo pipefail
 build=${1:-build}
 rounds=${2:-3}
 out=${3:-$build/bench-cpu}
-only=${ONLY:-mae-fmnist,mae-vit-b16,clip-image,clip-text,clip-text-bf16}
+only=${ONLY:-mae-fmnist,mae-vit-b16,clip-image,clip-text,clip-image-bf16,clip-text-bf16}
 plain=${PLAIN:-mae-fmnist,clip-image,clip-text}
 py=${PYTHON:-/usr/bin/python3}
 cores=$(nproc)
@@ -87,6 +88,8 @@ for r in $(seq 1 "$rounds"); do
             want mae-vit-b16 && "$cli" bench mae-train --preset vit-b16 --batch 8 --steps 3 --warmup 1 --device cpu --linear $linear
             want clip-image && "$cli" bench clip-image --preset vit-b32 --batch 8 --repeats 5 --warmup 2 --device cpu --linear $linear
             want clip-text && "$cli" bench clip-text --preset vit-b32 --tokens 8 --repeats 30 --device cpu --linear $linear
+            [ "$linear" = auto ] && has clip-image-bf16 &&
+                VITSCOPE_FAST_PATHS=bf16-image "$cli" bench clip-image --preset vit-b32 --batch 8 --repeats 5 --warmup 2 --device cpu
             [ "$linear" = auto ] && has clip-text-bf16 &&
                 VITSCOPE_FAST_PATHS=bf16-text "$cli" bench clip-text --preset vit-b32 --tokens 8 --repeats 30 --device cpu
         } | tag "vitscope-$linear" >> "$out/vitscope.jsonl"

@@ -248,17 +248,21 @@ IMPLEMENTATION = {"eager": "OpenAI model.py structure, no_grad",
                   "jit": "OpenAI model.py structure, traced, frozen, optimize_for_inference"}
 
 
-def bench_clip_image(batch, repeats, warmup, mode="eager"):
+def bench_clip_image(batch, repeats, warmup, mode="eager", bf16=False):
+    """bf16: the whole tower in bfloat16 (model.bfloat16()), the peer of vitscope's bf16-image."""
     torch.manual_seed(0)
     model = VisionTower().eval()
     pixels = torch.randn(batch, 3, 224, 224)
+    if bf16:
+        model, pixels = model.bfloat16(), pixels.bfloat16()
     run = inference(model, pixels, mode)
     with torch.no_grad():
         check = check_values(run(pixels))
         s = timed(lambda: run(pixels), warmup, repeats)
     return {"bench": "clip-image", "mode": mode, "batch": batch, "check": check, "batch_s": s,
             "batch_s_median": statistics.median(s), "images_per_s": batch / statistics.median(s),
-            "implementation": IMPLEMENTATION[mode]}
+            "precision": "bf16" if bf16 else "float32",
+            "implementation": IMPLEMENTATION[mode] + (", model.bfloat16()" if bf16 else "")}
 
 
 def bench_clip_text(tokens, repeats, warmup, mode="eager", bf16=False):
@@ -317,6 +321,8 @@ def main():
                 rows.append(bench_clip_image(a.clip_batch, a.steps, a.warmup, mode))
             if "clip-text" in only:
                 rows.append(bench_clip_text(a.tokens, 30, 5, mode))
+            if "clip-image-bf16" in only:
+                rows.append(bench_clip_image(a.clip_batch, a.steps, a.warmup, mode, bf16=True))
             if "clip-text-bf16" in only:
                 rows.append(bench_clip_text(a.tokens, 30, 5, mode, bf16=True))
         for r in rows:

@@ -215,11 +215,12 @@ TEST(CliBench, MatmulAndMemoryReportEveryRunAndTheBest)
     const auto j = nlohmann::json::parse(m.out);
     ASSERT_TRUE(j["runs"].is_array());
     const int cores = j["cores"].get<int>();
-    double best = 0;
+    double best = 0, bestBf16 = 0; // bfloat16 operands are reported apart
     std::set<std::string> names;
     for (const auto &r : j["runs"]) {
         EXPECT_GT(r["gflops_median"].get<double>(), 0.0);
-        best = std::max(best, r["gflops_median"].get<double>());
+        double &top = r["kernel"] == "bf16" ? bestBf16 : best;
+        top = std::max(top, r["gflops_median"].get<double>());
         names.insert(r["kernel"].get<std::string>());
         // GFLOP/s = 2 n^3 / median seconds, recomputed here.
         const double n = r["size"].get<double>();
@@ -229,6 +230,10 @@ TEST(CliBench, MatmulAndMemoryReportEveryRunAndTheBest)
     EXPECT_EQ(j["runs"].size(), 2 * names.size() * (cores > 1 ? 2 : 1)); // sizes x kernels x threads
     EXPECT_DOUBLE_EQ(j["gflops_median"].get<double>(), best);
     EXPECT_EQ(names.count(j["kernel"].get<std::string>()), 1u);
+    EXPECT_NE(j["kernel"], "bf16");
+    ASSERT_EQ(j.contains("best_bf16"), names.count("bf16") == 1);
+    if (j.contains("best_bf16"))
+        EXPECT_DOUBLE_EQ(j["best_bf16"]["gflops_median"].get<double>(), bestBf16);
     EXPECT_EQ(names.count("openblas"), j["openblas_core"].get<std::string>().empty() ? 0u : 1u);
     EXPECT_FALSE(j["cpu"].get<std::string>().empty());
     EXPECT_TRUE(j["cpu_flags"].is_array());
@@ -463,6 +468,35 @@ TEST(CliTrain, EvalCommandsPrintAccuracy)
     const CliRun bad = runCli("resume '" + dir.file("nothing") + "'");
     EXPECT_EQ(bad.status, 1);
     EXPECT_NE(bad.err.find("config.json: missing"), std::string::npos) << bad.err;
+}
+
+// Both precision commands on the bundled CLIP: the same test images twice, one tower on
+// bfloat16 copies; what they print agrees with itself (accuracy from the same labels,
+// agreement from the disagreements) and stays within docs/performance.md's tolerance.
+TEST(CliClip, PrecisionCommandsCompareEachTowerWithFloat32)
+{
+    if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist") && !std::getenv("VITSCOPE_FASHION_MNIST_DIR"))
+        GTEST_SKIP() << "Fashion-MNIST absent";
+    for (const std::string tower : {"text", "image"}) {
+        const CliRun r = runCli("eval " + tower + "-precision --model fmnist-clip --limit 200");
+        if (r.status == 1 && r.err.find("no AVX512_BF16") != std::string::npos)
+            GTEST_SKIP() << "this CPU computes no bfloat16 natively: " << r.err;
+        ASSERT_EQ(r.status, 0) << r.err;
+        const auto j = nlohmann::json::parse(r.out);
+        EXPECT_EQ(j["fast_path"], "bf16-" + tower);
+        EXPECT_EQ(j["test_images"], 200);
+        const std::string what = tower == "text" ? "prompt" : "image";
+        EXPECT_GT(j[what + "_cosine_min"].get<double>(), 0.9999);
+        EXPECT_LE(j[what + "_cosine_min"].get<double>(), j[what + "_cosine_mean"].get<double>());
+        EXPECT_LT(j["prob_abs_diff_max"].get<double>(), 0.01);
+        EXPECT_GT(j["prob_abs_diff_max"].get<double>(), 0.0) << "no rounding happened";
+        EXPECT_NEAR(j["top1_agreement"].get<double>(), 1.0 - j["top1_disagreements"].get<double>() / 200, 1e-12);
+        EXPECT_GE(j["top1_agreement"].get<double>(), 0.99);
+        EXPECT_NEAR(j["accuracy_float32"].get<double>(), j["accuracy_bf16"].get<double>(),
+                    j["top1_disagreements"].get<double>() / 200 + 1e-12);
+    }
+    const CliRun bad = runCli("eval image-precision --model fmnist-mae --limit 10");
+    EXPECT_NE(bad.status, 0);
 }
 
 TEST(CliTrainSlow, ClipZeroShotFewShotAndSweepCommands)

@@ -3,6 +3,7 @@
 // summation error, the float64 product of the bfloat16-rounded operands; a text block on
 // the path is the float64 block with exactly its six products' operands rounded; the path
 // is taken only where it should be, and zero-shot keeps its embeddings apart from float32's.
+// bf16-image, the same for CLIP's image tower, answers to its own switch.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -53,6 +54,13 @@ double bf16RelGap(const torch::Tensor &a, const torch::Tensor &b)
     return (x - y).abs().max().item<double>() / (1e-12 + y.abs().max().item<double>());
 }
 
+FastPaths withBf16Image(bool on)
+{
+    FastPaths p = fastPaths();
+    p.bf16Image = on;
+    return p;
+}
+
 FastPaths withBf16Text(bool on)
 {
     FastPaths p = fastPaths();
@@ -74,7 +82,7 @@ TransformerBlock smallTextBlock(int seed)
 {
     torch::manual_seed(seed);
     BlockConfig cfg{32, 4, 128, 1e-5, true, Activation::QuickGelu};
-    cfg.bf16Candidate = true;
+    cfg.bf16Tower = Bf16Tower::Text;
     return TransformerBlock(cfg);
 }
 
@@ -176,7 +184,7 @@ TEST(Bf16Text, TextBlockIsTheFloat64BlockWithItsProductsRounded)
     EXPECT_LT(bf16RelGap(trained, textBlockInFloat64(block, x, false)), 1e-5);
     EXPECT_TRUE(trained.requires_grad());
     BlockConfig vision = block->config;
-    vision.bf16Candidate = false;
+    vision.bf16Tower = Bf16Tower::None;
     TransformerBlock other(vision);
     torch::NoGradGuard g;
     EXPECT_FALSE(other->usesBf16Weights(x));
@@ -234,6 +242,65 @@ TEST(Bf16Text, ZeroShotKeepsItsEmbeddingsApartFromFloat32s)
     EXPECT_EQ(classifier.promptsEncoded(), 2);
 }
 
+// bf16-image: CLIP's image-tower blocks answer to it and text blocks do not (and the
+// reverse for bf16-text); a tower on it is the float64 block with its products rounded,
+// and the image features stay near float32's without being them.
+TEST(Bf16Image, EachTowerAnswersToItsOwnSwitch)
+{
+    if (!bf16KernelAvailable())
+        GTEST_SKIP() << "this CPU has no AVX512_BF16: bf16-image does nothing here";
+    TransformerBlock textBlock = smallTextBlock(13);
+    BlockConfig imageCfg = textBlock->config;
+    imageCfg.bf16Tower = Bf16Tower::Image;
+    TransformerBlock imageBlock(imageCfg);
+    const auto x = torch::randn({3, 10, 32});
+    torch::NoGradGuard g;
+    {
+        const FastPathsScope image(withBf16Text(false));
+        const FastPathsScope on(withBf16Image(true));
+        EXPECT_TRUE(imageBlock->usesBf16Weights(x));
+        EXPECT_FALSE(textBlock->usesBf16Weights(x));
+        const auto y = imageBlock->forward(x, {}, /*causal=*/true);
+        EXPECT_LT(bf16RelGap(y, textBlockInFloat64(imageBlock, x, true)), 2e-6);
+        EXPECT_GT(bf16RelGap(y, textBlockInFloat64(imageBlock, x, false)), 1e-4) << "no rounding happened";
+    }
+    const FastPathsScope image(withBf16Image(false));
+    const FastPathsScope on(withBf16Text(true));
+    EXPECT_FALSE(imageBlock->usesBf16Weights(x));
+    EXPECT_TRUE(textBlock->usesBf16Weights(x));
+}
+
+TEST(Bf16Image, ClipImageFeaturesStayNearFloat32)
+{
+    if (!bf16KernelAvailable())
+        GTEST_SKIP() << "this CPU has no AVX512_BF16: bf16-image does nothing here";
+    auto tok = std::make_shared<const ClipTokenizer>(test::smallTokenizer(test::promptMerges()));
+    torch::manual_seed(3);
+    Clip model(test::tinyClipConfig(*tok));
+    model->eval();
+    const auto &v = model->config.vision;
+    const auto pixels = torch::randn({4, v.numChannels, v.imageSize, v.imageSize});
+    torch::NoGradGuard g;
+    const FastPathsScope textOff(withBf16Text(false));
+    const FastPathsScope off(withBf16Image(false));
+    EXPECT_FALSE(model->visionModel->usesBf16Weights());
+    const auto f32 = model->imageFeatures(pixels);
+    torch::Tensor b16;
+    {
+        const FastPathsScope on(withBf16Image(true));
+        EXPECT_TRUE(model->visionModel->usesBf16Weights());
+        EXPECT_FALSE(model->textModel->usesBf16Weights());
+        b16 = model->imageFeatures(pixels);
+    }
+    const double gap = bf16RelGap(b16, f32);
+    EXPECT_GT(gap, 0.0);
+    EXPECT_LT(gap, 5e-2);
+    const auto cosine = torch::nn::functional::cosine_similarity(
+        b16, f32, torch::nn::functional::CosineSimilarityFuncOptions().dim(1));
+    EXPECT_GT(cosine.min().item<double>(), 0.999);
+    EXPECT_TRUE(torch::equal(model->imageFeatures(pixels), f32)) << "float32 again is float32's result";
+}
+
 TEST(Bf16Text, IsOptInAndNamed)
 {
     EXPECT_FALSE(FastPaths{}.bf16Text);
@@ -242,6 +309,11 @@ TEST(Bf16Text, IsOptInAndNamed)
     EXPECT_TRUE(parseFastPaths("bf16-text,all").bf16Text);
     EXPECT_FALSE(parseFastPaths("bf16-text,none").bf16Text);
     EXPECT_EQ(fastPathsName(parseFastPaths("none,bf16-text")), "bf16-text");
+    EXPECT_FALSE(FastPaths{}.bf16Image);
+    EXPECT_FALSE(parseFastPaths("all").bf16Image);
+    EXPECT_TRUE(parseFastPaths("bf16-image,all").bf16Image);
+    EXPECT_FALSE(parseFastPaths("bf16-image,none").bf16Image);
+    EXPECT_EQ(fastPathsName(parseFastPaths("none,bf16-image")), "bf16-image");
 }
 
 } // namespace vitscope
