@@ -73,6 +73,15 @@ void describeOrigin(const ModelOrigin &o, ModelInfo &info)
         info.provenance.push_back("note: " + n);
 }
 
+// The fast paths for one request that chose its towers' weights (see TowerWeights).
+FastPaths pathsFor(TowerWeights weights, bool FastPaths::*tower)
+{
+    FastPaths paths = fastPaths();
+    if (weights != TowerWeights::Process)
+        paths.*tower = weights == TowerWeights::BFloat16;
+    return paths;
+}
+
 } // namespace
 
 Masking maskingFor(const MaskRequest &request, const MaeConfig &config, torch::Device device)
@@ -248,10 +257,11 @@ std::shared_ptr<ClipSession> ClipSession::load(const std::string &dirOrName, con
     return s;
 }
 
-std::vector<std::vector<float>> ClipSession::embedImages(const std::vector<RgbImage> &images)
+std::vector<std::vector<float>> ClipSession::embedImages(const std::vector<RgbImage> &images, TowerWeights weights)
 {
     std::lock_guard<std::mutex> lock(m_mutex);
     c10::InferenceMode inference; // the features leave as plain floats
+    const ThreadFastPathsScope precision(pathsFor(weights, &FastPaths::bf16Image)); // this request's
     if (images.empty())
         return {};
     const auto &proc = m_impl->loaded.processor;
@@ -271,26 +281,23 @@ std::vector<std::vector<float>> ClipSession::embedImages(const std::vector<RgbIm
     return out;
 }
 
-bool ClipSession::bf16TextAvailable() const
+bool ClipSession::bf16Available() const
 {
     return m_impl->device.is_cpu() && bf16KernelAvailable();
 }
 
-bool ClipSession::bf16TextByDefault()
+bool ClipSession::bf16ByDefault()
 {
-    return fastPaths().bf16Text;
+    return fastPaths().bf16Text || fastPaths().bf16Image;
 }
 
 std::vector<std::vector<float>> ClipSession::embedClasses(const std::vector<std::string> &classNames,
                                                           const std::vector<std::string> &templates, bool ensemble,
-                                                          TextWeights weights)
+                                                          TowerWeights weights)
 {
     std::lock_guard<std::mutex> lock(m_mutex);
     torch::NoGradGuard noGrad;
-    FastPaths paths = fastPaths();
-    if (weights != TextWeights::Process)
-        paths.bf16Text = weights == TextWeights::BFloat16;
-    const ThreadFastPathsScope precision(paths); // this request's, not the process's
+    const ThreadFastPathsScope precision(pathsFor(weights, &FastPaths::bf16Text)); // this request's
     if (classNames.empty())
         return {};
     if (templates.empty())

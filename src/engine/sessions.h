@@ -126,12 +126,12 @@ inline constexpr const char *kSinglePhotoTemplate = "a photo of a {}.";
 // What a user typed -> class names (one per line or comma-separated, trimmed, no repeats).
 std::vector<std::string> parseClassNames(const std::string &text);
 
-// The weights CLIP's text tower reads for one request: the process's setting
-// (VITSCOPE_FAST_PATHS), float32, or bfloat16 copies (fast path bf16-text: about 1.6x
-// faster for a new prompt on a CPU with AVX512_BF16; on the bundled model's test set no
-// probability moved by more than 5e-4: docs/performance.md). Where bfloat16 is not
-// available it runs float32.
-enum class TextWeights { Process, Float32, BFloat16 };
+// The weights a CLIP tower reads for one request: the process's setting
+// (VITSCOPE_FAST_PATHS), float32, or bfloat16 copies of its products' weights (the fast
+// paths bf16-text and bf16-image, on a CPU with AVX512_BF16: a new prompt about 1.6x
+// faster, an image batch about 1.7x; their error on the bundled model's test set is in
+// docs/performance.md). Where bfloat16 is not available it runs float32.
+enum class TowerWeights { Process, Float32, BFloat16 };
 
 class ClipSession {
 public:
@@ -139,8 +139,10 @@ public:
     ~ClipSession();
 
     const ModelInfo &info() const { return m_info; }
-    // L2-normalized image embeddings, one per image. Thread-safe.
-    std::vector<std::vector<float>> embedImages(const std::vector<RgbImage> &images);
+    // L2-normalized image embeddings, one per image. Thread-safe; `weights` holds for
+    // this call alone.
+    std::vector<std::vector<float>> embedImages(const std::vector<RgbImage> &images,
+                                                TowerWeights weights = TowerWeights::Process);
     // The image tower's attention. Thread-safe.
     AttentionResult attention(const RgbImage &image);
     // For each class embedding (normalized, from embedClasses), the cosine similarity of
@@ -158,12 +160,13 @@ public:
     // for this call alone.
     std::vector<std::vector<float>> embedClasses(const std::vector<std::string> &classNames,
                                                  const std::vector<std::string> &templates, bool ensemble,
-                                                 TextWeights weights = TextWeights::Process);
-    // Whether TextWeights::BFloat16 runs on bfloat16 here: the model on the CPU, and a CPU
+                                                 TowerWeights weights = TowerWeights::Process);
+    // Whether TowerWeights::BFloat16 runs on bfloat16 here: the model on the CPU, and a CPU
     // with AVX512_BF16.
-    bool bf16TextAvailable() const;
-    // The process's setting (VITSCOPE_FAST_PATHS has bf16-text): the app's switch starts there.
-    static bool bf16TextByDefault();
+    bool bf16Available() const;
+    // The process's setting (VITSCOPE_FAST_PATHS has bf16-text or bf16-image): the app's
+    // switch starts there.
+    static bool bf16ByDefault();
     // exp(logit_scale), clamped at 100: the softmax's inverse temperature.
     float logitScale() const { return m_logitScale; }
     // Prompts run through the text tower so far (cache misses).

@@ -222,7 +222,7 @@ class VisionTower(nn.Module):
 
     def forward(self, x):
         x = self.conv1(x).reshape(x.shape[0], self.conv1.out_channels, -1).permute(0, 2, 1)
-        cls = self.class_embedding + torch.zeros(x.shape[0], 1, x.shape[-1])
+        cls = self.class_embedding + torch.zeros(x.shape[0], 1, x.shape[-1], dtype=x.dtype)
         x = self.ln_pre(torch.cat([cls, x], 1) + self.positional_embedding)
         x = self.blocks(x.permute(1, 0, 2)).permute(1, 0, 2)
         return self.ln_post(x[:, 0, :]) @ self.proj

@@ -232,8 +232,9 @@ TEST(CliBench, MatmulAndMemoryReportEveryRunAndTheBest)
     EXPECT_EQ(names.count(j["kernel"].get<std::string>()), 1u);
     EXPECT_NE(j["kernel"], "bf16");
     ASSERT_EQ(j.contains("best_bf16"), names.count("bf16") == 1);
-    if (j.contains("best_bf16"))
+    if (j.contains("best_bf16")) {
         EXPECT_DOUBLE_EQ(j["best_bf16"]["gflops_median"].get<double>(), bestBf16);
+    }
     EXPECT_EQ(names.count("openblas"), j["openblas_core"].get<std::string>().empty() ? 0u : 1u);
     EXPECT_FALSE(j["cpu"].get<std::string>().empty());
     EXPECT_TRUE(j["cpu_flags"].is_array());

@@ -191,21 +191,21 @@ TEST(EngineSessions, ClipCachesPromptsAndProbabilitiesAreASoftmax)
 }
 
 // The zero-shot view's bf16 switch: one request's choice, never the process's; bfloat16
-// embeddings stay near float32's (docs/performance.md: probabilities within 1e-3) without
-// being them, and the cache serves each precision its own.
-TEST(EngineSessions, ClipTextWeightsAreChosenPerRequest)
+// embeddings (prompts and images) stay near float32's without being them, and the prompt
+// cache serves each precision its own.
+TEST(EngineSessions, ClipTowerWeightsAreChosenPerRequest)
 {
     if (!haveBundled())
         GTEST_SKIP() << "bundled models absent";
     auto clip = engine::ClipSession::load("fmnist-clip", "cpu");
-    const bool processBf16 = vitscope::fastPaths().bf16Text;
+    const bool processBf16 = vitscope::fastPaths().bf16Text, processBf16Image = vitscope::fastPaths().bf16Image;
     const std::vector<std::string> names = {"trouser", "bag", "ankle boot"}, templates = {"a photo of a {}."};
-    const auto f32 = clip->embedClasses(names, templates, true, engine::TextWeights::Float32);
+    const auto f32 = clip->embedClasses(names, templates, true, engine::TowerWeights::Float32);
     const auto encoded = clip->promptsEncoded();
-    const auto b16 = clip->embedClasses(names, templates, true, engine::TextWeights::BFloat16);
+    const auto b16 = clip->embedClasses(names, templates, true, engine::TowerWeights::BFloat16);
     EXPECT_EQ(vitscope::fastPaths().bf16Text, processBf16) << "a request changed the process's setting";
     ASSERT_EQ(b16.size(), f32.size());
-    if (!clip->bf16TextAvailable()) {
+    if (!clip->bf16Available()) {
         EXPECT_EQ(b16, f32) << "no bfloat16 here: the request runs float32";
         EXPECT_EQ(clip->promptsEncoded(), encoded);
         return;
@@ -221,9 +221,26 @@ TEST(EngineSessions, ClipTextWeightsAreChosenPerRequest)
         EXPECT_GT(dot, 0.9999) << names[k]; // both unit length: the cosine
     }
     EXPECT_GT(largestGap, 1e-6) << "no rounding happened";
-    EXPECT_EQ(clip->embedClasses(names, templates, true, engine::TextWeights::Float32), f32);
-    EXPECT_EQ(clip->embedClasses(names, templates, true, engine::TextWeights::BFloat16), b16);
+    EXPECT_EQ(clip->embedClasses(names, templates, true, engine::TowerWeights::Float32), f32);
+    EXPECT_EQ(clip->embedClasses(names, templates, true, engine::TowerWeights::BFloat16), b16);
     EXPECT_EQ(clip->promptsEncoded(), encoded + 3) << "each precision's prompts come from the cache";
+
+    // The image tower: the same per request.
+    engine::RgbImage image;
+    image.width = image.height = 32;
+    for (int i = 0; i < 32 * 32 * 3; ++i)
+        image.rgb.push_back(std::uint8_t((i * 37) % 251));
+    const auto i32 = clip->embedImages({image}, engine::TowerWeights::Float32).at(0);
+    const auto i16 = clip->embedImages({image}, engine::TowerWeights::BFloat16).at(0);
+    EXPECT_EQ(vitscope::fastPaths().bf16Image, processBf16Image) << "a request changed the process's setting";
+    double dot = 0, gap = 0;
+    for (std::size_t i = 0; i < i32.size(); ++i) {
+        dot += double(i32[i]) * i16[i];
+        gap = std::max(gap, double(std::abs(i32[i] - i16[i])));
+    }
+    EXPECT_GT(dot, 0.999);
+    EXPECT_GT(gap, 1e-6) << "no rounding happened";
+    EXPECT_EQ(clip->embedImages({image}, engine::TowerWeights::Float32).at(0), i32);
 }
 
 TEST(EngineSessions, ZeroShotProbabilitiesHandWorked)

@@ -236,21 +236,38 @@ TEST_F(Views, TypingANewClassNameAddsABarAndChangesTheProbabilities)
     EXPECT_LT(oldMass, 1.0);
 }
 
-// The bf16 switch recomputes the class embeddings on bfloat16 weights: the same top
-// classes, probabilities within the tolerance docs/performance.md states (0.01), and back
-// to exactly float32's when switched off.
-TEST_F(Views, Bf16TextSwitchKeepsThePredictions)
+// The bf16 switch recomputes the class embeddings and every image's on bfloat16 weights:
+// the same top classes, the shown image's probabilities within the tolerance
+// docs/performance.md states (0.01), and back to exactly float32's when switched off.
+TEST_F(Views, Bf16SwitchKeepsThePredictions)
 {
     auto *zs = window->zeroShot();
     window->showView(QStringLiteral("zeroshot"));
     ASSERT_TRUE(waitFor([&] { return zs->imageCount() == 20 && !zs->isBusy() && zs->currentBars().size() == 10; }));
     auto *check = window->findChild<QCheckBox *>(QStringLiteral("bf16Check"));
     ASSERT_NE(check, nullptr);
-    EXPECT_EQ(check->isEnabled(), zs->bf16TextAvailable());
+    EXPECT_EQ(check->isEnabled(), zs->bf16Available());
     const auto before = zs->currentBars();
+    // The top class of every thumbnail: its text's first line up to the percentage.
+    const auto topClasses = [&] {
+        QStringList out;
+        for (int row = 0; row < zs->thumbnailCount(); ++row)
+            out << zs->thumbnailText(row).section(QLatin1Char('\n'), 0, 0).section(QLatin1Char(' '), 0, -2);
+        return out;
+    };
+    const QStringList topBefore = topClasses();
+    ASSERT_EQ(topBefore.size(), 20);
+    EXPECT_FALSE(topBefore[0].isEmpty());
     const int updates = zs->classEmbeddingUpdates();
-    zs->setBf16Text(true);
-    ASSERT_TRUE(waitFor([&] { return !zs->isBusy() && zs->classEmbeddingUpdates() > updates; }));
+    zs->setBf16Weights(true);
+    const auto settled = [&](int since) {
+        return waitFor([&] {
+            return !zs->isBusy() && zs->classEmbeddingUpdates() > since && zs->imageCount() == 20 &&
+                   zs->currentBars().size() == 10;
+        });
+    };
+    ASSERT_TRUE(settled(updates));
+    EXPECT_EQ(topClasses(), topBefore);
     const auto on = zs->currentBars();
     ASSERT_EQ(on.size(), before.size());
     EXPECT_EQ(on[0].first, before[0].first);
@@ -262,11 +279,12 @@ TEST_F(Views, Bf16TextSwitchKeepsThePredictions)
     EXPECT_LT(largest, 0.01);
     auto *info = window->findChild<QLabel *>(QStringLiteral("promptInfo"));
     ASSERT_NE(info, nullptr);
-    EXPECT_TRUE(info->text().contains(zs->bf16TextAvailable() ? QStringLiteral("bfloat16") : QStringLiteral("float32")))
+    EXPECT_TRUE(info->text().contains(zs->bf16Available() ? QStringLiteral("bfloat16") : QStringLiteral("float32")))
         << info->text().toStdString();
     const int onUpdates = zs->classEmbeddingUpdates();
-    zs->setBf16Text(false);
-    ASSERT_TRUE(waitFor([&] { return !zs->isBusy() && zs->classEmbeddingUpdates() > onUpdates; }));
+    zs->setBf16Weights(false);
+    ASSERT_TRUE(settled(onUpdates));
+    EXPECT_EQ(topClasses(), topBefore);
     const auto off = zs->currentBars();
     ASSERT_EQ(off.size(), before.size());
     for (int i = 0; i < off.size(); ++i) {

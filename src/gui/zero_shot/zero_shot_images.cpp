@@ -133,6 +133,8 @@ void ZeroShotView::startImages()
     std::vector<Input> inputs;
     inputs.swap(m_queue);
     m_itemsModel = m_ui->modelCombo->currentData().toString();
+    const auto weights = towerWeights();
+    m_itemsBf16 = weights == engine::TowerWeights::BFloat16 && s->bf16Available();
     m_ui->progressBar->setRange(0, int(inputs.size()));
     m_ui->progressBar->setValue(0);
     m_ui->progressBar->setVisible(inputs.size() > 1);
@@ -150,7 +152,7 @@ void ZeroShotView::startImages()
         if (generation == m_imageGeneration)
             imagesFinished();
     });
-    m_imageFuture = QtConcurrent::run([s, inputs](QPromise<Batch> &promise) {
+    m_imageFuture = QtConcurrent::run([s, inputs, weights](QPromise<Batch> &promise) {
         const int total = int(inputs.size());
         for (int start = 0; start < total; start += kBatch) {
             if (promise.isCanceled())
@@ -182,7 +184,7 @@ void ZeroShotView::startImages()
                 batch.items.push_back(std::move(item));
             }
             try {
-                const auto emb = s->embedImages(toEmbed);
+                const auto emb = s->embedImages(toEmbed, weights);
                 for (std::size_t k = 0; k < emb.size(); ++k)
                     batch.items[k].embedding = emb[k];
             } catch (const std::exception &e) {

@@ -55,11 +55,12 @@ void ZeroShotView::liveFrame()
     m_liveRunning = true;
     const engine::RgbImage image = fromQImage(frame);
     const auto classes = m_classEmbeddings;
-    m_liveWatcher.setFuture(QtConcurrent::run([s, image, classes]() {
+    const auto weights = towerWeights();
+    m_liveWatcher.setFuture(QtConcurrent::run([s, image, classes, weights]() {
         LiveJob job;
         job.image = image;
         try {
-            const auto e = s->embedImages({image});
+            const auto e = s->embedImages({image}, weights);
             job.probabilities = engine::zeroShotProbabilities(e.at(0), classes, s->logitScale());
         } catch (const std::exception &e) {
             job.error = QString::fromStdString(e.what());

@@ -115,19 +115,19 @@ ZeroShotView::ZeroShotView(ModelRegistry *models, QWidget *parent)
     });
     connect(m_ui->templateSetCombo, &QComboBox::currentIndexChanged, this, &ZeroShotView::templateSetChanged);
     connect(m_ui->ensembleCheck, &QCheckBox::toggled, this, &ZeroShotView::scheduleClasses);
-    m_ui->bf16Check->setChecked(engine::ClipSession::bf16TextByDefault());
-    connect(m_ui->bf16Check, &QCheckBox::toggled, this, &ZeroShotView::scheduleClasses);
+    m_ui->bf16Check->setChecked(engine::ClipSession::bf16ByDefault());
+    connect(m_ui->bf16Check, &QCheckBox::toggled, this, [this]() {
+        scheduleClasses();
+        const auto s = session();
+        if (!m_items.empty() && s && (bf16Weights() && s->bf16Available()) != m_itemsBf16)
+            reembedItems();
+    });
     connect(m_ui->modelCombo, &QComboBox::currentIndexChanged, this, [this]() {
         updateBf16Check();
         fitDefaultsToModel();
         scheduleClasses();
-        if (!m_items.empty() && m_itemsModel != m_ui->modelCombo->currentData().toString()) {
-            std::vector<Input> again;
-            for (auto &item : m_items)
-                again.push_back(Input::make(QString(), item.name, item.trueLabel, item.image));
-            clearImages();
-            addImages(again);
-        }
+        if (!m_items.empty() && m_itemsModel != m_ui->modelCombo->currentData().toString())
+            reembedItems();
     });
     connect(m_ui->openImagesButton, &QPushButton::clicked, this, &ZeroShotView::openImagesDialog);
     connect(m_ui->openFolderButton, &QPushButton::clicked, this, &ZeroShotView::openFolderDialog);
@@ -147,6 +147,21 @@ ZeroShotView::~ZeroShotView()
     m_imageFuture.cancel();
     m_imageFuture.waitForFinished();
     m_classWatcher.waitForFinished();
+}
+
+engine::TowerWeights ZeroShotView::towerWeights() const
+{
+    return m_ui->bf16Check->isChecked() ? engine::TowerWeights::BFloat16 : engine::TowerWeights::Float32;
+}
+
+// Every image again through the chosen model and weights (from the small copies kept).
+void ZeroShotView::reembedItems()
+{
+    std::vector<Input> again;
+    for (auto &item : m_items)
+        again.push_back(Input::make(QString(), item.name, item.trueLabel, item.image));
+    clearImages();
+    addImages(again);
 }
 
 std::shared_ptr<engine::ClipSession> ZeroShotView::session() const
@@ -194,7 +209,7 @@ void ZeroShotView::startClasses()
             templates.push_back(t.toStdString());
     }
     const bool ensemble = m_ui->ensembleCheck->isChecked();
-    const auto weights = m_ui->bf16Check->isChecked() ? engine::TextWeights::BFloat16 : engine::TextWeights::Float32;
+    const auto weights = towerWeights();
     const quint64 generation = m_classGeneration;
     const QString modelId = m_ui->modelCombo->currentData().toString();
     m_classRunning = true;
@@ -202,7 +217,7 @@ void ZeroShotView::startClasses()
         ClassJob job;
         job.generation = generation;
         job.modelId = modelId;
-        job.bf16 = weights == engine::TextWeights::BFloat16 && s->bf16TextAvailable();
+        job.bf16 = weights == engine::TowerWeights::BFloat16 && s->bf16Available();
         for (const auto &n : names)
             job.names << QString::fromStdString(n);
         QElapsedTimer timer;

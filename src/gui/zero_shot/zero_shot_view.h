@@ -73,10 +73,11 @@ public:
     QString classText() const;
     void setEnsemble(bool on);
     bool ensemble() const;
-    // The text tower on bfloat16 weights for this view's prompts (engine::TextWeights).
-    void setBf16Text(bool on);
-    bool bf16Text() const;
-    bool bf16TextAvailable() const; // for the chosen model on this machine
+    // Both towers on bfloat16 weights for this view's prompts and images
+    // (engine::TowerWeights); switching re-embeds the images.
+    void setBf16Weights(bool on);
+    bool bf16Weights() const;
+    bool bf16Available() const; // for the chosen model on this machine
     void setTemplates(const QStringList &templates); // "Custom"
     QStringList templates() const;
 
@@ -155,6 +156,8 @@ private:
     void matchClassPreset();
     void fitDefaultsToModel();
     void updateBf16Check();
+    engine::TowerWeights towerWeights() const;
+    void reembedItems();
     std::shared_ptr<engine::ClipSession> session() const;
 
     std::unique_ptr<Ui::ZeroShotView> m_ui;
@@ -190,6 +193,7 @@ private:
     QStringList m_errors;
     std::vector<Item> m_items;
     QString m_itemsModel;
+    bool m_itemsBf16 = false; // the items' embeddings came from bfloat16 weights
 };
 
 } // namespace vitscope::gui
