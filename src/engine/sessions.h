@@ -128,9 +128,10 @@ std::vector<std::string> parseClassNames(const std::string &text);
 
 // The weights a CLIP tower reads for one request: the process's setting
 // (VITSCOPE_FAST_PATHS), float32, or bfloat16 copies of its products' weights (the fast
-// paths bf16-text and bf16-image, on a CPU with AVX512_BF16: a new prompt about 1.6x
-// faster, an image batch about 1.7x; their error on the bundled model's test set is in
-// docs/performance.md). Where bfloat16 is not available it runs float32.
+// paths bf16-text and bf16-image, on a CPU with AVX512_BF16: on a 2-core machine a new
+// B/32 prompt about 2.3x faster, an image batch about 1.8x; their error on the bundled
+// model's test set is in docs/performance.md). Where bfloat16 is not available it runs
+// float32.
 enum class TowerWeights { Process, Float32, BFloat16 };
 
 class ClipSession {
