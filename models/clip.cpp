@@ -12,6 +12,7 @@
 #include "models/error.h"
 #include "models/json_io.h"
 #include "models/kernels/linear.h"
+#include "models/runtime/tuning.h"
 
 namespace vitscope {
 
@@ -390,19 +391,54 @@ void ClipImpl::checkPixels(const torch::Tensor &pixels) const
     }
 }
 
+namespace {
+
+// The calling thread's count for one tower's call (models/runtime/tuning.h), chosen per
+// shape, size class of the batch (and of the prompts' length) and weights read. Training
+// and CUDA choose nothing.
+WorkloadThreads towerThreads(const char *kind, int64_t width, int64_t layers, int64_t rows, int64_t tokens,
+                             const torch::Tensor &weight, bool bf16)
+{
+    const bool on = weight.device().is_cpu() && !torch::GradMode::is_enabled();
+    if (!on)
+        return WorkloadThreads(kind, false);
+    return WorkloadThreads(std::string(kind) + " " + std::to_string(width) + "x" + std::to_string(layers) +
+                           (tokens > 0 ? " tokens " + sizeBucket(tokens) : std::string()) + " batch " +
+                           sizeBucket(rows) + " " +
+                           (bf16                                            ? std::string("bf16")
+                            : weight.scalar_type() == torch::kFloat ? std::string("float32")
+                                                                    : std::string(c10::toString(weight.scalar_type()))));
+}
+
+} // namespace
+
 torch::Tensor ClipImpl::imageFeatures(const torch::Tensor &pixels)
 {
     checkPixels(pixels);
+    const auto threads = towerThreads("clip-image", config.vision.hiddenSize, config.vision.numHiddenLayers,
+                                      pixels.size(0), 0, visionModel->positionEmbedding->weight,
+                                      visionModel->usesBf16Weights());
     return linear(visionModel(pixels), visualProjection->weight, visualProjection->bias);
 }
 
 torch::Tensor ClipImpl::textFeatures(const torch::Tensor &ids, const torch::Tensor &eosPos)
 {
+    const auto threads = towerThreads("clip-text", config.text.hiddenSize, config.text.numHiddenLayers, ids.size(0),
+                                      ids.dim() == 2 ? ids.size(1) : 0, textModel->tokenEmbedding->weight,
+                                      textModel->usesBf16Weights());
     return linear(textModel(ids, eosPos), textProjection->weight, textProjection->bias);
 }
 
 torch::Tensor ClipImpl::textFeatures(const std::vector<std::vector<int64_t>> &prompts, int64_t padTo)
 {
+    // One choice for the whole call, by its longest prompt: its length groups below run
+    // inside it and choose nothing.
+    int64_t longest = padTo;
+    for (const auto &p : prompts)
+        longest = std::max(longest, int64_t(p.size()));
+    const auto threads = towerThreads("clip-text", config.text.hiddenSize, config.text.numHiddenLayers,
+                                      int64_t(prompts.size()), longest, textModel->tokenEmbedding->weight,
+                                      textModel->usesBf16Weights());
     const auto device = logitScale.device();
     const auto longs = torch::TensorOptions().dtype(torch::kLong);
     auto out = torch::empty({int64_t(prompts.size()), config.projectionDim},

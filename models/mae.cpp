@@ -7,6 +7,7 @@
 #include "models/error.h"
 #include "models/json_io.h"
 #include "models/kernels/linear.h"
+#include "models/runtime/tuning.h"
 
 namespace vitscope {
 
@@ -362,6 +363,17 @@ MaeVisuals visualize(Mae &model, const torch::Tensor &imgs, const Masking &maski
 {
     torch::NoGradGuard noGrad;
     const MaeConfig &c = model->config;
+    // The calling thread's count for this call, chosen per shape (models/runtime/tuning.h):
+    // the explorer's redraw, where spinning OpenMP workers cost a second thread its gain.
+    const bool cpu = imgs.device().is_cpu();
+    const WorkloadThreads threads(cpu ? "mae-visualize " + std::to_string(c.hiddenSize) + "x" +
+                                            std::to_string(c.numHiddenLayers) + " decoder " +
+                                            std::to_string(c.decoderHiddenSize) + "x" +
+                                            std::to_string(c.decoderNumHiddenLayers) + " patches " +
+                                            std::to_string(c.patchCount()) + " batch " + sizeBucket(imgs.size(0)) +
+                                            " " + (imgs.scalar_type() == torch::kFloat ? std::string("float32") : c10::toString(imgs.scalar_type()))
+                                      : std::string("mae-visualize"),
+                                  cpu);
     const int64_t C = c.numChannels, g = c.gridSize(), p = c.patchSize;
     TORCH_CHECK(int64_t(mean.size()) == C && int64_t(stdev.size()) == C, "image mean/std need ", C, " values");
     auto opts = imgs.options();

@@ -4,19 +4,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <optional>
-#include <unistd.h>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
-#include <torch/version.h>
 
 #include "models/error.h"
-#include "models/runtime/data_files.h"
-#include "models/runtime/machine.h"
+#include "models/runtime/tuning.h"
 
 #if defined(VITSCOPE_WITH_DNNL) && __has_include(<oneapi/dnnl/dnnl.h>)
 #include <oneapi/dnnl/dnnl.h>
@@ -138,79 +132,14 @@ struct DnnlLinearNoBias : torch::autograd::Function<DnnlLinearNoBias> {
 };
 #endif
 
-std::string isa()
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
-        return "avx512";
-    if (__builtin_cpu_supports("avx2"))
-        return "avx2";
-    return "sse";
-#else
-    return "other";
-#endif
-}
-
 std::string machineKey()
 {
-    std::string key = cpuInfo().model + "|" + isa() + "|threads " + std::to_string(at::get_num_threads()) + "|torch " +
-                      TORCH_VERSION;
-    // Settings that change either library's code path are part of the machine.
-    for (const char *var : {"ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS"})
-        if (const char *v = std::getenv(var); v && *v)
-            key += std::string("|") + var + "=" + v;
+    std::string key = tuningMachineKey();
 #if VITSCOPE_HAVE_DNNL
     key += "|onednn " + std::to_string(DNNL_VERSION_MAJOR) + "." + std::to_string(DNNL_VERSION_MINOR) + "." +
            std::to_string(DNNL_VERSION_PATCH);
 #endif
     return key;
-}
-
-std::filesystem::path cacheFile()
-{
-    const std::string dir = cacheDir();
-    return dir.empty() ? std::filesystem::path() : std::filesystem::path(dir) / "kernels.json";
-}
-
-nlohmann::json readCache(const std::filesystem::path &file, bool warn = true)
-{
-    std::ifstream in(file);
-    if (!in)
-        return nlohmann::json::object();
-    try {
-        auto j = nlohmann::json::parse(in);
-        if (j.is_object())
-            return j;
-    } catch (const std::exception &x) {
-        if (warn)
-            spdlog::warn("{}: not a kernel cache ({}); measuring again and replacing it", file.string(), x.what());
-    }
-    return nlohmann::json::object();
-}
-
-void writeCache(const std::filesystem::path &file, const std::string &key, const LinearKernelChoice &c)
-{
-    if (file.empty())
-        return;
-    try {
-        std::filesystem::create_directories(file.parent_path());
-        auto j = readCache(file, false);
-        j[key] = {{"small", linearKernelName(c.small)},
-                  {"large", linearKernelName(c.large)},
-                  {"torch_s", c.torchSeconds},
-                  {"onednn_s", c.oneDnnSeconds}};
-        const auto tmp = file.string() + ".tmp" + std::to_string(::getpid());
-        {
-            std::ofstream out(tmp, std::ios::trunc);
-            out << j.dump(2) << "\n";
-            if (!out)
-                throw std::runtime_error("cannot write " + tmp);
-        }
-        std::filesystem::rename(tmp, file);
-    } catch (const std::exception &x) {
-        spdlog::debug("kernel cache not written ({}): {}", file.string(), x.what());
-    }
 }
 
 // Median seconds of `reps` runs of fn after one warm-up.
@@ -312,6 +241,8 @@ LinearKernelChoice measureLinearKernels()
 {
     LinearKernelChoice c;
     c.source = "measured";
+    // At the process's thread count, whatever count the calling thread's workload runs at.
+    const ThreadCountScope threads(processThreads());
     if (!VITSCOPE_HAVE_DNNL) {
         c.source = "no oneDNN";
         return c;
@@ -341,7 +272,7 @@ LinearKernelChoice linearKernelChoice()
     if (g_choice)
         return *g_choice;
     LinearKernelChoice c;
-    const auto file = cacheFile();
+    const auto file = tuningCacheFile();
     c.cacheFile = file.string();
     const std::string key = machineKey();
     bool cached = false;
@@ -349,7 +280,7 @@ LinearKernelChoice linearKernelChoice()
         c.source = "no oneDNN";
         cached = true;
     } else if (!file.empty()) {
-        const auto j = readCache(file);
+        const auto j = readTuningCache(file);
         try {
             if (j.contains(key)) {
                 const auto &e = j.at(key);
@@ -372,7 +303,11 @@ LinearKernelChoice linearKernelChoice()
         spdlog::debug("linear kernels measured in {:.2f} s: large {}, small {} (torch {:.4f} s, oneDNN {:.4f} s)",
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
                       linearKernelName(c.large), linearKernelName(c.small), c.torchSeconds, c.oneDnnSeconds);
-        writeCache(file, key, c);
+        writeTuningEntry(file, key,
+                         {{"small", linearKernelName(c.small)},
+                          {"large", linearKernelName(c.large)},
+                          {"torch_s", c.torchSeconds},
+                          {"onednn_s", c.oneDnnSeconds}});
     }
     g_choice = c;
     g_smallChoice = int(c.small);

@@ -338,6 +338,7 @@ int benchClipImageCommand(Args &args)
     const auto repeats = args.integer("repeats", 5);
     const auto warmup = args.integer("warmup", 1);
     ClipBench b(args);
+    const BenchThreads threads(args);
     args.finish();
     if (batch <= 0 || repeats <= 0 || warmup < 0)
         throw UsageError("--batch and --repeats must be positive, --warmup >= 0");
@@ -346,6 +347,7 @@ int benchClipImageCommand(Args &args)
     auto pixels = torch::randn({batch, v.numChannels, v.imageSize, v.imageSize},
                                torch::TensorOptions().device(b.device).dtype(b.dtype));
     InferenceScope inference;
+    threads.settle([&] { (void)b.model->imageFeatures(pixels); });
     const auto t =
         bench::time([&] { (void)b.model->imageFeatures(pixels); }, int(warmup), int(repeats), b.device.is_cuda());
     json out{{"bench", "clip-image"}, {"model", b.what},       {"image_size", v.imageSize}, {"patch_size", v.patchSize},
@@ -355,6 +357,7 @@ int benchClipImageCommand(Args &args)
     out["model_gflops"] = flopsPerImage * double(batch) / t.median() / 1e9;
     out["image_weights"] = b.model->visionModel->usesBf16Weights() ? "bf16 copies (bf16-image)" : "as loaded";
     out.update(benchFields(b.device, b.dtype, b.attention, t));
+    out.update(threads.fields());
     std::cout << out.dump(2) << std::endl;
     return 0;
 }
@@ -369,6 +372,7 @@ int benchClipTextCommand(Args &args)
     const auto repeats = args.integer("repeats", 30);
     const auto warmup = args.integer("warmup", 3);
     ClipBench b(args);
+    const BenchThreads threads(args);
     args.finish();
     if (repeats <= 0 || tokens < 0 || batch < 0 || warmup < 0)
         throw UsageError("--repeats must be positive, --tokens, --batch and --warmup >= 0");
@@ -393,11 +397,13 @@ int benchClipTextCommand(Args &args)
             ids = ids.pin_memory(), eos = eos.pin_memory();
         }
         InferenceScope inference;
+        threads.settle([&] { (void)b.model->textFeatures(ids, eos); });
         const auto t =
             bench::time([&] { (void)b.model->textFeatures(ids, eos); }, int(warmup), int(repeats), b.device.is_cuda());
         json out{{"bench", "clip-text"}, {"model", b.what},       {"batch", batch},
                  {"prompt_tokens", n},    {"repeats", repeats}, {"prompts_per_s", double(batch) / t.median()}};
         out.update(benchFields(b.device, b.dtype, b.attention, t));
+        out.update(threads.fields());
         std::cout << out.dump(2) << std::endl;
         return 0;
     }
@@ -416,6 +422,10 @@ int benchClipTextCommand(Args &args)
     InferenceScope inference;
     const std::vector<std::vector<int64_t>> prompt{ids};
     std::vector<double> trueS, padS;
+    // The padded prompt is its own workload (77 tokens, not 8): each settles its count.
+    threads.settle([&] { (void)b.model->textFeatures(prompt, tc.maxPositionEmbeddings); });
+    const json paddedThreads = threads.fields();
+    threads.settle([&] { (void)b.model->textFeatures(prompt); });
     // Interleaved, so both see the same machine conditions.
     for (int r = 0; r < int(warmup + repeats); ++r) {
         const auto atTrue = bench::time([&] { (void)b.model->textFeatures(prompt); }, 0, 1, b.device.is_cuda());
@@ -446,6 +456,8 @@ int benchClipTextCommand(Args &args)
              {"padded_over_true", padMs / trueMs},
              {"weight_bytes_read", weightBytes},
              {"weight_gbps", weightBytes / (trueMs / 1e3) / 1e9}};
+    out.update(threads.fields()); // the true-length prompt's
+    out["padded_threads"] = paddedThreads.value("threads", 0);
     if (b.loaded && tokens == 0) {
         // End to end, as the app does for one newly typed class: tokenize + encode, cache miss.
         ZeroShotClassifier classifier(b.model, b.loaded->tokenizer, b.what);

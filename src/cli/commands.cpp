@@ -79,6 +79,52 @@ std::string linearKernelSummary()
            std::to_string(kSmallRows) + " rows" + how;
 }
 
+BenchThreads::BenchThreads(Args &args)
+{
+    const std::string spec = args.value("threads", "auto");
+    if (spec == "auto")
+        return;
+    int n = 0;
+    try {
+        std::size_t used = 0;
+        n = std::stoi(spec, &used);
+        if (used != spec.size())
+            n = 0;
+    } catch (const std::exception &) {
+    }
+    if (n < 1)
+        throw UsageError("--threads: 'auto' (each workload chooses, as in the app) or a count of threads");
+    m_fixed = std::make_unique<ThreadCountScope>(n);
+}
+
+BenchThreads::~BenchThreads() = default;
+
+void BenchThreads::settle(const std::function<void()> &call) const
+{
+    if (m_fixed)
+        return;
+    for (int i = 0; i < 24; ++i) { // a warm-up and 3 runs per count: 7 calls on two cores
+        call();
+        const auto d = lastWorkloadThreads();
+        if (!d || d->source != "measuring")
+            return;
+    }
+}
+
+json BenchThreads::fields() const
+{
+    const auto d = lastWorkloadThreads();
+    if (m_fixed || !d)
+        return {{"threads", at::get_num_threads()}, {"threads_choice", m_fixed ? "set (--threads)" : "none"}};
+    json medians = json::object();
+    for (const auto &[threads, s] : d->medians)
+        medians[std::to_string(threads)] = s * 1e3;
+    json out{{"threads", d->threads}, {"threads_choice", d->source}, {"threads_workload", d->workload}};
+    if (!medians.empty())
+        out["threads_medians_ms"] = medians;
+    return out;
+}
+
 std::string versionText()
 {
     std::string backends;
@@ -262,13 +308,16 @@ const std::vector<Command> kCommands = {
      benchSgemmCommand},
     {{"bench", "clip-image"},
      "[--model DIR | --preset vit-b32|vit-b16|vit-l14|fmnist] [--batch N] [--repeats N] [--warmup N]\n"
-     "      [--dtype float32|bf16] [--attention auto|explicit|fused] [--linear auto|torch|onednn] [--device D]",
-     "CLIP image embedding throughput, images/s (median batch)",
+     "      [--dtype float32|bf16] [--attention auto|explicit|fused] [--linear auto|torch|onednn] [--device D]\n"
+     "      [--threads auto|N]",
+     "CLIP image embedding throughput, images/s (median batch); --threads auto (the default): the\n"
+     "      thread count the workload chooses, as in the app; N: that count",
      {},
      benchClipImageCommand},
     {{"bench", "clip-text"},
      "[--model DIR [--text T] | --preset P [--tokens N]] [--batch N] [--repeats N]\n"
-     "      [--dtype float32|bf16] [--attention auto|explicit|fused] [--linear auto|torch|onednn] [--device D]",
+     "      [--dtype float32|bf16] [--attention auto|explicit|fused] [--linear auto|torch|onednn] [--device D]\n"
+     "      [--threads auto|N]",
      "CLIP text tower, ms per prompt: true length vs padded to the context, and their ratio;\n"
      "      with --batch N: N prompts of --tokens ids (default 16) per pass, prompts/s",
      {},
@@ -281,7 +330,8 @@ const std::vector<Command> kCommands = {
      {"mask-tokens-in-encoder"},
      benchMaeTrainCommand},
     {{"bench", "mae-explore"},
-     "[--model DIR | --preset vit-b16|fmnist|...] [--repeats N] [--attention A] [--linear L] [--device D]",
+     "[--model DIR | --preset vit-b16|fmnist|...] [--repeats N] [--attention A] [--linear L] [--device D]\n"
+     "      [--threads auto|N]",
      "one MAE explorer redraw (mask one image, encode, decode, the four pictures), ms (median)",
      {},
      benchMaeExploreCommand},

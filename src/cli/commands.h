@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "models/model_origin.h"
+#include "models/runtime/tuning.h"
 #include "src/cli/args.h"
 
 namespace vitscope::cli {
@@ -85,6 +87,21 @@ int benchMemoryCommand(Args &args);
 std::string benchAttentionOption(Args &args); // also takes --linear auto|torch|onednn
 // The linear layers' kernel as chosen (resolving auto): "onednn (measured)", "torch (set)"...
 std::string linearKernelSummary();
+
+// The inference benchmarks' --threads auto|N (models/runtime/tuning.h). auto, the default:
+// the workload chooses its count as it does in the app, and settle() runs it until it has
+// chosen (or read the cache), so that the timed runs all use the choice. N: every run at N
+// threads. fields(): the count used, how it was set, the medians behind a measured choice.
+class BenchThreads {
+public:
+    explicit BenchThreads(Args &args);
+    ~BenchThreads();
+    void settle(const std::function<void()> &call) const;
+    nlohmann::json fields() const;
+
+private:
+    std::unique_ptr<ThreadCountScope> m_fixed;
+};
 
 // "vitscope-cli 0.1.0" plus the LibTorch version and device, one per line.
 std::string versionText();

@@ -257,6 +257,7 @@ int benchMaeExploreCommand(Args &args)
     const auto repeats = args.integer("repeats", 10);
     const torch::Device device = parseDevice(args.value("device", "auto"));
     const std::string attention = benchAttentionOption(args);
+    const BenchThreads threads(args);
     args.finish();
     if (repeats <= 0)
         throw UsageError("--repeats must be positive");
@@ -281,31 +282,30 @@ int benchMaeExploreCommand(Args &args)
     auto img = torch::rand({1, c.numChannels, c.imageSize, c.imageSize}, torch::TensorOptions().device(device));
     const double ratios[] = {0.5, 0.6, 0.75, 0.9};
     int n = 0;
-    const auto t = bench::time(
-        [&] {
-            InferenceScope inference;
-            MaskSpec spec;
-            spec.ratio = ratios[n % 4];
-            spec.seed = std::uint64_t(n++);
-            const Masking m = makeMasking(spec, 1, c.gridSize(), c.gridSize(), device);
-            (void)visualize(model, img, m, mean, stdev, PatchStats::Visible);
-        },
-        2, int(repeats), device.is_cuda());
-    std::cout << json{{"bench", "mae-explore"},
-                      {"model", what},
-                      {"image_size", c.imageSize},
-                      {"patch_size", c.patchSize},
-                      {"repeats", repeats},
-                      {"device", device.str()},
-                      {"attention", attention},
-                      {"fast_paths", fastPathsName(fastPaths())},
-                      {"allocator", configureAllocator().description},
-                      {"linear_kernel", device.is_cpu() ? linearKernelSummary() : "torch"},
-                      {"threads", at::get_num_threads()},
-                      {"redraw_ms_median", t.median() * 1e3},
-                      {"redraw_s", t.seconds}}
-                     .dump(2)
-              << std::endl;
+    const auto redraw = [&] {
+        InferenceScope inference;
+        MaskSpec spec;
+        spec.ratio = ratios[n % 4];
+        spec.seed = std::uint64_t(n++);
+        const Masking m = makeMasking(spec, 1, c.gridSize(), c.gridSize(), device);
+        (void)visualize(model, img, m, mean, stdev, PatchStats::Visible);
+    };
+    threads.settle(redraw);
+    const auto t = bench::time(redraw, 2, int(repeats), device.is_cuda());
+    json out{{"bench", "mae-explore"},
+             {"model", what},
+             {"image_size", c.imageSize},
+             {"patch_size", c.patchSize},
+             {"repeats", repeats},
+             {"device", device.str()},
+             {"attention", attention},
+             {"fast_paths", fastPathsName(fastPaths())},
+             {"allocator", configureAllocator().description},
+             {"linear_kernel", device.is_cpu() ? linearKernelSummary() : "torch"},
+             {"redraw_ms_median", t.median() * 1e3},
+             {"redraw_s", t.seconds}};
+    out.update(threads.fields());
+    std::cout << out.dump(2) << std::endl;
     return 0;
 }
 

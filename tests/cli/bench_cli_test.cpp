@@ -118,3 +118,36 @@ TEST(CliClip, PrecisionCommandsCompareEachTowerWithFloat32)
     const CliRun bad = runCli("eval image-precision --model fmnist-mae --limit 10");
     EXPECT_NE(bad.status, 0);
 }
+
+// --threads auto: the redraw measures both counts in a fresh cache, keeps the one the rule
+// in models/runtime/tuning.h picks from the medians it prints, and reads it back next time;
+// --threads N runs at N.
+TEST(CliBench, ExplorerRedrawChoosesItsThreadsAndCachesThem)
+{
+    vitscope::test::TempDir cache;
+    const std::string env = "VITSCOPE_THREADS=auto OMP_NUM_THREADS=2 VITSCOPE_CACHE_DIR='" + cache.path().string() + "' ";
+    const std::string cmd = "bench mae-explore --preset fmnist --repeats 2 --device cpu";
+    const CliRun first = runCli(cmd, env);
+    ASSERT_EQ(first.status, 0) << first.err;
+    const auto a = nlohmann::json::parse(first.out);
+    EXPECT_EQ(a["threads_choice"], "measured") << a.dump();
+    const double one = a["threads_medians_ms"]["1"].get<double>(), two = a["threads_medians_ms"]["2"].get<double>();
+    EXPECT_EQ(a["threads"].get<int>(), one < 0.9 * two ? 1 : 2) << "1 thread: " << one << " ms, 2: " << two << " ms";
+    EXPECT_EQ(a["threads_workload"].get<std::string>().rfind("mae-visualize ", 0), 0u) << a["threads_workload"];
+
+    const CliRun again = runCli(cmd, env);
+    ASSERT_EQ(again.status, 0) << again.err;
+    const auto b = nlohmann::json::parse(again.out);
+    EXPECT_EQ(b["threads_choice"], "cache");
+    EXPECT_EQ(b["threads"], a["threads"]);
+
+    const CliRun fixed = runCli(cmd + " --threads 1", env);
+    ASSERT_EQ(fixed.status, 0) << fixed.err;
+    const auto f = nlohmann::json::parse(fixed.out);
+    EXPECT_EQ(f["threads"], 1);
+    EXPECT_EQ(f["threads_choice"], "set (--threads)");
+
+    const CliRun bad = runCli(cmd + " --threads none", env);
+    EXPECT_NE(bad.status, 0);
+    EXPECT_NE(bad.err.find("--threads"), std::string::npos) << bad.err;
+}

@@ -2,6 +2,7 @@
 // A small CLIP vocabulary built the way OpenAI built theirs (byte symbols, the same with
 // "</w>", one token per merge, then the two special tokens), and a tiny CLIP model
 // folder around it, for tests that must not depend on downloaded files.
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -49,6 +50,25 @@ inline ClipConfig tinyClipConfig(const ClipTokenizer &tok, int64_t channels = 3)
     c.text.eosTokenId = tok.endId(), c.text.bosTokenId = tok.startId(), c.text.padTokenId = tok.endId();
     c.projectionDim = 8;
     return c;
+}
+
+// That tiny CLIP in eval mode, its weights drawn after manual_seed(seed), with its
+// tokenizer and `batch` random images of its size.
+struct TinyClip {
+    std::shared_ptr<const ClipTokenizer> tok;
+    Clip model{nullptr};
+    torch::Tensor pixels;
+};
+inline TinyClip tinyClip(uint64_t seed, int64_t batch)
+{
+    TinyClip t;
+    t.tok = std::make_shared<const ClipTokenizer>(smallTokenizer(promptMerges()));
+    torch::manual_seed(seed);
+    t.model = Clip(tinyClipConfig(*t.tok));
+    t.model->eval();
+    const auto &v = t.model->config.vision;
+    t.pixels = torch::randn({batch, v.numChannels, v.imageSize, v.imageSize});
+    return t;
 }
 
 } // namespace vitscope::test

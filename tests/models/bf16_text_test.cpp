@@ -274,12 +274,9 @@ TEST(Bf16Image, ClipImageFeaturesStayNearFloat32)
 {
     if (!bf16KernelAvailable())
         GTEST_SKIP() << "this CPU has no AVX512_BF16: bf16-image does nothing here";
-    auto tok = std::make_shared<const ClipTokenizer>(test::smallTokenizer(test::promptMerges()));
-    torch::manual_seed(3);
-    Clip model(test::tinyClipConfig(*tok));
-    model->eval();
-    const auto &v = model->config.vision;
-    const auto pixels = torch::randn({4, v.numChannels, v.imageSize, v.imageSize});
+    const auto tiny = test::tinyClip(3, 4);
+    Clip model = tiny.model;
+    const auto &pixels = tiny.pixels;
     torch::NoGradGuard g;
     const FastPathsScope textOff(withBf16Text(false));
     const FastPathsScope off(withBf16Image(false));
