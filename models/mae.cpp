@@ -356,6 +356,19 @@ double maeForwardFlops(const MaeConfig &c, int64_t te)
            2 * (L + 1) * Dd * P;
 }
 
+std::string maeShapeName(const MaeConfig &c)
+{
+    return std::to_string(c.hiddenSize) + "x" + std::to_string(c.numHiddenLayers) + " decoder " +
+           std::to_string(c.decoderHiddenSize) + "x" + std::to_string(c.decoderNumHiddenLayers) + " patches " +
+           std::to_string(c.patchCount());
+}
+
+std::string maeTrainWorkload(const MaeConfig &c, int64_t batch, bool maskTokensInEncoder)
+{
+    return "mae-train " + maeShapeName(c) + " batch " + sizeBucket(batch) +
+           (maskTokensInEncoder ? " mask tokens in encoder" : "");
+}
+
 // ---------------------------------------------------------------------------- views
 
 MaeVisuals visualize(Mae &model, const torch::Tensor &imgs, const Masking &masking, const std::vector<float> &mean,
@@ -366,12 +379,8 @@ MaeVisuals visualize(Mae &model, const torch::Tensor &imgs, const Masking &maski
     // The calling thread's count for this call, chosen per shape (models/runtime/tuning.h):
     // the explorer's redraw, where spinning OpenMP workers cost a second thread its gain.
     const bool cpu = imgs.device().is_cpu();
-    const WorkloadThreads threads(cpu ? "mae-visualize " + std::to_string(c.hiddenSize) + "x" +
-                                            std::to_string(c.numHiddenLayers) + " decoder " +
-                                            std::to_string(c.decoderHiddenSize) + "x" +
-                                            std::to_string(c.decoderNumHiddenLayers) + " patches " +
-                                            std::to_string(c.patchCount()) + " batch " + sizeBucket(imgs.size(0)) +
-                                            " " + (imgs.scalar_type() == torch::kFloat ? std::string("float32") : c10::toString(imgs.scalar_type()))
+    const WorkloadThreads threads(cpu ? "mae-visualize " + maeShapeName(c) + " batch " + sizeBucket(imgs.size(0)) +
+                                            (imgs.scalar_type() == torch::kFloat ? "" : " non-float32")
                                       : std::string("mae-visualize"),
                                   cpu);
     const int64_t C = c.numChannels, g = c.gridSize(), p = c.patchSize;

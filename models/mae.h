@@ -117,6 +117,11 @@ TORCH_MODULE(Mae);
 // embedding, encoder blocks on `encoderTokens` tokens (class token included), decoder
 // embedding, decoder blocks and prediction on 1 + L tokens. A training step is about 3x.
 double maeForwardFlops(const MaeConfig &config, int64_t encoderTokens);
+// The model's shape in the thread choice's workload names (models/runtime/tuning.h):
+// "768x12 decoder 512x8 patches 196".
+std::string maeShapeName(const MaeConfig &config);
+// One pretraining step's name there (the trainer's and `bench mae-train`'s).
+std::string maeTrainWorkload(const MaeConfig &config, int64_t batch, bool maskTokensInEncoder);
 
 // How predicted patches of a normPixLoss model become pixels.
 enum class PatchStats {

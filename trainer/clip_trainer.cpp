@@ -5,6 +5,7 @@
 
 #include "models/clip.h"
 #include "models/runtime/device.h"
+#include "models/runtime/tuning.h"
 #include "models/error.h"
 #include "models/checkpoints/hf_folder.h"
 #include "models/zero_shot.h"
@@ -246,6 +247,11 @@ TrainResult runClip(RunFolder &run, const ClipTrainOptions &o, const TrainCallba
     const CaptionSet captions = s.captions;
     const bool captioned = s.captioned;
     TrainTask task = skeleton.task(*model, opt, *loader);
+    const auto &vc = s.config.vision;
+    const auto &tc = s.config.text;
+    task.workload = "clip-train image " + std::to_string(vc.hiddenSize) + "x" + std::to_string(vc.numHiddenLayers) +
+                    " patches " + std::to_string(vc.patchCount()) + " text " + std::to_string(tc.hiddenSize) + "x" +
+                    std::to_string(tc.numHiddenLayers) + " batch " + sizeBucket(skeleton.localBatch());
     task.loss = [&](const data::Batch &batch, int64_t) {
         const int64_t B = batch.images.size(0);
         std::vector<std::vector<int64_t>> ids;

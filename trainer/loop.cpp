@@ -1,4 +1,5 @@
 #include "trainer/loop.h"
+#include "models/runtime/tuning.h"
 
 #include <chrono>
 #include <cmath>
@@ -255,6 +256,9 @@ private:
     void trainStep(const data::Batch &batch, int64_t epoch)
     {
         const double lr = warmupCosine(m_step, m_total, m_o.warmupSteps, m_o.baseLr);
+        // Not with several ranks: a step's time there includes waiting for the others.
+        const bool choose = !m_task.workload.empty() && m_task.device.is_cpu() && !m_dist;
+        const WorkloadThreads threads(choose ? m_task.workload : std::string("train"), choose);
         m_opt.zeroGrad();
         torch::Tensor loss;
         {

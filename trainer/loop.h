@@ -97,6 +97,10 @@ struct TrainTask {
     std::function<void()> afterStep;                        // optional (CLIP: clamp the temperature)
     std::function<nlohmann::json(int64_t epoch)> evaluate;  // optional
     std::function<void(const std::string &dir)> saveModel; // final model, HF layout
+    // The step's name for the thread choice (models/runtime/tuning.h): on the CPU in one
+    // process, the first steps run at every core and at one thread and the faster count
+    // stays. Empty: the process's count.
+    std::string workload;
 };
 
 // Runs (or resumes, when the folder has a checkpoint) to the end, a stop, or a

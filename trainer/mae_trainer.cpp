@@ -4,6 +4,7 @@
 #include "models/error.h"
 #include "models/checkpoints/hf_folder.h"
 #include "models/mae.h"
+#include "models/runtime/tuning.h"
 #include "trainer/data/datasets.h"
 #include "trainer/evaluation.h"
 #include "trainer/data/transforms.h"
@@ -139,6 +140,7 @@ TrainResult runMae(RunFolder &run, const MaeTrainOptions &o, const TrainCallback
     const int64_t g = s.config.gridSize();
 
     TrainTask task = skeleton.task(*model, opt, *loader);
+    task.workload = maeTrainWorkload(s.config, skeleton.localBatch(), o.maskTokensInEncoder);
     task.loss = [&](const data::Batch &batch, int64_t) {
         const Masking masking = perSampleMasking(spec, batch, o.seed, g, device);
         return model->forward(batch.images.to(device, /*non_blocking=*/true), masking).loss;

@@ -325,7 +325,7 @@ const std::vector<Command> kCommands = {
     {{"bench", "mae-train"},
      "[--preset fmnist|vit-b16|vit-l16|vit-h14] [--batch N] [--steps N] [--warmup N] [--ratio R]\n"
      "      [--mask-tokens-in-encoder] [--amp on|off] [--attention auto|explicit|fused] [--linear auto|torch|onednn]\n"
-     "      [--device D]",
+     "      [--device D] [--threads auto|N]",
      "MAE pretraining throughput: forward + backward + AdamW, images/s (median step)",
      {"mask-tokens-in-encoder"},
      benchMaeTrainCommand},

@@ -168,6 +168,7 @@ int benchMaeTrainCommand(Args &args)
     const std::string deviceSpec = args.value("device", "auto");
     const std::string ampSpec = args.value("amp", "on");
     const std::string attention = benchAttentionOption(args);
+    const BenchThreads benchThreads(args);
     args.finish();
     if (batch <= 0 || steps <= 0 || warmup < 0)
         throw UsageError("--batch and --steps must be positive, --warmup >= 0");
@@ -191,6 +192,9 @@ int benchMaeTrainCommand(Args &args)
                              torch::TensorOptions().device(device));
     std::uint64_t seed = 0;
     auto step = [&] {
+        // The trainer's choice of threads for this step (trainer/loop.cpp), under its name.
+        const WorkloadThreads threads(device.is_cpu() ? maeTrainWorkload(config, batch, tokensInEncoder) : "mae-train",
+                                      device.is_cpu());
         MaskSpec spec;
         spec.ratio = ratio;
         spec.seed = seed++;
@@ -204,6 +208,7 @@ int benchMaeTrainCommand(Args &args)
         loss.backward();
         opt.step(lr);
     };
+    benchThreads.settle(step);
     const auto t = bench::time(step, int(warmup), int(steps), device.is_cuda());
     // The machine's matrix-product rate at the encoder's MLP shape, measured right after.
     const int64_t encoderTokens =
@@ -213,33 +218,32 @@ int benchMaeTrainCommand(Args &args)
     const auto mm = bench::time([&] { (void)torch::matmul(a, b); }, 3, 20, device.is_cuda());
     const double sgemm = 2.0 * double(a.size(0)) * double(a.size(1)) * double(b.size(1)) / mm.median() / 1e9;
     const double modelGflops = 3.0 * maeForwardFlops(config, encoderTokens) * double(batch) / t.median() / 1e9;
-    std::cout << json{{"bench", "mae-train"},
-                      {"preset", preset},
-                      {"config", config.toJson()},
-                      {"variant", tokensInEncoder ? "mask tokens in encoder (Table 1c)" : "encoder on visible patches"},
-                      {"mask_ratio", ratio},
-                      {"encoder_tokens", encoderTokens},
-                      {"batch", batch},
-                      {"steps", steps},
-                      {"warmup", warmup},
-                      {"device", device.str()},
-                      {"precision", amp ? "bf16 autocast, float32 weights" : "float32"},
-                      {"attention", attention},
-                      {"fast_paths", fastPathsName(fastPaths())},
-                      {"allocator", configureAllocator().description},
-                      {"linear_kernel", device.is_cpu() ? linearKernelSummary() : "torch"},
-                      {"threads", at::get_num_threads()},
-                      {"parameters", parameterCount(*model)},
-                      {"step_s_median", t.median()},
-                      {"step_s", t.seconds},
-                      {"images_per_s", double(batch) / t.median()},
-                      {"model_gflop_per_image_step", 3.0 * maeForwardFlops(config, encoderTokens) / 1e9},
-                      {"model_gflops", modelGflops},
-                      {"sgemm_shape", {a.size(0), a.size(1), b.size(1)}},
-                      {"sgemm_gflops", sgemm},
-                      {"model_over_sgemm", modelGflops / sgemm}}
-                     .dump(2)
-              << std::endl;
+    json out{{"bench", "mae-train"},
+             {"preset", preset},
+             {"config", config.toJson()},
+             {"variant", tokensInEncoder ? "mask tokens in encoder (Table 1c)" : "encoder on visible patches"},
+             {"mask_ratio", ratio},
+             {"encoder_tokens", encoderTokens},
+             {"batch", batch},
+             {"steps", steps},
+             {"warmup", warmup},
+             {"device", device.str()},
+             {"precision", amp ? "bf16 autocast, float32 weights" : "float32"},
+             {"attention", attention},
+             {"fast_paths", fastPathsName(fastPaths())},
+             {"allocator", configureAllocator().description},
+             {"linear_kernel", device.is_cpu() ? linearKernelSummary() : "torch"},
+             {"parameters", parameterCount(*model)},
+             {"step_s_median", t.median()},
+             {"step_s", t.seconds},
+             {"images_per_s", double(batch) / t.median()},
+             {"model_gflop_per_image_step", 3.0 * maeForwardFlops(config, encoderTokens) / 1e9},
+             {"model_gflops", modelGflops},
+             {"sgemm_shape", {a.size(0), a.size(1), b.size(1)}},
+             {"sgemm_gflops", sgemm},
+             {"model_over_sgemm", modelGflops / sgemm}};
+    out.update(benchThreads.fields());
+    std::cout << out.dump(2) << std::endl;
     return 0;
 }
 

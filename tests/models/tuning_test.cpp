@@ -15,44 +15,13 @@
 
 #include "common/clip_fixture.h"
 #include "common/temp_dir.h"
+#include "common/tuning_env.h"
 #include "models/clip.h"
 #include "models/runtime/tuning.h"
 
 using namespace vitscope;
 
 namespace {
-
-// The environment and process count a test sets, restored after it.
-class TuningEnv {
-public:
-    TuningEnv(const std::string &mode, const std::string &cacheDir, int threads) : m_threads(at::get_num_threads())
-    {
-        save("VITSCOPE_THREADS", mode);
-        save("VITSCOPE_CACHE_DIR", cacheDir);
-        at::set_num_threads(threads);
-        resetWorkloadThreads();
-    }
-    ~TuningEnv()
-    {
-        for (const auto &[name, value] : m_saved)
-            if (value)
-                ::setenv(name.c_str(), value->c_str(), 1);
-            else
-                ::unsetenv(name.c_str());
-        at::set_num_threads(m_threads);
-        resetWorkloadThreads();
-    }
-
-private:
-    void save(const std::string &name, const std::string &value)
-    {
-        const char *old = std::getenv(name.c_str());
-        m_saved.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-        ::setenv(name.c_str(), value.c_str(), 1);
-    }
-    int m_threads;
-    std::vector<std::pair<std::string, std::optional<std::string>>> m_saved;
-};
 
 // One call of a workload that takes `atOne` ms at one thread and `atMore` ms at more;
 // returns the count it ran at.
@@ -138,7 +107,7 @@ TEST(ThreadChooser, SizeBucketsArePowersOfTwo)
 TEST(WorkloadThreads, MeasuresEachWorkloadDecidesCachesAndRestoresTheThread)
 {
     test::TempDir dir;
-    const TuningEnv env("auto", dir.path().string(), 2);
+    const test::TuningEnv env("auto", dir.path().string(), 2);
     ASSERT_EQ(processThreads(), 2);
 
     // Slow at two threads: seven calls (a warm-up, three at each count) choose one.
@@ -161,7 +130,7 @@ TEST(WorkloadThreads, MeasuresEachWorkloadDecidesCachesAndRestoresTheThread)
 
     // A call that throws is not counted.
     {
-        const TuningEnv again("auto", dir.path().string(), 2); // forgets the decisions, keeps the file
+        const test::TuningEnv again("auto", dir.path().string(), 2); // forgets the decisions, keeps the file
         (void)sleepyCall("test throws", 5, 5); // the warm-up
         try {
             const WorkloadThreads threads("test throws");
@@ -200,12 +169,12 @@ TEST(WorkloadThreads, ChoosesNothingWhenFixedInsideAScopeOrOnOneCore)
 {
     test::TempDir dir;
     {
-        const TuningEnv env("fixed", dir.path().string(), 2);
+        const test::TuningEnv env("fixed", dir.path().string(), 2);
         EXPECT_EQ(sleepyCall("test fixed", 1, 1), 2);
         EXPECT_EQ(lastWorkloadThreads()->source, "fixed");
     }
     {
-        const TuningEnv env("auto", dir.path().string(), 2);
+        const test::TuningEnv env("auto", dir.path().string(), 2);
         const ThreadCountScope one(1);
         EXPECT_EQ(processThreads(), 2) << "the process's count, whatever scope is open";
         EXPECT_EQ(sleepyCall("test scoped", 1, 1), 1);
@@ -217,7 +186,7 @@ TEST(WorkloadThreads, ChoosesNothingWhenFixedInsideAScopeOrOnOneCore)
         EXPECT_EQ(at::get_num_threads(), 1) << "nested scopes restore the outer one";
     }
     {
-        const TuningEnv env("auto", dir.path().string(), 1);
+        const test::TuningEnv env("auto", dir.path().string(), 1);
         EXPECT_EQ(sleepyCall("test one core", 1, 1), 1);
         EXPECT_EQ(lastWorkloadThreads()->source, "one core");
     }
@@ -227,7 +196,7 @@ TEST(WorkloadThreads, ChoosesNothingWhenFixedInsideAScopeOrOnOneCore)
 TEST(WorkloadThreads, ClipTowersChooseTheirThreadsAndGiveTheSameFeaturesAtEachCount)
 {
     test::TempDir dir;
-    const TuningEnv env("auto", dir.path().string(), 2);
+    const test::TuningEnv env("auto", dir.path().string(), 2);
     const auto tiny = test::tinyClip(3, 3);
     Clip model = tiny.model;
     const auto &pixels = tiny.pixels;

@@ -10,8 +10,11 @@
 #include "common/fashion_mnist.h"
 #include "common/run_metrics.h"
 #include "common/temp_dir.h"
+#include "common/tuning_env.h"
 #include "models/error.h"
 #include "models/checkpoints/hf_folder.h"
+#include "models/mae.h"
+#include "models/runtime/tuning.h"
 #include "trainer/mae_trainer.h"
 #include "trainer/resume.h"
 
@@ -111,6 +114,34 @@ std::vector<json> records(const std::string &run, const std::string &type)
 
 // CUDA runs read the losses back only when a value is needed. The same path, forced on
 // the CPU, must write exactly what reading every step writes.
+// On the CPU in one process the steps choose their thread count (models/runtime/tuning.h):
+// the 12 steps here measure both counts and keep the one the rule picks from the medians,
+// and the losses are those of a run at the process's count, to float rounding.
+TEST(TrainLoop, StepsChooseTheirThreadsWithoutChangingTheLosses)
+{
+    if (!haveFashionMnist())
+        GTEST_SKIP() << "Fashion-MNIST absent";
+    TempDir dir;
+    const auto o = tinyOptions();
+    {
+        const test::TuningEnv env("fixed", dir.file("cache-fixed"), 2);
+        ASSERT_EQ(train::trainMae(o, dir.file("fixed")).status, train::RunStatus::Finished);
+    }
+    {
+        const test::TuningEnv env("auto", dir.file("cache-auto"), 2);
+        ASSERT_EQ(train::trainMae(o, dir.file("auto")).status, train::RunStatus::Finished);
+        const auto d = workloadThreads(maeTrainWorkload(MaeConfig::preset(o.preset), o.batch, false));
+        EXPECT_EQ(d.source, "measured") << d.workload;
+        ASSERT_EQ(d.medians.size(), 2u);
+        EXPECT_EQ(d.threads, d.medians.at(1) < 0.9 * d.medians.at(2) ? 1 : 2);
+    }
+    const auto a = stepLosses(dir.file("fixed")), b = stepLosses(dir.file("auto"));
+    ASSERT_EQ(a.size(), 12u);
+    ASSERT_EQ(b.size(), 12u);
+    for (std::size_t i = 0; i < a.size(); ++i)
+        EXPECT_NEAR(b[i], a[i], 1e-4 * std::abs(a[i])) << "step " << i + 1;
+}
+
 TEST(TrainLoop, DeferredLossReadsWriteTheSameMetrics)
 {
     if (!haveFashionMnist())
