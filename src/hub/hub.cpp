@@ -194,6 +194,42 @@ RepoInfo HubClient::repoInfo(const RepoId &repo)
     return info;
 }
 
+namespace {
+
+bool isHexDigest(const std::string &s, std::size_t length)
+{
+    return s.size() == length &&
+           std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
+// What is wrong with a cached file as far as the cache alone can tell (offline), "" when
+// nothing found: a snapshot entry links to blobs/ETAG, and ETAG is the file's digest: the
+// git blob id (40 hex digits) of a small file, always checked (cheap); the sha256 (64) of
+// an LFS file, checked with `verifyLarge` (reading it whole). A copy (no link) has no name
+// to check against.
+std::string offlineDamage(const fs::path &entry, bool verifyLarge)
+{
+    std::error_code ec;
+    if (!fs::is_symlink(entry, ec))
+        return {};
+    const std::string etag = fs::read_symlink(entry, ec).filename().string();
+    if (ec)
+        return {};
+    const auto size = fs::file_size(entry, ec);
+    if (ec)
+        return "cannot be read (" + ec.message() + ")";
+    if (isHexDigest(etag, 40)) {
+        const std::string prefix = "blob " + std::to_string(size) + std::string(1, '\0');
+        if (fileDigest(entry.string(), EVP_sha1(), prefix) != lower(etag))
+            return "its git blob id does not match its blob's name " + etag;
+    } else if (verifyLarge && isHexDigest(etag, 64) && fileDigest(entry.string(), EVP_sha256()) != lower(etag)) {
+        return "its sha256 does not match its blob's name " + etag;
+    }
+    return {};
+}
+
+} // namespace
+
 std::optional<std::string> HubClient::cachedModel(const RepoId &repo) const
 {
     const fs::path root = fs::path(m_settings.cacheDir) / repo.cacheFolderName();
@@ -213,11 +249,18 @@ std::optional<std::string> HubClient::cachedModel(const RepoId &repo) const
     for (const auto &entry : fs::directory_iterator(snap, ec))
         if (fs::exists(entry.path(), ec)) // a link whose blob is gone does not count
             local.files.push_back(RepoFile{entry.path().filename().string(), -1, {}, {}});
+    std::vector<RepoFile> needed;
     try {
-        (void)filesForModel(local);
+        needed = filesForModel(local);
     } catch (const HubError &) {
         return std::nullopt;
     }
+    if (m_settings.offline) // online, fetchModel checks each file against the Hub's list
+        for (const auto &f : needed)
+            if (const std::string damage = offlineDamage(snap / f.name, m_settings.verifyCached); !damage.empty())
+                throw HubError((snap / f.name).string() + ": damaged in the Hugging Face cache (" + damage +
+                               "); HF_HUB_OFFLINE is set, so it cannot be fetched again: unset it and pull " +
+                               repo.id + " again");
     return snap.string();
 }
 

@@ -64,7 +64,10 @@ public:
     Snapshot fetchModel(const RepoId &repo, const ProgressCallback &progress = {});
 
     // The snapshot folder from the cache alone; nullopt when the revision or a needed file
-    // is not there.
+    // is not there. Offline, the needed files are also checked against their blobs' names
+    // (the git blob id of a small file; with verifyCached the sha256 of a large one), and a
+    // damaged one throws HubError naming it: it cannot be fetched again, and is never loaded.
+    // (A truncated large blob passes without verifyCached; the loader then names the file.)
     std::optional<std::string> cachedModel(const RepoId &repo) const;
 
 private:

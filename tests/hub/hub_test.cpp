@@ -355,3 +355,46 @@ TEST_F(HubTest, ADamagedCacheIsRepairedBeforeTheModelLoads)
     for (const auto &p : a.model->named_parameters(true))
         EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
 }
+
+// Offline the cache cannot be repaired, so a damaged file is named and never handed to
+// the loader: a small file's bytes against its git blob id (its blob's name), and with
+// verifyCached a large one's against its sha256. Nothing is removed; the next pull with the
+// Hub repairs it.
+TEST_F(HubTest, OfflineADamagedFileIsNamedAndNotLoaded)
+{
+    HubClient client(settings());
+    const auto repo = *parseRepoId("org/mae-tiny");
+    const fs::path snap(client.fetchModel(repo).folder);
+    HubSettings off = settings();
+    off.offline = true;
+    off.endpoint = "http://127.0.0.1:9"; // nothing listens: offline must not ask
+    EXPECT_NO_THROW(HubClient(off).fetchModel(repo)) << "an intact cache is answered as before";
+
+    std::string bad = model.files["config.json"];
+    bad[bad.size() / 2] ^= 0x20;
+    { std::ofstream(fs::canonical(snap / "config.json"), std::ios::binary | std::ios::trunc) << bad; }
+    std::string err = errorOf([&] { HubClient(off).fetchModel(repo); });
+    EXPECT_NE(err.find((snap / "config.json").string() + ": damaged in the Hugging Face cache"), std::string::npos)
+        << err;
+    EXPECT_NE(err.find("git blob id"), std::string::npos) << err;
+    EXPECT_NE(err.find("HF_HUB_OFFLINE"), std::string::npos) << err;
+    EXPECT_EQ(readFile(snap / "config.json"), bad) << "nothing is removed offline";
+    ASSERT_EQ(client.fetchModel(repo).repaired.size(), 1u) << "online, it is fetched again";
+    EXPECT_NO_THROW(HubClient(off).fetchModel(repo));
+
+    const std::string weights = model.files["model.safetensors"];
+    fs::resize_file(fs::canonical(snap / "model.safetensors"), weights.size() / 2);
+    off.verifyCached = true;
+    err = errorOf([&] { HubClient(off).fetchModel(repo); });
+    EXPECT_NE(err.find((snap / "model.safetensors").string()), std::string::npos) << err;
+    EXPECT_NE(err.find("sha256"), std::string::npos) << err;
+    // Without verifyCached the cache alone cannot tell; the loader then names the file.
+    off.verifyCached = false;
+    const Snapshot s = HubClient(off).fetchModel(repo);
+    try {
+        (void)loadMae(s.folder);
+        ADD_FAILURE() << "a truncated safetensors file loaded";
+    } catch (const std::exception &e) {
+        EXPECT_NE(std::string(e.what()).find("model.safetensors"), std::string::npos) << e.what();
+    }
+}
