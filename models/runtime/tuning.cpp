@@ -1,6 +1,7 @@
 #include "models/runtime/tuning.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <dlfcn.h>
@@ -71,6 +72,7 @@ double now()
 
 thread_local int t_depth = 0; // scopes (ThreadCountScope, active WorkloadThreads) open on this thread
 thread_local int t_base = 1;  // the thread's count before its outermost scope
+thread_local int t_workloads = 0; // active WorkloadThreads on this thread
 thread_local std::optional<ThreadDecision> t_last;
 
 // Read at each call (a getenv): a test or a bench may set it.
@@ -113,6 +115,11 @@ struct Entry {
 
 std::mutex g_mutex;
 std::map<std::string, Entry> g_entries;
+// Workloads running now on any thread, and calls started so far: a call that overlapped
+// another (the app's explorer and zero-shot views at once) shared the cores, and its time
+// says nothing about its own count, so it is not counted.
+std::atomic<int> g_running{0};
+std::atomic<unsigned long long> g_started{0};
 
 std::string cacheKey(const std::string &workload)
 {
@@ -299,6 +306,8 @@ WorkloadThreads::WorkloadThreads(std::string workload, bool enabled) : m_workloa
         t_last = ThreadDecision{m_workload, at::get_num_threads(), "not chosen", {}};
         return;
     }
+    if (t_workloads > 0) // a part of an outer workload's call, which reports for both
+        return;
     if (t_depth > 0 || !choosing() || processThreads() == 1) {
         const std::string why = t_depth > 0 ? "scope" : processThreads() == 1 ? "one core" : "fixed";
         t_last = ThreadDecision{m_workload, threadCount(), why, {}};
@@ -313,8 +322,11 @@ WorkloadThreads::WorkloadThreads(std::string workload, bool enabled) : m_workloa
     }
     m_outer = threadCount();
     enterScope(m_threads);
+    ++t_workloads;
     m_active = true;
     m_exceptions = std::uncaught_exceptions();
+    m_overlapped = g_running.fetch_add(1) > 0;
+    m_startedBefore = g_started.fetch_add(1) + 1;
     m_start = now();
 }
 
@@ -323,9 +335,12 @@ WorkloadThreads::~WorkloadThreads()
     if (!m_active)
         return;
     const double seconds = now() - m_start;
+    const bool overlapped = m_overlapped || g_started.load() != m_startedBefore;
+    g_running.fetch_sub(1);
     setThreadCount(m_outer);
     --t_depth;
-    if (!m_timing || std::uncaught_exceptions() > m_exceptions)
+    --t_workloads;
+    if (!m_timing || overlapped || std::uncaught_exceptions() > m_exceptions)
         return;
     std::lock_guard<std::mutex> lock(g_mutex);
     Entry &e = entryFor(m_workload);
@@ -365,6 +380,22 @@ void resetWorkloadThreads()
 {
     std::lock_guard<std::mutex> lock(g_mutex);
     g_entries.clear();
+}
+
+std::string threadChoiceSummary()
+{
+    const int p = processThreads();
+    if (p == 1)
+        return "1";
+    if (!choosing()) {
+        const char *mode = std::getenv("VITSCOPE_THREADS");
+        return std::to_string(p) + " for every workload (" +
+               (mode && std::string(mode) == "fixed" ? "VITSCOPE_THREADS=fixed" : "OMP_NUM_THREADS is set") + ")";
+    }
+    std::string counts;
+    for (int c : candidates())
+        counts += (counts.empty() ? "" : " or ") + std::to_string(c);
+    return counts + ", chosen per workload by timing its first calls, cached in " + tuningCacheFile().string();
 }
 
 std::string sizeBucket(long long n)

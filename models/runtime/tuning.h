@@ -101,7 +101,8 @@ struct ThreadDecision {
 };
 
 // A workload's call: sets the calling thread's count for it and, while the workload is
-// still being measured, times the call (not counted when it throws). Inside another
+// still being measured, times the call (not counted when it throws, nor when another
+// workload ran on another thread meanwhile: they shared the cores). Inside another
 // WorkloadThreads or a ThreadCountScope it changes nothing. `enabled` false (a CUDA call)
 // changes nothing either.
 class WorkloadThreads {
@@ -119,6 +120,8 @@ private:
     bool m_active = false;
     int m_outer = 0;
     int m_exceptions = 0;
+    bool m_overlapped = false;             // another workload was running when this one started
+    unsigned long long m_startedBefore = 0; // calls started, this one included
     double m_start = 0;
 };
 
@@ -130,6 +133,9 @@ std::optional<ThreadDecision> lastWorkloadThreads();
 ThreadDecision workloadThreads(const std::string &workload);
 // Forgets the process's decisions (tests; the cache file stays).
 void resetWorkloadThreads();
+
+// For --version: "1 or 2, chosen per workload ...", or the fixed count and why.
+std::string threadChoiceSummary();
 
 // A size's bucket for workload names: "1", "2", "3-4", "5-8", "9-16", ...
 std::string sizeBucket(long long n);

@@ -134,6 +134,7 @@ std::string versionText()
            (torchHasCuda() ? " (CUDA)" : " (CPU only)") + "\ndevice: " + deviceDescription() +
            "\ndistributed: " + (backends.empty() ? "none" : backends) +
            (torchHasCuda() ? std::string() : "\nlinear layers: " + linearKernelSummary()) +
+           "\nCPU threads: " + threadChoiceSummary() +
            "\nmemory allocator: " + configureAllocator().description + "\n";
 }
 

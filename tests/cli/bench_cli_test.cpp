@@ -86,6 +86,7 @@ TEST(CliBench, ClipBenchesCountFlopsAndWeightBytesAsWorkedByHand)
     ASSERT_EQ(txt.status, 0) << txt.err;
     const auto t = nlohmann::json::parse(txt.out);
     EXPECT_EQ(t["weight_bytes_read"].get<double>(), 152541184.0);
+    EXPECT_NE(t["threads_choice"], "scope") << "the prompt's own choice, not its length group's inside it";
     EXPECT_NEAR(t["weight_gbps"].get<double>(),
                 152541184.0 / (t["true_length_ms_median"].get<double>() / 1e3) / 1e9, 1e-6);
 }

@@ -41,6 +41,7 @@ TEST(Cli, VersionNamesVersionTorchAndDevice)
     EXPECT_NE(r.out.find(std::string("vitscope-cli ") + VITSCOPE_VERSION), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("LibTorch "), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("device: "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("CPU threads: "), std::string::npos) << r.out;
 }
 
 TEST(Cli, HelpListsCommands)

@@ -165,6 +165,24 @@ TEST(WorkloadThreads, MeasuresEachWorkloadDecidesCachesAndRestoresTheThread)
     EXPECT_EQ(workloadThreads("test slow-at-two").source, "measuring");
 }
 
+// Two workloads at once share the cores: neither call's time says anything about its own
+// count, so neither is counted; alone again, calls count.
+TEST(WorkloadThreads, CallsThatOverlapAnotherWorkloadAreNotCounted)
+{
+    test::TempDir dir;
+    const test::TuningEnv env("auto", dir.path().string(), 2);
+    (void)sleepyCall("test overlap a", 1, 1); // the warm-ups
+    (void)sleepyCall("test overlap b", 1, 1);
+    std::thread other([] { (void)sleepyCall("test overlap a", 80, 80); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20)); // a is running
+    (void)sleepyCall("test overlap b", 5, 5);
+    other.join();
+    EXPECT_TRUE(workloadThreads("test overlap a").medians.empty()) << "b started while a ran";
+    EXPECT_TRUE(workloadThreads("test overlap b").medians.empty()) << "a was running when b started";
+    (void)sleepyCall("test overlap b", 5, 5);
+    EXPECT_EQ(workloadThreads("test overlap b").medians.size(), 1u) << "alone, a call counts";
+}
+
 TEST(WorkloadThreads, ChoosesNothingWhenFixedInsideAScopeOrOnOneCore)
 {
     test::TempDir dir;
@@ -219,9 +237,11 @@ TEST(WorkloadThreads, ClipTowersChooseTheirThreadsAndGiveTheSameFeaturesAtEachCo
     EXPECT_EQ(counts, (std::vector<int>{2, 2, 1, 2, 1, 2, 1})) << "measured at both counts";
     EXPECT_EQ(workloadThreads(lastWorkloadThreads()->workload).source, "measured");
 
+    // The prompts' call reports, not the length group's call inside it.
     (void)model->textFeatures(std::vector<std::vector<int64_t>>{tiny.tok->encode("a photo of a cat")});
     EXPECT_EQ(lastWorkloadThreads()->workload.rfind("clip-text ", 0), 0u) << lastWorkloadThreads()->workload;
     EXPECT_NE(lastWorkloadThreads()->workload.find(" batch 1 "), std::string::npos);
+    EXPECT_EQ(lastWorkloadThreads()->source, "measuring");
 
     // Training chooses nothing: its count is the process's.
     torch::AutoGradMode grad(true);
