@@ -6,7 +6,7 @@
 //         tensors' own float32 buffers, forward and backward, through an autograd
 //         function: no layout conversion, no copy beyond LibTorch's.
 // Auto:   whichever of the two is faster on this machine, decided by a short measurement
-//         (a few products at the models' shapes, about 0.2 s) the first time a CPU linear
+//         (a few products at the models' shapes, about 1 s) the first time a CPU linear
 //         layer runs, then cached per machine (CPU model, instruction set, threads, library
 //         versions) in $VITSCOPE_CACHE_DIR or ~/.cache/vitscope/kernels.json. Small
 //         products (at most 64 rows: one prompt, one image's few tokens) and large ones are
