@@ -134,7 +134,9 @@ struct DnnlLinearNoBias : torch::autograd::Function<DnnlLinearNoBias> {
 
 std::string machineKey()
 {
-    std::string key = tuningMachineKey();
+    // "measure 2": small shapes on streamed weights (timeShapes); decisions cached by the
+    // first way of measuring are not reused.
+    std::string key = tuningMachineKey() + "|measure 2";
 #if VITSCOPE_HAVE_DNNL
     key += "|onednn " + std::to_string(DNNL_VERSION_MAJOR) + "." + std::to_string(DNNL_VERSION_MINOR) + "." +
            std::to_string(DNNL_VERSION_PATCH);
