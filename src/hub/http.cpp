@@ -32,9 +32,15 @@ std::string trim(const std::string &s)
     return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
+bool isHexDigest(const std::string &s, std::size_t length)
+{
+    return s.size() == length &&
+           std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
 bool isCommitHash(const std::string &s)
 {
-    return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+    return isHexDigest(s, 40);
 }
 
 std::string hostOf(const std::string &url)

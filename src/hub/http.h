@@ -23,7 +23,8 @@ namespace vitscope::hub {
 std::string env(const char *name); // "" when unset
 std::string lower(std::string s);
 std::string trim(const std::string &s);
-bool isCommitHash(const std::string &s);
+bool isHexDigest(const std::string &s, std::size_t length); // `length` hex digits
+bool isCommitHash(const std::string &s);                     // 40 of them
 std::string hostOf(const std::string &url);
 std::string urlEncode(const std::string &s);
 std::string normalizeEtag(std::string e); // W/"abc" -> abc

@@ -196,10 +196,11 @@ RepoInfo HubClient::repoInfo(const RepoId &repo)
 
 namespace {
 
-bool isHexDigest(const std::string &s, std::size_t length)
+// A file's git blob id: the sha1 of "blob SIZE\0" and its bytes (what the Hub calls a small
+// file's blobId and its ETag).
+std::string gitBlobId(const fs::path &file, int64_t size)
 {
-    return s.size() == length &&
-           std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+    return fileDigest(file.string(), EVP_sha1(), "blob " + std::to_string(size) + std::string(1, '\0'));
 }
 
 // What is wrong with a cached file as far as the cache alone can tell (offline), "" when
@@ -219,8 +220,7 @@ std::string offlineDamage(const fs::path &entry, bool verifyLarge)
     if (ec)
         return "cannot be read (" + ec.message() + ")";
     if (isHexDigest(etag, 40)) {
-        const std::string prefix = "blob " + std::to_string(size) + std::string(1, '\0');
-        if (fileDigest(entry.string(), EVP_sha1(), prefix) != lower(etag))
+        if (gitBlobId(entry, int64_t(size)) != lower(etag))
             return "its git blob id does not match its blob's name " + etag;
     } else if (verifyLarge && isHexDigest(etag, 64) && fileDigest(entry.string(), EVP_sha256()) != lower(etag)) {
         return "its sha256 does not match its blob's name " + etag;
@@ -459,8 +459,7 @@ std::string cachedFileDamage(const fs::path &entry, const RepoFile &f, bool veri
     if (f.size >= 0 && int64_t(have) != f.size)
         return std::to_string(have) + " bytes where the Hub announces " + std::to_string(f.size);
     if (f.sha256.empty() && !f.blobId.empty() && f.size >= 0) {
-        const std::string prefix = "blob " + std::to_string(f.size) + std::string(1, '\0');
-        if (fileDigest(entry.string(), EVP_sha1(), prefix) != f.blobId)
+        if (gitBlobId(entry, f.size) != f.blobId)
             return "its git blob id does not match the Hub's";
     } else if (verifyLarge && !f.sha256.empty() && fileDigest(entry.string(), EVP_sha256()) != f.sha256) {
         return "its sha256 does not match the Hub's";
